@@ -1,0 +1,33 @@
+# Two entry points do all set-up on a fresh machine:
+#   make demo   venv + install + check/fmt an example   (the main job)
+#   make test   venv + install + the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench system-deps clean
+
+# Debian's graphviz provides `dot` for SVG/PNG/PDF output.
+system-deps:
+	@command -v dot >/dev/null 2>&1 || { \
+	  echo "installing Debian graphviz (dot is missing)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; }
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: system-deps $(STAMP)
+	$(VENV)/bin/catnet check examples/*.cat
+
+test: system-deps $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/check_scaling.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

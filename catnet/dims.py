@@ -1,0 +1,179 @@
+"""Symbolic dimensions: integer polynomials over dimension symbols.
+
+A dimension is either a plain ``int`` or a :class:`Poly`, a canonical sum of
+monomials with integer coefficients.  Canonical means: every ``Poly`` that is
+constant is returned as an ``int``, monomials are sorted, zero terms dropped,
+so two dimensions are equal exactly when their normal forms are ``==``::
+
+    >>> d = sym("d")
+    >>> add(mul(d, 4), 1) == add(1, mul(4, d))
+    True
+    >>> show(add(mul(d, 4), 1))
+    'd * 4 + 1'
+    >>> sub(add(d, 2), d)
+    2
+
+Symbols whose name starts with ``?`` are unification variables (made by the
+checker); all others are rigid symbols written by the user (``T``, ``d``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Union
+
+Mono = tuple[str, ...]  # sorted symbol names, with repetition for powers
+
+
+@dataclass(frozen=True, order=True)
+class Poly:
+    """A non-constant polynomial; ``terms`` is sorted and has no zero coefficient."""
+
+    terms: tuple[tuple[Mono, int], ...]
+
+    def __str__(self) -> str:
+        return show(self)
+
+
+Dim = Union[int, Poly]
+
+
+def sym(name: str) -> Poly:
+    return Poly((((name,), 1),))
+
+
+def _terms(d: Dim) -> dict[Mono, int]:
+    if isinstance(d, int):
+        return {(): d} if d else {}
+    return dict(d.terms)
+
+
+def _norm(terms: dict[Mono, int]) -> Dim:
+    items = tuple(sorted((m, c) for m, c in terms.items() if c))
+    if not items:
+        return 0
+    if len(items) == 1 and items[0][0] == ():
+        return items[0][1]
+    return Poly(items)
+
+
+def add(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    t = _terms(a)
+    for m, c in _terms(b).items():
+        t[m] = t.get(m, 0) + c
+    return _norm(t)
+
+
+def neg(a: Dim) -> Dim:
+    if isinstance(a, int):
+        return -a
+    return _norm({m: -c for m, c in a.terms})
+
+
+def sub(a: Dim, b: Dim) -> Dim:
+    return add(a, neg(b))
+
+
+def mul(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    t: dict[Mono, int] = {}
+    for m1, c1 in _terms(a).items():
+        for m2, c2 in _terms(b).items():
+            m = tuple(sorted(m1 + m2))
+            t[m] = t.get(m, 0) + c1 * c2
+    return _norm(t)
+
+
+def floordiv(a: Dim, k: int) -> Dim | None:
+    """``a / k`` when every coefficient is divisible by ``k``, else ``None``."""
+    if k == 0:
+        return None
+    if isinstance(a, int):
+        return a // k if a % k == 0 else None
+    if any(c % k for _, c in a.terms):
+        return None
+    return _norm({m: c // k for m, c in a.terms})
+
+
+def symbols(d: Dim) -> set[str]:
+    if isinstance(d, int):
+        return set()
+    return {s for m, _ in d.terms for s in m}
+
+
+def is_var(name: str) -> bool:
+    return name.startswith("?")
+
+
+def subst(d: Dim, env: Mapping[str, Dim]) -> Dim:
+    """Replace symbols by dimensions (one pass; callers resolve chains)."""
+    if isinstance(d, int) or not env:
+        return d
+    out: Dim = 0
+    for m, c in d.terms:
+        term: Dim = c
+        for s in m:
+            term = mul(term, env.get(s, sym(s)))
+        out = add(out, term)
+    return out
+
+
+def solve(lhs: Dim, rhs: Dim) -> tuple[str, Dim] | bool | None:
+    """Solve ``lhs == rhs`` for one unification variable.
+
+    Returns ``True`` if it already holds, ``False`` if it cannot hold (a
+    non-zero constant difference, or a difference between rigid symbols),
+    ``(var, value)`` if one variable occurs linearly and can be isolated with
+    integer coefficients, and ``None`` if the equation must wait for more
+    information (non-linear, or several variables).
+    """
+    diff = sub(lhs, rhs)
+    if diff == 0:
+        return True
+    if isinstance(diff, int):
+        return False
+    variables = sorted(s for s in symbols(diff) if is_var(s))
+    if not variables:
+        return False
+    for v in variables:
+        coeff = None
+        rest: dict[Mono, int] = {}
+        linear = True
+        for m, c in diff.terms:
+            if v in m:
+                if m == (v,):
+                    coeff = c
+                else:
+                    linear = False
+            else:
+                rest[m] = c
+        if not linear or coeff is None:
+            continue
+        value = floordiv(neg(_norm(rest)), coeff)
+        if value is None:
+            return False if len(variables) == 1 else None
+        return v, value
+    return None
+
+
+def show(d: Dim) -> str:
+    """Source syntax for a dimension, e.g. ``d * 4 + 1``; re-parses to ``d``."""
+    if isinstance(d, int):
+        return str(d)
+    parts: list[str] = []
+    for m, c in sorted(d.terms, key=lambda t: (-len(t[0]), t[0])):
+        body = " * ".join(m)
+        if not m:
+            text = str(abs(c))
+        elif abs(c) == 1:
+            text = body
+        else:
+            text = f"{body} * {abs(c)}"
+        if not parts:
+            parts.append(text if c > 0 else f"0 - {text}")
+        else:
+            parts.append(("+ " if c > 0 else "- ") + text)
+    return " ".join(parts)

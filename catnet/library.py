@@ -1,0 +1,419 @@
+"""The generator library's signatures: names, arguments and shape rules.
+
+This is the checker's half of the library, written as data: for each
+generator, its arguments with types and defaults, how many wires it takes,
+whether it is an isomorphism, whether it has parameters, and a shape rule
+that computes its output wires from its input wires.  The lowering keeps the
+other half (``catnet.lower``), a table from the same names to Flax modules.
+
+Shape rules see the input wires and the complete keyword arguments and
+return the output wires.  They may create unification variables for sizes
+the types decide (``dense`` in ``Image -> Hidden`` gets its width from
+``Hidden``), and report shapes they cannot take with ``ctx.fail``.  Rules
+never look at JAX.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from . import dims
+from .dims import Dim
+from .ir import Ob, Ty, Value
+
+
+class RuleContext(Protocol):
+    """What a shape rule may ask of the checker."""
+
+    def fresh(self) -> Dim: ...
+
+    def resolve(self, d: Dim) -> Dim: ...
+
+    def need_int(self, d: Dim, what: str) -> int: ...
+
+    def equal(self, a: Dim, b: Dim, what: str) -> None: ...
+
+    def fail(self, message: str, help: str | None = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One keyword argument: ``kind`` is int, float, bool, str, dim or dims."""
+
+    name: str
+    kind: str
+    default: Value | None = None
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    high_open: bool = False
+
+
+Rule = Callable[[RuleContext, Ty, dict[str, Value]], Ty]
+
+
+@dataclass(frozen=True)
+class Generator:
+    name: str
+    rule: Rule
+    args: tuple[Arg, ...] = ()
+    arity: int | None = 1  # wires taken; None = as many as the context gives
+    iso: bool = False
+    params: bool = False
+    structural: bool = False
+    doc: str = ""
+
+    def arg(self, name: str) -> Arg | None:
+        for a in self.args:
+            if a.name == name:
+                return a
+        return None
+
+
+def _tensor(ctx: RuleContext, ob: Ob, what: str) -> tuple[Dim, ...]:
+    if ob.base == "bundle":
+        ctx.fail(f"{what} takes a tensor wire, not the bundle {ob}", "project or trivialize the bundle first")
+    return ob.shape
+
+
+def _one(dom: Ty) -> Ob:
+    assert len(dom) == 1
+    return dom.obs[0]
+
+
+def _like(ob: Ob, shape: tuple[Dim, ...], base: str | None = None) -> Ty:
+    return Ty((Ob(base or ob.base, tuple(shape), group=None),))
+
+
+def _features(ctx: RuleContext, args: dict[str, Value]) -> Dim:
+    f = args.get("features")
+    if f is None:
+        f = ctx.fresh()
+        args["features"] = f
+    return f  # type: ignore[return-value]
+
+
+def _last_axis(ctx: RuleContext, ob: Ob, name: str) -> tuple[Dim, ...]:
+    shape = _tensor(ctx, ob, name)
+    if not shape:
+        ctx.fail(f"`{name}` needs at least one axis, but its input {ob} is a scalar")
+    return shape
+
+
+# -- shape rules ------------------------------------------------------------
+
+
+def _same(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    return dom
+
+
+def _real_same(name: str) -> Rule:
+    def rule(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+        ob = _one(dom)
+        _tensor(ctx, ob, name)
+        if ob.base != "R":
+            ctx.fail(f"`{name}` acts on real wires, but its input is {ob}", "use `embed` to turn ids into vectors")
+        return dom
+
+    return rule
+
+
+def _axis_rule(name: str) -> Rule:
+    def rule(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+        ob = _one(dom)
+        shape = _last_axis(ctx, ob, name)
+        axis = int(args["axis"])  # type: ignore[arg-type]
+        if not -len(shape) <= axis < len(shape):
+            ctx.fail(f"`{name}(axis={axis})` is out of range for {ob}, which has {len(shape)} axes")
+        return dom
+
+    return rule
+
+
+def _dense(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    ob = _one(dom)
+    shape = _last_axis(ctx, ob, "dense")
+    if ob.base != "R":
+        ctx.fail(f"`dense` acts on real wires, but its input is {ob}", "use `embed` to turn ids into vectors")
+    return _like(ob, shape[:-1] + (_features(ctx, args),))
+
+
+def _spatial(ctx: RuleContext, ob: Ob, name: str) -> tuple[Dim, ...]:
+    shape = _tensor(ctx, ob, name)
+    if len(shape) not in (2, 3):
+        ctx.fail(
+            f"`{name}` takes a 1-D input R[L, C] or a 2-D input R[H, W, C], but its input is {ob}",
+            "reshape the input to put channels last, e.g. `reshape(8, 8, 1)`",
+        )
+    return shape
+
+
+def _window_out(ctx: RuleContext, size: Dim, window: int, stride: int, padding: str, name: str) -> Dim:
+    if padding == "same" and stride == 1:
+        return size
+    n = ctx.need_int(size, f"the spatial size seen by `{name}`")
+    if padding == "same":
+        return -(-n // stride)
+    if window > n:
+        ctx.fail(f"`{name}` window {window} is larger than the input size {n}", "use padding=\"same\" or a smaller window")
+    return (n - window) // stride + 1
+
+
+def _conv(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    ob = _one(dom)
+    shape = _spatial(ctx, ob, "conv")
+    k, s, pad = int(args["kernel"]), int(args["stride"]), str(args["padding"])  # type: ignore[arg-type]
+    out = tuple(_window_out(ctx, d, k, s, pad, "conv") for d in shape[:-1])
+    return _like(ob, out + (_features(ctx, args),))
+
+
+def _pool(name: str) -> Rule:
+    def rule(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+        ob = _one(dom)
+        shape = _spatial(ctx, ob, name)
+        w = int(args["window"])  # type: ignore[arg-type]
+        s = int(args["stride"]) if args.get("stride") is not None else w  # type: ignore[arg-type]
+        args["stride"] = s
+        out = tuple(_window_out(ctx, d, w, s, str(args["padding"]), name) for d in shape[:-1])
+        return _like(ob, out + (shape[-1],))
+
+    return rule
+
+
+def _global_pool(name: str) -> Rule:
+    def rule(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+        ob = _one(dom)
+        shape = _spatial(ctx, ob, name)
+        return _like(ob, (shape[-1],))
+
+    return rule
+
+
+def _flatten(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    ob = _one(dom)
+    shape = _tensor(ctx, ob, "flatten")
+    size: Dim = 1
+    for d in shape:
+        size = dims.mul(size, d)
+    return _like(ob, (size,))
+
+
+def _reshape(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    ob = _one(dom)
+    shape = _tensor(ctx, ob, "reshape")
+    target = args["shape"]
+    assert isinstance(target, tuple)
+    if not target:
+        ctx.fail("`reshape` needs the target shape, e.g. `reshape(8, 8, 1)`")
+    a: Dim = 1
+    for d in shape:
+        a = dims.mul(a, d)
+    b: Dim = 1
+    for d in target:
+        b = dims.mul(b, d)
+    ctx.equal(a, b, f"`reshape` keeps the number of elements: {ob} has {dims.show(a)}, the target {dims.show(b)}")
+    return _like(ob, tuple(target))
+
+
+def _embed(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    ob = _one(dom)
+    shape = _tensor(ctx, ob, "embed")
+    if ob.base != "Z":
+        ctx.fail(f"`embed` takes integer ids Z[...], but its input is {ob}", "use `dense` for real inputs")
+    return _like(ob, shape + (_features(ctx, args),), base="R")
+
+
+def _attention(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    ob = _one(dom)
+    shape = _tensor(ctx, ob, "attention")
+    if ob.base != "R" or len(shape) != 2:
+        ctx.fail(f"`attention` takes a sequence R[T, d], but its input is {ob}")
+    _check_heads(ctx, shape[1], args)
+    return dom
+
+
+def _check_heads(ctx: RuleContext, width: Dim, args: dict[str, Value]) -> None:
+    heads = int(args["heads"])  # type: ignore[arg-type]
+    w = ctx.resolve(width)
+    if isinstance(w, int) and w % heads:
+        ctx.fail(f"{heads} heads do not divide the width {w}", f"use a number of heads that divides {w}")
+
+
+def _cross_attention(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    q, kv = dom.obs
+    for ob in (q, kv):
+        shape = _tensor(ctx, ob, "cross_attention")
+        if ob.base != "R" or len(shape) != 2:
+            ctx.fail(f"`cross_attention` takes sequences R[T, d] ⊗ R[S, e], but got {dom}")
+    _check_heads(ctx, q.shape[1], args)
+    return Ty((q,))
+
+
+def _coupling(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    ob = _one(dom)
+    shape = _last_axis(ctx, ob, "coupling")
+    if ob.base != "R":
+        ctx.fail(f"`coupling` acts on real wires, but its input is {ob}")
+    n = ctx.resolve(shape[-1])
+    if isinstance(n, int) and n < 2:
+        ctx.fail(f"`coupling` splits the last axis in two halves, but it has size {n}")
+    return dom
+
+
+# -- structural rules -------------------------------------------------------
+
+
+def _swap(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    a, b = dom.obs
+    return Ty((b, a))
+
+
+def _copy(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    return dom @ dom
+
+
+def _discard(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    return Ty()
+
+
+def _add(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    a, b = dom.obs
+    _unify_obs(ctx, a, b, "`add` adds two wires of one type")
+    return Ty((a,))
+
+
+def _unify_obs(ctx: RuleContext, a: Ob, b: Ob, what: str) -> None:
+    if a.base != b.base or len(a.shape) != len(b.shape) or a.group != b.group:
+        ctx.fail(f"{what}, but got {a.structure()} and {b.structure()}")
+    if a.base == "bundle":
+        if a.fiber != b.fiber or a.over != b.over:
+            ctx.fail(f"{what}, but got {a.structure()} and {b.structure()}")
+        return
+    for x, y in zip(a.shape, b.shape):
+        ctx.equal(x, y, f"{what}, but got {a.structure()} and {b.structure()}")
+
+
+def _axis_index(ctx: RuleContext, name: str, axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        ctx.fail(f"`{name}(axis={axis})` is out of range for a wire with {rank} axes")
+    return axis % rank
+
+
+def _concat(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    a, b = dom.obs
+    sa, sb = _tensor(ctx, a, "concat"), _tensor(ctx, b, "concat")
+    if a.base != b.base or len(sa) != len(sb) or not sa:
+        ctx.fail(f"`concat` joins two wires of the same rank, but got {a.structure()} and {b.structure()}")
+    ax = _axis_index(ctx, "concat", int(args["axis"]), len(sa))  # type: ignore[arg-type]
+    for i, (x, y) in enumerate(zip(sa, sb)):
+        if i != ax:
+            ctx.equal(x, y, f"`concat` along axis {ax} needs equal sizes elsewhere, but got {a.structure()} and {b.structure()}")
+    out = list(sa)
+    out[ax] = dims.add(sa[ax], sb[ax])
+    return Ty((Ob(a.base, tuple(out)),))
+
+
+def _split(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    ob = _one(dom)
+    shape = _last_axis(ctx, ob, "split")
+    ax = _axis_index(ctx, "split", int(args["axis"]), len(shape))  # type: ignore[arg-type]
+    total = shape[ax]
+    first = args.get("size")
+    if first is None:
+        first = ctx.fresh()
+        args["size"] = first
+    rest = dims.sub(total, first)  # type: ignore[arg-type]
+    r = ctx.resolve(rest)
+    if isinstance(r, int) and r <= 0:
+        ctx.fail(f"`split(size={dims.show(ctx.resolve(first))})` leaves nothing of axis size {dims.show(ctx.resolve(total))}")
+    left, right = list(shape), list(shape)
+    left[ax], right[ax] = first, rest
+    return Ty((Ob(ob.base, tuple(left)), Ob(ob.base, tuple(right))))
+
+
+def _fst(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    return Ty((dom.obs[0],))
+
+
+def _snd(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    return Ty((dom.obs[1],))
+
+
+def _proj(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    ob = _one(dom)
+    if ob.base != "bundle":
+        ctx.fail(f"`proj` projects a bundle to its base, but its input is {ob}")
+    assert ob.over is not None
+    return ob.over
+
+
+def _triv(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    ob = _one(dom)
+    if ob.base != "bundle":
+        ctx.fail(f"`triv` trivializes a bundle E ≅ B ⊗ F, but its input is {ob}")
+    assert ob.over is not None and ob.fiber is not None
+    return ob.over @ ob.fiber
+
+
+_RATE = Arg("rate", "float", 0.5, low=0.0, high=1.0, high_open=True)
+_FEATURES = Arg("features", "dim", None)
+_AXIS = Arg("axis", "int", -1)
+_PADDING = Arg("padding", "str", "valid", choices=("valid", "same"))
+
+
+def _activation(name: str, doc: str) -> Generator:
+    return Generator(name, _real_same(name), doc=doc)
+
+
+GENERATORS: dict[str, Generator] = {
+    g.name: g
+    for g in [
+        Generator("dense", _dense, (_FEATURES,), params=True, doc="affine map on the last axis"),
+        Generator(
+            "conv",
+            _conv,
+            (_FEATURES, Arg("kernel", "int", 3, low=1, high=64), Arg("stride", "int", 1, low=1, high=64),
+             Arg("padding", "str", "same", choices=("same", "valid"))),
+            params=True,
+            doc="1-D (R[L, C]) or 2-D (R[H, W, C]) convolution, channels last",
+        ),
+        Generator("maxpool", _pool("maxpool"), (Arg("window", "int", 2, low=1, high=64), Arg("stride", "int", None, low=1, high=64), _PADDING), doc="max pooling"),
+        Generator("avgpool", _pool("avgpool"), (Arg("window", "int", 2, low=1, high=64), Arg("stride", "int", None, low=1, high=64), _PADDING), doc="average pooling"),
+        Generator("global_avgpool", _global_pool("global_avgpool"), doc="mean over all spatial axes"),
+        Generator("global_maxpool", _global_pool("global_maxpool"), doc="max over all spatial axes"),
+        Generator("flatten", _flatten, doc="all axes into one"),
+        Generator("reshape", _reshape, (Arg("shape", "dims", ()),), doc="same elements, new shape"),
+        _activation("relu", "max(x, 0)"),
+        _activation("gelu", "Gaussian error linear unit"),
+        _activation("tanh", "hyperbolic tangent"),
+        _activation("sigmoid", "logistic function"),
+        Generator("softmax", _axis_rule("softmax"), (_AXIS,), doc="softmax along an axis"),
+        Generator("layernorm", _real_same("layernorm"), params=True, doc="layer normalization over the last axis"),
+        Generator("batchnorm", _real_same("batchnorm"), (Arg("momentum", "float", 0.9, low=0.0, high=1.0),), params=True, doc="batch normalization over the last axis"),
+        Generator("dropout", _real_same("dropout"), (_RATE,), doc="dropout in training, identity in evaluation"),
+        Generator("embed", _embed, (Arg("vocab", "int", None, required=True, low=1, high=10**8), _FEATURES), params=True, doc="ids to vectors"),
+        Generator("attention", _attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False)), params=True, doc="multi-head self-attention on R[T, d]"),
+        Generator("cross_attention", _cross_attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False)), arity=2, params=True, doc="queries R[T, d] attend to R[S, e]"),
+        Generator("coupling", _coupling, (Arg("hidden", "int", 64, low=1, high=1 << 20),), iso=True, params=True, doc="affine coupling layer (invertible)"),
+        Generator("reverse", _real_same("reverse"), iso=True, doc="reverse the last axis (invertible)"),
+        # structural morphisms
+        Generator("id", _same, arity=None, iso=True, structural=True, doc="identity"),
+        Generator("swap", _swap, arity=2, iso=True, structural=True, doc="A ⊗ B -> B ⊗ A"),
+        Generator("copy", _copy, structural=True, doc="A -> A ⊗ A"),
+        Generator("discard", _discard, structural=True, doc="A -> I"),
+        Generator("add", _add, arity=2, structural=True, doc="A ⊗ A -> A"),
+        Generator("concat", _concat, (_AXIS,), arity=2, structural=True, doc="join two wires along an axis"),
+        Generator("split", _split, (Arg("size", "dim", None), _AXIS), structural=True, doc="cut a wire along an axis"),
+        Generator("fst", _fst, arity=2, structural=True, doc="A ⊗ B -> A"),
+        Generator("snd", _snd, arity=2, structural=True, doc="A ⊗ B -> B"),
+        Generator("proj", _proj, structural=True, doc="bundle projection E -> B"),
+        Generator("triv", _triv, iso=True, structural=True, doc="local trivialization E ≅ B ⊗ F"),
+    ]
+}
+
+#: Number of wires each generator returns, where it does not depend on types.
+COARITY: dict[str, int | None] = {
+    "copy": 2, "discard": 0, "swap": 2, "split": 2, "triv": 2, "id": None,
+}
