@@ -39,7 +39,7 @@ class Span:
     end: int = 0
 
 
-Value = Union[int, float, bool, str, Dim, tuple]
+Value = Union[int, float, bool, str, Dim, tuple, "Diagram"]
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,8 @@ def _subst_value(v: Value, env: dict[str, Dim]) -> Value:
         return dims.subst(v, env)
     if isinstance(v, tuple):
         return tuple(_subst_value(x, env) for x in v)
+    if isinstance(v, Diagram):
+        return v.subst(env)
     return v
 
 

@@ -1,0 +1,7 @@
+"""``python -m catnet`` is the ``catnet`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

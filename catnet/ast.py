@@ -1,0 +1,290 @@
+"""The abstract syntax of ``.cat`` files: frozen dataclasses carrying spans.
+
+The parser (``catnet.syntax``) builds these; the checker (``catnet.check``)
+elaborates them into IR; the formatter (``catnet.fmt``) prints them back as
+canonical text.  Spans are excluded from equality, so ``parse(fmt(m)) == m``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from .ir import Span
+
+def _S() -> Any:
+    return field(default=None, compare=False, repr=False)
+
+# -- dimensions -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DNum:
+    value: int | float
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class DSym:
+    name: str
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class DBin:
+    op: str  # "+", "-", "*"
+    left: "DimExpr"
+    right: "DimExpr"
+    span: Span | None = _S()
+
+
+DimExpr = Union[DNum, DSym, DBin]
+
+# -- objects ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TSpace:
+    base: str  # "R" or "Z"
+    shape: tuple[DimExpr, ...]
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class TUnit:
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class TSeq:
+    length: DimExpr
+    item: "TypeExpr"
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class TRef:
+    name: str
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class TProduct:
+    factors: tuple["TypeExpr", ...]
+    span: Span | None = _S()
+
+
+TypeExpr = Union[TSpace, TUnit, TSeq, TRef, TProduct]
+
+# -- point-free expressions --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lit:
+    value: int | float | str | bool
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class VBin:
+    """Arithmetic in an argument value, e.g. ``d * 4``."""
+
+    op: str
+    left: "Value"
+    right: "Value"
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str | None  # None for a positional argument
+    value: "Value"
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A name, with optional dimension arguments ``[64]`` and call arguments."""
+
+    name: str
+    dims: tuple[DimExpr, ...] | None = None
+    args: tuple[Arg, ...] | None = None
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class Then:
+    parts: tuple["Expr", ...]
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class Product:
+    parts: tuple["Expr", ...]
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class Pair:
+    parts: tuple["Expr", ...]
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class Ascribe:
+    expr: "Expr"
+    dom: TypeExpr
+    cod: TypeExpr
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class Repeat:
+    count: int | float
+    expr: "Expr"
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class Inv:
+    expr: "Expr"
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class Scan:
+    state: TypeExpr
+    expr: "Expr"
+    span: Span | None = _S()
+
+
+Expr = Union[Ref, Then, Product, Pair, Ascribe, Repeat, Inv, Scan]
+Value = Union[Lit, VBin, Expr]
+
+# -- wiring form -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wire:
+    name: str
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class WCall:
+    name: str
+    dims: tuple[DimExpr, ...] | None
+    args: tuple[Union["WExpr", Lit, Arg], ...]
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class WAdd:
+    left: "WExpr"
+    right: "WExpr"
+    span: Span | None = _S()
+
+
+WExpr = Union[Wire, WCall, WAdd]
+
+
+@dataclass(frozen=True)
+class Assign:
+    names: tuple[str, ...]
+    value: WExpr
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class Return:
+    values: tuple[WExpr, ...]
+    span: Span | None = _S()
+
+
+Stmt = Union[Assign, Return]
+
+# -- declarations -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """``x : A`` (a wire, in the wiring form) or ``f : A -> B`` (a morphism)."""
+
+    name: str
+    dom: TypeExpr
+    cod: TypeExpr | None = None
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class Import:
+    path: str
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class ObjectDecl:
+    name: str
+    type: TypeExpr
+    group: str | None = None
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class BundleDecl:
+    name: str
+    fiber: TypeExpr
+    base: TypeExpr
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class MorphismDecl:
+    name: str
+    dim_params: tuple[str, ...]
+    params: tuple[Param, ...]
+    dom: TypeExpr
+    cod: TypeExpr
+    body: Expr
+    span: Span | None = _S()
+    name_span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class WiringDecl:
+    name: str
+    dim_params: tuple[str, ...]
+    params: tuple[Param, ...]
+    cod: TypeExpr
+    body: tuple[Stmt, ...]
+    span: Span | None = _S()
+    name_span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class SharedDecl:
+    name: str
+    expr: Expr
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class MainDecl:
+    name: str
+    span: Span | None = _S()
+
+
+Decl = Union[Import, ObjectDecl, BundleDecl, MorphismDecl, WiringDecl, SharedDecl, MainDecl]
+
+
+@dataclass(frozen=True)
+class Comment:
+    text: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Module:
+    decls: tuple[Decl, ...]
+    comments: tuple[Comment, ...] = field(default=(), compare=False)

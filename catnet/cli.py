@@ -1,0 +1,126 @@
+"""The ``catnet`` command line.
+
+Each subcommand lives in its own module, imported only when it runs, so
+``catnet check`` and ``catnet fmt`` never import JAX.  A module provides
+``configure(parser)`` and ``run(args) -> int``.  Every ``CatnetError`` is
+printed as a diagnostic and exits 1; Ctrl-C exits 130 without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from .errors import CatnetError
+
+#: name -> (module, one-line help).  Order is the order `--help` shows.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("catnet.cli", "type-check .cat files and list each morphism with its type"),
+    "fmt": ("catnet.fmt", "print a .cat file in canonical form (or rewrite it with --write)"),
+    "summary": ("catnet.summary", "table of boxes, types and parameter counts"),
+    "render": ("catnet.render.cli", "draw a morphism as a string diagram (SVG, PNG, PDF, DOT, TikZ)"),
+    "train": ("catnet.train", "train a morphism on data (digits or an .npz file)"),
+}
+
+EPILOG = """examples:
+  catnet check examples/*.cat
+  catnet fmt --write examples/digits_mlp.cat
+  catnet summary examples/digits_cnn.cat
+  catnet render examples/residual.cat -o residual.svg
+  catnet train examples/digits_cnn.cat --data digits --epochs 10
+
+The language is described in docs/language.md, error codes in docs/errors.md."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help=".cat files to check")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing when the files are fine")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`catnet check`: check every file, print types or diagnostics; 1 if any failed."""
+    from .check import check_file
+
+    failed = 0
+    for path in args.files:
+        try:
+            module = check_file(path)
+        except CatnetError as e:
+            print(e.render(), file=sys.stderr)
+            failed += 1
+            continue
+        if args.quiet:
+            continue
+        print(f"{path}: ok")
+        width = max((len(n) + (len(", ".join(d.dim_params)) + 2 if d.dim_params else 0) for n, d in module.definitions.items()), default=0)
+        for name, d in module.definitions.items():
+            marks = []
+            if name == module.entry:
+                marks.append("main")
+            if d.kind == "shared":
+                marks.append("shared")
+            if d.body is not None and d.iso and d.body.layers:
+                marks.append("iso")
+            if d.is_template:
+                marks.append("template")
+            tail = f"  [{', '.join(marks)}]" if marks else ""
+            structure = f"{d.dom.structure()} -> {d.cod.structure()}"
+            sig = d.signature()
+            shown = sig if sig == structure else f"{sig}   ({structure})"
+            params = f"[{', '.join(d.dim_params)}]" if d.dim_params else ""
+            print(f"  {name + params:<{width}} : {shown}{tail}")
+    if failed and len(args.files) > 1:
+        print(f"{failed} of {len(args.files)} files failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="catnet",
+        description="String diagrams in .cat files -> checked IR -> JAX/Flax models and paper figures.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, text) in COMMANDS.items():
+        sub.add_parser(name, help=text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        top.print_help()
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        from . import __version__
+
+        print(f"catnet {__version__}")
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        top.parse_args(argv[:1])  # prints argparse's "invalid choice" and exits 2
+        return 2
+    module_name, text = COMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:  # a command whose optional stage is not installed
+        print(f"catnet {name}: unavailable ({e})", file=sys.stderr)
+        return 1
+    parser = argparse.ArgumentParser(prog=f"catnet {name}", description=text)
+    module.configure(parser)
+    args = parser.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except CatnetError as e:
+        print(e.render(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

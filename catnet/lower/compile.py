@@ -1,0 +1,48 @@
+"""``catnet.compile``: a ``.cat`` file (or its text, or a diagram) to a model."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flax import nnx
+
+from ..ir import Diagram
+from .model import Model
+
+
+def lower(diagram: Diagram, *, rngs: nnx.Rngs) -> Model:
+    """The Flax NNX model of a checked diagram; weights drawn from ``rngs``."""
+    return Model(diagram, rngs=rngs)
+
+
+def _is_path(source: str) -> bool:
+    return "\n" not in source and (source.endswith(".cat") or os.path.isfile(source))
+
+
+def load_diagram(source: Any, entry: str | None = None) -> Diagram:
+    """The entry diagram of a path, a source text, a loaded module or a diagram."""
+    if isinstance(source, Diagram):
+        return source
+    import catnet
+
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and _is_path(source)):
+        module = catnet.load(os.fspath(source))
+    elif isinstance(source, str):
+        module = catnet.loads(source)
+    else:
+        module = source
+    return module.diagram(entry)
+
+
+def compile(source: Any, entry: str | None = None, *, rngs: nnx.Rngs) -> Model:
+    """Compile the morphism ``entry`` (default: the file's ``main``) to a model.
+
+    ``source`` is a path to a ``.cat`` file, the text of one, a module from
+    ``catnet.load`` or a checked ``Diagram``.  The model's ``__call__`` takes
+    the entry's domain wires as arrays with a leading batch axis and returns
+    its codomain wires; it works under ``jax.jit``, ``jax.grad``,
+    ``jax.vmap`` and ``nnx.split``/``nnx.merge``.  Errors in the file raise
+    ``CatnetError``.
+    """
+    return lower(load_diagram(source, entry), rngs=rngs)

@@ -1,0 +1,465 @@
+"""The lowering functor: a checked diagram to a Flax NNX module.
+
+Objects go to arrays with one leading batch axis (``R`` as float32, ``Z`` as
+int32); boxes go to the entries of :data:`catnet.lower.ops.OPS`; ``;`` is
+running layers in order and ``⊗`` is the flat list of wires each layer
+reads a slice of.  The IR is walked at trace time only, so under ``jax.jit``
+the program is the one a hand-written Flax model gives.
+
+Parameters follow Para: every box occurrence owns a fresh module, except
+boxes with a ``shared`` name, which all use the one instance kept on the
+root under that name.  A diagram's modules live on a :class:`Node` as
+attributes named after the boxes (``encoder``, ``dense``), and a name used
+twice in one diagram becomes a list (``dense[0]``, ``dense[1]``), so
+``nnx.state(model)`` reads like the ``.cat`` file.
+
+``repeat n f`` keeps one module whose variables carry a leading axis of
+size ``n`` and runs it with ``jax.lax.scan``: XLA compiles the body once
+whatever ``n`` is.  ``scan`` boxes (traces) scan the body over the sequence
+axis with the state wires starting at zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable, Generic, Sequence, TypeVar
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from .. import dims
+from ..errors import CatnetError
+from ..ir import Box, Diagram, Ob, Ty
+from .ops import OPS, Op
+
+Array = jax.Array
+Wires = list[Array]
+T = TypeVar("T")
+
+
+class Static(Generic[T]):
+    """A static attribute compared by identity first and hashed once.
+
+    The IR is a deep tree of frozen dataclasses whose hash is recomputed on
+    every call; graph definitions hash their static attributes, so the IR
+    rides in this holder to keep that cost out of every jitted call.
+    """
+
+    __slots__ = ("value", "_hash")
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+        self._hash = hash(value)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Static) and (self.value is other.value or self.value == other.value)
+
+    def __repr__(self) -> str:
+        return f"Static({type(self.value).__name__})"
+
+
+def dtype_of(ob: Ob) -> Any:
+    """The array dtype of one wire."""
+    return jnp.int32 if ob.base == "Z" else jnp.float32
+
+
+# -- which boxes own modules ---------------------------------------------------
+
+
+def _unsupported(box: Box, what: str) -> CatnetError:
+    return CatnetError(
+        "E0601",
+        f"`{box.name}` cannot be lowered to JAX yet: {what}",
+        box.span,
+        help="`catnet check` and `catnet render` accept it; training needs a plain tensor version",
+    )
+
+
+def _op(box: Box) -> Op:
+    op = OPS.get(box.name)
+    if op is None:
+        raise _unsupported(box, "the lowering has no implementation of this generator")
+    return op
+
+
+def _check_lowerable(box: Box) -> None:
+    for ob in (*box.dom.obs, *box.cod.obs):
+        if ob.base == "bundle":
+            raise _unsupported(box, f"its wire {ob} is a fiber bundle")
+    if box.kind in ("generator", "structural"):
+        op = _op(box)
+        if op.make is not None:
+            sizes = [v for k, v in box.args if k in ("features", "vocab")]
+            if box.name != "embed":
+                sizes += [ob.shape[-1] for ob in box.dom.obs if ob.shape]
+            for d in sizes:
+                if not isinstance(d, int):
+                    raise CatnetError(
+                        "E0304",
+                        f"`{box.name}` needs a number for its parameter size, but it is {dims.show(d)}",
+                        box.span,
+                        help="give the dimension a value in the types, e.g. `R[64]`",
+                    )
+
+
+def owns_module(box: Box) -> bool:
+    """Whether an occurrence of ``box`` keeps its own module in the tree.
+
+    Shared boxes never do: their one instance lives on the root.
+    """
+    if box.shared is not None:
+        return False
+    if box.kind in ("generator", "structural"):
+        return _op(box).make is not None
+    assert box.body is not None, box.kind
+    return any(owns_module(layer.box) for layer in box.body.layers)
+
+
+def _random(diagram: Diagram) -> bool:
+    """Whether running ``diagram`` in training mode draws random keys."""
+    return any(box.kind == "generator" and _op(box).random for _, box in diagram.walk())
+
+
+_RESERVED = frozenset(dir(nnx.Module)) | {"deterministic", "use_running_average"}
+
+
+def attribute(name: str, taken: Sequence[str] = ()) -> str:
+    """A module attribute for a diagram name that shadows nothing.
+
+    A definition called ``train`` or ``eval`` would hide the methods of
+    ``nnx.Module``, so it gets a trailing underscore.
+    """
+    attr = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    if not attr.isidentifier() or attr.startswith("_"):
+        attr = "x" + attr
+    while attr in _RESERVED or attr in taken:
+        attr += "_"
+    return attr
+
+
+# -- the module tree -------------------------------------------------------------
+
+
+class Node(nnx.Module):
+    """The modules of one diagram, one attribute per box name.
+
+    ``_slots[i]`` says where the module of layer ``i`` lives: ``None`` for a
+    box without one, else ``(attribute, index)`` with ``index`` ``None`` for
+    a name used once.
+    """
+
+    def __init__(self, diagram: Diagram, *, rngs: nnx.Rngs, taken: Sequence[str] = ()) -> None:
+        groups: dict[str, list[nnx.Module]] = {}
+        attrs: dict[str, str] = {}
+        placed: list[tuple[str, int] | None] = []
+        for layer in diagram.layers:
+            box = layer.box
+            _check_lowerable(box)
+            if not owns_module(box):
+                placed.append(None)
+                continue
+            if box.name not in attrs:
+                attrs[box.name] = attribute(box.name, (*taken, *attrs.values()))
+            group = groups.setdefault(box.name, [])
+            group.append(build(box, rngs))
+            placed.append((box.name, len(group) - 1))
+        for name, group in groups.items():
+            setattr(self, attrs[name], group[0] if len(group) == 1 else nnx.List(group))
+        self._slots: tuple[tuple[str, int | None] | None, ...] = tuple(
+            None if p is None else (attrs[p[0]], p[1] if len(groups[p[0]]) > 1 else None) for p in placed
+        )
+
+    def child(self, i: int) -> Any:
+        """The module of layer ``i``, or ``None``."""
+        slot = self._slots[i]
+        if slot is None:
+            return None
+        group = getattr(self, slot[0])
+        return group if slot[1] is None else group[slot[1]]
+
+
+def build(box: Box, rngs: nnx.Rngs) -> nnx.Module:
+    """A fresh module for one occurrence of a box that owns one."""
+    if box.kind in ("generator", "structural"):
+        make = _op(box).make
+        assert make is not None
+        return make(box, rngs)
+    assert box.body is not None
+    if box.kind == "repeat":
+        n = int(box.kwargs["n"])  # type: ignore[arg-type]
+        body = box.body
+
+        # One vmapped construction makes all n copies at once, each from its
+        # own split of the keys: stacked variables with a leading axis n.
+        @nnx.split_rngs(splits=n)
+        @nnx.vmap(in_axes=(0,), out_axes=0)
+        def stacked(r: nnx.Rngs) -> Node:
+            return Node(body, rngs=r)
+
+        return stacked(rngs)
+    return Node(box.body, rngs=rngs)
+
+
+# -- running the functor -----------------------------------------------------------
+
+
+class Context:
+    """Trace-time state of one forward pass.
+
+    ``train`` switches dropout and batch statistics; ``key()`` hands out a
+    fresh random key per call (a fold-in of one base key, so the program is
+    a pure function of the model state); ``shared`` holds the shared
+    instances by name; ``env`` the sizes bound to dimension symbols.
+    """
+
+    def __init__(self, train: bool, key: Array | None, shared: dict[str, Any], env: dict[str, int]) -> None:
+        self.train = train
+        self._key = key
+        self._count = 0
+        self.shared = shared
+        self.env = env
+
+    @property
+    def has_key(self) -> bool:
+        return self._key is not None
+
+    def key(self) -> Array:
+        assert self._key is not None, "dropout in training mode needs the model's random stream"
+        self._count += 1
+        return jax.random.fold_in(self._key, self._count)
+
+    def inner(self, key: Array | None, shared: dict[str, Any]) -> "Context":
+        """The context inside one step of a scan."""
+        return Context(self.train, key, shared, dict(self.env))
+
+    def bind(self, ty: Ty, wires: Sequence[Array]) -> None:
+        """Learn symbol sizes from the actual shapes of wires of type ``ty``."""
+        for ob, x in zip(ty.obs, wires):
+            for d, n in zip(ob.shape, x.shape[1:]):
+                if isinstance(d, dims.Poly):
+                    self._solve(d, int(n))
+
+    def _solve(self, d: dims.Poly, n: int) -> None:
+        d = dims.subst(d, self.env)  # type: ignore[assignment]
+        if isinstance(d, int):
+            return
+        found = dims.solve(d, n)
+        if isinstance(found, tuple):
+            return
+        # Rigid symbols are not unification variables; solve them the same
+        # way by renaming the one unknown symbol, when it occurs linearly.
+        unknown = sorted(dims.symbols(d))
+        if len(unknown) == 1:
+            var = "?" + unknown[0]
+            solved = dims.solve(dims.subst(d, {unknown[0]: dims.sym(var)}), n)
+            if isinstance(solved, tuple) and isinstance(solved[1], int):
+                self.env[unknown[0]] = solved[1]
+
+    def size(self, d: dims.Dim) -> int:
+        """A dimension as a number, from the symbols bound so far."""
+        v = dims.subst(d, self.env)
+        assert isinstance(v, int), f"size {dims.show(d)} is not known from the inputs"
+        return v
+
+
+def run(diagram: Diagram, node: Node | None, wires: Wires, ctx: Context) -> Wires:
+    """The diagram's function: layers in order, each on its slice of wires."""
+    assert len(wires) == len(diagram.dom)
+    for i, layer in enumerate(diagram.layers):
+        k, n = len(layer.left), len(layer.box.dom)
+        module = node.child(i) if node is not None else None
+        outs = apply_box(layer.box, module, wires[k : k + n], ctx)
+        wires = wires[:k] + outs + wires[k + n :]
+    return wires
+
+
+def run_inverse(diagram: Diagram, node: Node | None, wires: Wires, ctx: Context) -> Wires:
+    """The inverse of an iso diagram: layers in reverse, each box inverted."""
+    assert len(wires) == len(diagram.cod)
+    for i in reversed(range(len(diagram.layers))):
+        layer = diagram.layers[i]
+        k, n = len(layer.left), len(layer.box.cod)
+        module = node.child(i) if node is not None else None
+        outs = apply_box(layer.box, module, wires[k : k + n], ctx, inverse=True)
+        wires = wires[:k] + outs + wires[k + n :]
+    return wires
+
+
+def apply_box(box: Box, module: Any, wires: Wires, ctx: Context, inverse: bool = False) -> Wires:
+    """One box on its input wires (its output wires when ``inverse``)."""
+    if box.shared is not None:
+        module = ctx.shared.get(box.shared)
+    if box.kind in ("generator", "structural"):
+        op = _op(box)
+        if any(isinstance(v, dims.Poly) for _, v in box.args) or any(
+            isinstance(v, tuple) and any(isinstance(x, dims.Poly) for x in v) for _, v in box.args
+        ):
+            ctx.bind(box.cod if inverse else box.dom, wires)
+        if inverse:
+            assert op.inverse is not None, f"{box.name} is not an isomorphism"
+            return op.inverse(module, wires, box, ctx)
+        return op.apply(module, wires, box, ctx)
+    assert box.body is not None
+    if box.kind == "composite":
+        return (run_inverse if inverse else run)(box.body, module, wires, ctx)
+    if box.kind == "inv":
+        return (run if inverse else run_inverse)(box.body, module, wires, ctx)
+    if box.kind == "repeat":
+        return _repeat(box, module, wires, ctx, inverse)
+    assert box.kind == "scan", box.kind
+    assert not inverse, "a trace is not an isomorphism"
+    return _trace(box, module, wires, ctx)
+
+
+def _shared_modules(ctx: Context) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    names = tuple(sorted(ctx.shared))
+    return names, tuple(ctx.shared[n] for n in names)
+
+
+StepFn = Callable[[Any, Any, Any, Context], tuple[Any, Any]]
+
+
+def module_scan(
+    step: StepFn,
+    carry: Any,
+    xs: Any,
+    length: int,
+    ctx: Context,
+    *,
+    stacked: Any = None,
+    fixed: Any = None,
+    reverse: bool = False,
+) -> tuple[Any, Any]:
+    """``jax.lax.scan`` over steps that call NNX modules.
+
+    ``stacked`` has a leading axis of ``length`` and gives step ``t`` its
+    slice; ``fixed`` (and the shared instances) are used by every step.
+    Modules are split into parameters and other state and merged again
+    inside the step, so batch statistics and the like are threaded through
+    the scan (per-step state as scan outputs, fixed state in the carry) and
+    written back afterwards, instead of being mutated across trace levels.
+    ``step(carry, x, (stacked_slice, fixed), ctx) -> (carry, y)``.
+    """
+    names, shared = _shared_modules(ctx)
+    s_def, s_params, s_rest = nnx.split(stacked, nnx.Param, ...)
+    f_def, f_params, f_rest = nnx.split((fixed, shared), nnx.Param, ...)
+    keys = jax.random.split(ctx.key(), length) if ctx.train and ctx.has_key else None
+
+    def body(c: tuple[Any, Any], x: tuple[Any, Any, Any, Any]) -> tuple[Any, Any]:
+        inner_carry, f_state = c
+        sp, sr, key, xt = x
+        here = nnx.merge(s_def, sp, sr)
+        fixed_here, shared_here = nnx.merge(f_def, f_params, f_state)
+        inner = ctx.inner(key, dict(zip(names, shared_here)))
+        inner_carry, y = step(inner_carry, xt, (here, fixed_here), inner)
+        _, _, sr = nnx.split(here, nnx.Param, ...)
+        _, _, f_state = nnx.split((fixed_here, shared_here), nnx.Param, ...)
+        return (inner_carry, f_state), (sr, y)
+
+    (carry, f_rest), (s_rest, ys) = jax.lax.scan(
+        body, (carry, f_rest), (s_params, s_rest, keys, xs), length=length, reverse=reverse
+    )
+    if stacked is not None:
+        nnx.update(stacked, s_rest)
+    nnx.update((fixed, shared), f_rest)
+    return carry, ys
+
+
+def _repeat(box: Box, stacked: Any, wires: Wires, ctx: Context, inverse: bool) -> Wires:
+    assert box.body is not None and box.body.dom == box.body.cod
+    body = box.body
+    go = run_inverse if inverse else run
+
+    def step(carry: Wires, x: Any, modules: tuple[Any, Any], inner: Context) -> tuple[Wires, None]:
+        return go(body, modules[0], carry, inner), None
+
+    # The inverse of f;f;...;f runs the inverted copies last to first.
+    out, _ = module_scan(step, list(wires), None, int(box.kwargs["n"]), ctx, stacked=stacked, reverse=inverse)  # type: ignore[arg-type]
+    return list(out)
+
+
+def _trace(box: Box, node: Any, wires: Wires, ctx: Context) -> Wires:
+    body = box.body
+    assert body is not None
+    k = len(box.dom)
+    state_obs = body.dom.obs[: len(body.dom) - k]
+    n_state = len(state_obs)
+    ctx.bind(box.dom, wires)
+    batch, length = wires[0].shape[0], wires[0].shape[1]
+    init = [
+        jnp.zeros((batch,) + tuple(ctx.size(d) for d in ob.shape), dtype_of(ob)) for ob in state_obs
+    ]
+    xs = [jnp.moveaxis(x, 1, 0) for x in wires]
+
+    def step(state: Wires, xt: Wires, modules: tuple[Any, Any], inner: Context) -> tuple[Wires, Wires]:
+        out = run(body, modules[1], list(state) + list(xt), inner)
+        return out[:n_state], out[n_state:]
+
+    _, ys = module_scan(step, init, xs, int(length), ctx, fixed=node)
+    return [jnp.moveaxis(y, 0, 1) for y in ys]
+
+
+# -- the root ---------------------------------------------------------------------
+
+
+class Model(Node):
+    """A compiled diagram: ``model(*inputs) -> outputs``.
+
+    Takes one array per domain wire, each with a leading batch axis, and
+    returns the codomain: one array for one wire, a tuple otherwise.
+    ``model.train()`` (the default) and ``model.eval()`` switch dropout and
+    batch statistics.  Shared instances are attributes named after their
+    ``shared`` name.
+    """
+
+    def __init__(self, diagram: Diagram, *, rngs: nnx.Rngs) -> None:
+        shared: dict[str, Box] = {}
+        for _, box in diagram.walk():
+            if box.shared is not None and box.shared not in shared:
+                shared[box.shared] = replace(box, shared=None)
+        taken: list[str] = []
+        shared_attrs: list[tuple[str, str]] = []
+        for name, box in shared.items():
+            _check_lowerable(box)
+            if owns_module(box):
+                attr = attribute(name, taken)
+                taken.append(attr)
+                setattr(self, attr, build(box, rngs))
+                shared_attrs.append((name, attr))
+        super().__init__(diagram, rngs=rngs, taken=taken)
+        self._diagram = Static(diagram)
+        self._shared = tuple(shared_attrs)
+        self.deterministic = False
+        self._rngs = rngs.dropout.fork() if _random(diagram) else None
+
+    @property
+    def diagram(self) -> Diagram:
+        return self._diagram.value
+
+    @property
+    def dom(self) -> Ty:
+        return self.diagram.dom
+
+    @property
+    def cod(self) -> Ty:
+        return self.diagram.cod
+
+    def __call__(self, *inputs: Any) -> Any:
+        diagram = self.diagram
+        if len(inputs) != len(diagram.dom):
+            raise TypeError(f"the model takes {len(diagram.dom)} input wire(s) ({diagram.dom}), got {len(inputs)}")
+        wires = [jnp.asarray(x, dtype_of(ob)) for ob, x in zip(diagram.dom.obs, inputs)]
+        for ob, x in zip(diagram.dom.obs, wires):
+            if x.ndim != len(ob.shape) + 1:
+                shape = ", ".join(["batch", *map(dims.show, ob.shape)])
+                raise TypeError(f"an input of type {ob} needs an array of shape ({shape}), got {x.shape}")
+        train = not self.deterministic
+        key = self._rngs() if train and self._rngs is not None else None
+        ctx = Context(train, key, {name: getattr(self, attr) for name, attr in self._shared}, {})
+        ctx.bind(diagram.dom, wires)
+        out = run(diagram, self, wires, ctx)
+        return out[0] if len(out) == 1 else tuple(out)

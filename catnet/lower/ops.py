@@ -1,0 +1,337 @@
+"""The lowering's half of the generator library: names to Flax NNX code.
+
+``catnet.library`` says what each generator's type is; this table says what
+it computes.  Every entry is an :class:`Op`:
+
+* ``make(box, rngs)`` builds the ``nnx.Module`` that holds the box's
+  parameters (``None`` for a pure function such as ``relu``);
+* ``apply(module, wires, box, ctx)`` maps the box's input wires (arrays with
+  one leading batch axis) to its output wires;
+* ``inverse`` (isomorphisms only) maps output wires back to input wires with
+  the same module, so ``inv(f)`` lowers to the real inverse.
+
+Nothing here decides a type: sizes come from the checked IR (``box.dom``,
+``box.kwargs``) and the checker has already made sure they fit, so
+violations are ``assert``\\ s.  Per-example axes in the IR are shifted by one
+for the batch axis (:func:`batch_axis`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from .. import dims
+from ..ir import Box, Ob
+
+Array = jax.Array
+Wires = list[Array]
+
+
+class Context(Protocol):
+    """What an op may ask of the running functor (see ``model.Context``)."""
+
+    train: bool
+
+    def key(self) -> Array: ...
+
+    def size(self, d: dims.Dim) -> int: ...
+
+
+Make = Callable[[Box, nnx.Rngs], nnx.Module]
+Apply = Callable[[Any, Wires, Box, Context], Wires]
+
+
+@dataclass(frozen=True)
+class Op:
+    """How one generator lowers: optional module factory, forward, inverse."""
+
+    apply: Apply
+    make: Make | None = None
+    inverse: Apply | None = None
+    #: whether ``apply`` asks the context for random keys in training mode
+    random: bool = False
+
+
+def batch_axis(axis: int) -> int:
+    """A per-example axis of the IR as an axis of the batched array."""
+    return axis if axis < 0 else axis + 1
+
+
+def _int(d: dims.Dim) -> int:
+    assert isinstance(d, int), f"parameter size {dims.show(d)} must be a number after checking"
+    return d
+
+
+def _in_features(box: Box, wire: int = 0) -> int:
+    ob: Ob = box.dom.obs[wire]
+    assert ob.shape, f"{box.name} needs an axis"
+    return _int(ob.shape[-1])
+
+
+def _arg(box: Box, name: str) -> Any:
+    return box.kwargs[name]
+
+
+def _unary(fn: Callable[[Array], Array]) -> Apply:
+    def apply(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+        (x,) = wires
+        return [fn(x)]
+
+    return apply
+
+
+# -- layers with parameters --------------------------------------------------
+
+
+def _make_dense(box: Box, rngs: nnx.Rngs) -> nnx.Module:
+    return nnx.Linear(_in_features(box), _int(_arg(box, "features")), rngs=rngs)
+
+
+def _call(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    (x,) = wires
+    return [module(x)]
+
+
+def _spatial_rank(box: Box) -> int:
+    rank = len(box.dom.obs[0].shape) - 1
+    assert rank in (1, 2), "conv and pooling take R[L, C] or R[H, W, C]"
+    return rank
+
+
+def _make_conv(box: Box, rngs: nnx.Rngs) -> nnx.Module:
+    n = _spatial_rank(box)
+    return nnx.Conv(
+        _in_features(box),
+        _int(_arg(box, "features")),
+        kernel_size=(int(_arg(box, "kernel")),) * n,
+        strides=(int(_arg(box, "stride")),) * n,
+        padding=str(_arg(box, "padding")).upper(),
+        rngs=rngs,
+    )
+
+
+def _make_layernorm(box: Box, rngs: nnx.Rngs) -> nnx.Module:
+    return nnx.LayerNorm(_in_features(box), rngs=rngs)
+
+
+def _make_batchnorm(box: Box, rngs: nnx.Rngs) -> nnx.Module:
+    return nnx.BatchNorm(_in_features(box), momentum=float(_arg(box, "momentum")), rngs=rngs)
+
+
+def _apply_batchnorm(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    (x,) = wires
+    # The mode comes from the model (``model.train()``/``model.eval()``), one
+    # switch for dropout and batch statistics alike.
+    return [module(x, use_running_average=not ctx.train)]
+
+
+def _make_embed(box: Box, rngs: nnx.Rngs) -> nnx.Module:
+    return nnx.Embed(int(_arg(box, "vocab")), _int(_arg(box, "features")), rngs=rngs)
+
+
+def _make_attention(box: Box, rngs: nnx.Rngs) -> nnx.Module:
+    width = _in_features(box)
+    kv = _in_features(box, 1) if len(box.dom) == 2 else width
+    return nnx.MultiHeadAttention(
+        num_heads=int(_arg(box, "heads")),
+        in_features=width,
+        qkv_features=width,
+        out_features=width,
+        in_kv_features=kv,
+        decode=False,
+        deterministic=True,  # no attention dropout: dropout is its own box
+        rngs=rngs,
+        keep_rngs=False,
+    )
+
+
+def _causal_mask(q: Array, kv: Array) -> Array:
+    """``[1, 1, T, S]``: query ``t`` sees keys ``s <= t``."""
+    t, s = q.shape[-2], kv.shape[-2]
+    return jnp.tril(jnp.ones((t, s), dtype=jnp.bool_))[None, None]
+
+
+def _apply_attention(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    q = wires[0]
+    kv = wires[1] if len(wires) == 2 else q
+    mask = _causal_mask(q, kv) if bool(_arg(box, "causal")) else None
+    if len(wires) == 2:
+        return [module(q, kv, mask=mask)]
+    return [module(q, mask=mask)]
+
+
+class Coupling(nnx.Module):
+    """Affine coupling on the last axis (Dinh et al., RealNVP).
+
+    The last axis splits into ``x1`` (first half) and ``x2``; a small network
+    of ``x1`` gives a log-scale ``s`` (bounded by ``tanh``) and a shift ``t``,
+    and ``y = (x1, x2 * exp(s) + t)``.  ``x1`` passes unchanged, so the
+    inverse ``x2 = (y2 - t) * exp(-s)`` is exact.
+    """
+
+    def __init__(self, size: int, hidden: int, *, rngs: nnx.Rngs) -> None:
+        self.half = size // 2
+        self.hidden = nnx.Linear(self.half, hidden, rngs=rngs)
+        self.scale_shift = nnx.Linear(hidden, 2 * (size - self.half), rngs=rngs)
+
+    def _scale_shift(self, x1: Array) -> tuple[Array, Array]:
+        s, t = jnp.split(self.scale_shift(jax.nn.relu(self.hidden(x1))), 2, axis=-1)
+        return jnp.tanh(s), t
+
+    def __call__(self, x: Array) -> Array:
+        x1, x2 = x[..., : self.half], x[..., self.half :]
+        s, t = self._scale_shift(x1)
+        return jnp.concatenate([x1, x2 * jnp.exp(s) + t], axis=-1)
+
+    def inverse(self, y: Array) -> Array:
+        y1, y2 = y[..., : self.half], y[..., self.half :]
+        s, t = self._scale_shift(y1)
+        return jnp.concatenate([y1, (y2 - t) * jnp.exp(-s)], axis=-1)
+
+
+def _make_coupling(box: Box, rngs: nnx.Rngs) -> nnx.Module:
+    return Coupling(_in_features(box), int(_arg(box, "hidden")), rngs=rngs)
+
+
+def _invert_coupling(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    (y,) = wires
+    return [module.inverse(y)]
+
+
+# -- pure functions -----------------------------------------------------------
+
+
+def _window(box: Box) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+    n = _spatial_rank(box)
+    w, s = int(_arg(box, "window")), int(_arg(box, "stride"))
+    return (w,) * n, (s,) * n, str(_arg(box, "padding")).upper()
+
+
+def _apply_maxpool(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    (x,) = wires
+    window, strides, padding = _window(box)
+    return [nnx.max_pool(x, window, strides=strides, padding=padding)]
+
+
+def _apply_avgpool(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    (x,) = wires
+    window, strides, padding = _window(box)
+    return [nnx.avg_pool(x, window, strides=strides, padding=padding)]
+
+
+def _spatial_axes(x: Array) -> tuple[int, ...]:
+    return tuple(range(1, x.ndim - 1))
+
+
+def _apply_reshape(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    (x,) = wires
+    shape = tuple(ctx.size(d) for d in _arg(box, "shape"))
+    return [x.reshape((x.shape[0],) + shape)]
+
+
+def _apply_softmax(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    (x,) = wires
+    return [jax.nn.softmax(x, axis=batch_axis(int(_arg(box, "axis"))))]
+
+
+def _apply_dropout(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    (x,) = wires
+    rate = float(_arg(box, "rate"))
+    if not ctx.train or rate == 0.0:
+        return [x]
+    keep = jax.random.bernoulli(ctx.key(), 1.0 - rate, x.shape)
+    return [jax.lax.select(keep, x / (1.0 - rate), jnp.zeros_like(x))]
+
+
+def _reverse(x: Array) -> Array:
+    return jnp.flip(x, axis=-1)
+
+
+# -- structural morphisms -----------------------------------------------------
+
+
+def _identity(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    return list(wires)
+
+
+def _swap(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    a, b = wires
+    return [b, a]
+
+
+def _copy(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    (a,) = wires
+    return [a, a]
+
+
+def _discard(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    return []
+
+
+def _add(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    a, b = wires
+    return [a + b]
+
+
+def _concat(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    a, b = wires
+    return [jnp.concatenate([a, b], axis=batch_axis(int(_arg(box, "axis"))))]
+
+
+def _split(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    (x,) = wires
+    axis = batch_axis(int(_arg(box, "axis"))) % x.ndim
+    size = ctx.size(_arg(box, "size"))
+    return [
+        jax.lax.slice_in_dim(x, 0, size, axis=axis),
+        jax.lax.slice_in_dim(x, size, x.shape[axis], axis=axis),
+    ]
+
+
+def _fst(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    return [wires[0]]
+
+
+def _snd(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    return [wires[1]]
+
+
+#: Generator and structural names to their lowering.  ``proj`` and ``triv``
+#: (fiber bundles) have no runtime representation yet; ``model`` reports them.
+OPS: dict[str, Op] = {
+    "dense": Op(_call, _make_dense),
+    "conv": Op(_call, _make_conv),
+    "maxpool": Op(_apply_maxpool),
+    "avgpool": Op(_apply_avgpool),
+    "global_avgpool": Op(_unary(lambda x: jnp.mean(x, axis=_spatial_axes(x)))),
+    "global_maxpool": Op(_unary(lambda x: jnp.max(x, axis=_spatial_axes(x)))),
+    "flatten": Op(_unary(lambda x: x.reshape(x.shape[0], -1))),
+    "reshape": Op(_apply_reshape),
+    "relu": Op(_unary(jax.nn.relu)),
+    "gelu": Op(_unary(jax.nn.gelu)),
+    "tanh": Op(_unary(jnp.tanh)),
+    "sigmoid": Op(_unary(jax.nn.sigmoid)),
+    "softmax": Op(_apply_softmax),
+    "layernorm": Op(_call, _make_layernorm),
+    "batchnorm": Op(_apply_batchnorm, _make_batchnorm),
+    "dropout": Op(_apply_dropout, random=True),
+    "embed": Op(_call, _make_embed),
+    "attention": Op(_apply_attention, _make_attention),
+    "cross_attention": Op(_apply_attention, _make_attention),
+    "coupling": Op(_call, _make_coupling, inverse=_invert_coupling),
+    "reverse": Op(_unary(_reverse), inverse=_unary(_reverse)),
+    "id": Op(_identity, inverse=_identity),
+    "swap": Op(_swap, inverse=_swap),
+    "copy": Op(_copy),
+    "discard": Op(_discard),
+    "add": Op(_add),
+    "concat": Op(_concat),
+    "split": Op(_split),
+    "fst": Op(_fst),
+    "snd": Op(_snd),
+}

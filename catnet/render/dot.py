@@ -1,0 +1,178 @@
+"""The graph of a string diagram as Graphviz DOT text (a pure function).
+
+:func:`to_dot` writes the graph of :mod:`catnet.render.graph` for ``dot``:
+
+- boxes are rounded boxes with one port per wire, so the wires of the domain
+  enter on one side and those of the codomain leave on the other, in order;
+- ``copy`` and ``discard`` are black dots, ``add`` is a small ⊕, ``swap`` is a
+  point where the two wires cross;
+- nested boxes are clusters, shaded one step darker per level;
+- wires have no arrow heads; a wire is labelled by its object where it is
+  made, not again after a dot that only copies it;
+- parameter wires (Para view) enter each box across the flow of data: from
+  the top when data flows left to right.
+
+The text depends only on the graph and the options (no set order, no
+floating point formatting of computed values), so one diagram always gives
+byte-identical DOT.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+
+from . import graph as G
+from .style import Options, box_style, cluster_fill, wire_style, CLUSTER_BORDER
+
+FONT = "Helvetica"
+WIRE_FONT = "Helvetica-Oblique"
+
+
+def _q(text: str) -> str:
+    """A DOT double-quoted string."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _attrs(pairs: list[tuple[str, str]]) -> str:
+    return "[" + ", ".join(f"{k}={v}" for k, v in pairs) + "]"
+
+
+def _box_label(data: dict, lr: bool) -> str:
+    """An HTML-like table: port cells for the inputs, the name, port cells for the outputs."""
+    n, m = data["n_in"], data["n_out"]
+    span = math.lcm(max(n, 1), max(m, 1))
+    title = f"<B>{_html(data['label'])}</B>" if data["style"] in ("composite", "repeat") else _html(data["label"])
+    if data["mark"]:
+        title += f' <FONT POINT-SIZE="10">{_html(data["mark"])}</FONT>'
+    if data["detail"]:
+        title += f'<BR/><FONT POINT-SIZE="8">{_html(data["detail"])}</FONT>'
+    style = box_style(data["style"])
+    label_cell = f'<TD {"ROWSPAN" if lr else "COLSPAN"}="{span}" CELLPADDING="5">{title}</TD>'
+
+    def port(name: str, count: int, i: int) -> str:
+        extent = "ROWSPAN" if lr else "COLSPAN"
+        return f'<TD PORT="{name}{i}" {extent}="{span // count}" WIDTH="2" HEIGHT="2"></TD>'
+
+    if lr:
+        rows: list[list[str]] = [[] for _ in range(span)]
+        for i in range(n):
+            rows[i * (span // n)].append(port("i", n, i))
+        rows[0].append(label_cell)
+        for j in range(m):
+            rows[j * (span // m)].append(port("o", m, j))
+    else:
+        rows = [[port("i", n, i) for i in range(n)], [label_cell], [port("o", m, j) for j in range(m)]]
+        rows = [r for r in rows if r]
+    body = "".join("<TR>" + "".join(r) + "</TR>" for r in rows)
+    border = 3 if style.double else 1
+    rounded = ' STYLE="rounded"' if style.rounded else ""
+    return (f'<<TABLE BORDER="{border}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"{rounded}'
+            f' BGCOLOR="{style.fill}" COLOR="{style.border}">{body}</TABLE>>')
+
+
+def _node(nid: str, data: dict, lr: bool) -> str:
+    kind = data["kind"]
+    if kind == G.BOX:
+        attrs = [("shape", "plain"), ("label", _box_label(data, lr))]
+    elif kind in (G.COPY, G.DISCARD):
+        color = wire_style(G.PARAMETER).color if data["style"] == "param_copy" else "#000000"
+        attrs = [("shape", "point"), ("width", "0.08"), ("color", _q(color)), ("label", '""')]
+    elif kind == G.ADD:
+        attrs = [("shape", "circle"), ("label", '"+"'), ("width", "0.22"), ("fixedsize", "true"), ("fontsize", "12"),
+                 ("margin", "0")]
+    else:
+        # Free wire ends, waypoints and swaps are points the wires run into;
+        # at a swap the two wires meet and cross.
+        attrs = [("shape", "point"), ("width", "0.01"), ("style", "invis")]
+    return f"{nid} {_attrs(attrs)};"
+
+
+def _end(nid: str, data: dict, port: int, out: bool, lr: bool) -> str:
+    """An edge end: a box's port cell, its side for a parameter wire, or the node."""
+    if data["kind"] != G.BOX:
+        return nid
+    if port < 0:
+        return f"{nid}:{'n' if lr else 'w'}"
+    side = ("e" if lr else "s") if out else ("w" if lr else "n")
+    return f"{nid}:{'o' if out else 'i'}{port}:{side}"
+
+
+def _edge(g: nx.MultiDiGraph, u: str, v: str, data: dict, opts: Options) -> str:
+    lr = opts.direction == "LR"
+    ws = wire_style(data["style"])
+    attrs = [("color", _q(ws.color)), ("penwidth", f"{ws.width:g}")]
+    if ws.dashed:
+        attrs.append(("style", "dashed"))
+    if data["labelled"] and data["label"]:
+        text = data["shape"] if opts.shapes else data["label"]
+        attrs += [("label", _q(text)), ("fontcolor", _q(ws.color if data["kind"] == G.PARAMETER else "#333333"))]
+    if data["kind"] == G.PARAMETER:
+        # Parameter wires cross the data flow; they must not push the
+        # boxes into new ranks.
+        attrs.append(("constraint", "false") if g.nodes[v]["kind"] != G.BOX or g.nodes[u]["kind"] != G.PARAM else ("constraint", "false"))
+    src = _end(u, g.nodes[u], data["src_port"], True, lr)
+    dst = _end(v, g.nodes[v], data["dst_port"], False, lr)
+    return f"{src} -> {dst} {_attrs(attrs)};"
+
+
+def to_dot(g: nx.MultiDiGraph, opts: Options = Options()) -> str:
+    """DOT text for ``g``: the same graph and options always give the same text."""
+    lr = opts.direction == "LR"
+    name = g.graph.get("name") or "diagram"
+    clusters = g.graph["clusters"]
+    children: dict[str | None, list[G.Cluster]] = {}
+    for c in clusters:
+        children.setdefault(c.parent, []).append(c)
+    members: dict[str | None, list[str]] = {}
+    for nid, data in g.nodes(data=True):
+        members.setdefault(data["cluster"], []).append(nid)
+    # Parameter sources sit in the rank of the box they feed, so their wire
+    # comes in from the side rather than along the flow.
+    beside: dict[str, list[str]] = {}
+    for nid, data in g.nodes(data=True):
+        if data["kind"] == G.PARAM or data["style"] == "param_copy":
+            beside.setdefault(data["target"], []).append(nid)
+
+    out = [f"digraph {_q(name)} {{"]
+    out.append(f"  graph {_attrs([('rankdir', opts.direction), ('newrank', 'true'), ('nodesep', '0.18'), ('ranksep', '0.3'), ('fontname', _q(FONT)), ('fontsize', '11'), ('labeljust', 'l'), ('penwidth', '0.8')])};")
+    out.append(f"  node {_attrs([('fontname', _q(FONT)), ('fontsize', '11')])};")
+    out.append(f"  edge {_attrs([('arrowhead', 'none'), ('fontname', _q(WIRE_FONT)), ('fontsize', '9')])};")
+
+    def emit(cluster: str | None, level: int, indent: str) -> None:
+        for nid in members.get(cluster, []):
+            out.append(indent + _node(nid, g.nodes[nid], lr))
+        for nid in members.get(cluster, []):
+            if nid in beside:
+                out.append(indent + "{rank=same; " + " ".join([*beside[nid], nid]) + ";}")
+        for c in children.get(cluster, []):
+            label = c.label + (f" {c.mark}" if c.mark else "")
+            if c.shared and c.shared != c.label:
+                label += f" (shared {c.shared})"
+            elif c.shared:
+                label += " (shared)"
+            attrs = [("label", _q(label)), ("style", '"rounded,filled"'), ("fillcolor", _q(cluster_fill(level + 1 if c.kind != "entry" else 0))),
+                     ("color", _q(CLUSTER_BORDER if c.kind != "entry" else "#000000")), ("fontsize", "10" if c.kind != "entry" else "11")]
+            if c.kind == "repeat":
+                attrs.append(("peripheries", "1"))
+            out.append(f"{indent}subgraph cluster_{c.id} {{")
+            out.append(f"{indent}  graph {_attrs(attrs)};")
+            emit(c.id, level + (1 if c.kind != "entry" else 0), indent + "  ")
+            out.append(f"{indent}}}")
+
+    emit(None, 0, "  ")
+    inputs = [n for n, d in g.nodes(data=True) if d["kind"] == G.INPUT]
+    outputs = [n for n, d in g.nodes(data=True) if d["kind"] == G.OUTPUT]
+    for rank, ends in (("min", inputs), ("max", outputs)):
+        if ends:
+            chain = "".join(f" {a} -> {b} [style=invis];" for a, b in zip(ends, ends[1:]))
+            out.append(f"  {{rank={rank}; {'; '.join(ends)};{chain}}}")
+    for u, v, data in g.edges(data=True):
+        out.append("  " + _edge(g, u, v, data, opts))
+    out.append("}")
+    return "\n".join(out) + "\n"

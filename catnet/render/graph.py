@@ -1,0 +1,351 @@
+"""A string diagram as a layout-free graph: the IR drawn as nodes and wires.
+
+:func:`build` turns a :class:`~catnet.ir.Diagram` into a
+``networkx.MultiDiGraph`` that both drawing back ends read (DOT and TikZ).
+The graph holds what the picture shows and nothing about where it goes:
+
+- one node per box of the IR that is drawn (``kind`` :data:`BOX`, or a
+  structural node :data:`COPY`, :data:`DISCARD`, :data:`ADD`, :data:`SWAP`),
+  with ``ir=True``; ``id`` boxes are plain wires and get no node;
+- one edge per wire, keyed by a wire number, from the node that makes it
+  (output port ``src_port``) to the node that takes it (input port
+  ``dst_port``), in IR order, so ports keep the order of ``dom`` and ``cod``;
+- free wire ends: :data:`INPUT` / :data:`OUTPUT` nodes for the boundary of
+  the diagram (the unit ``I`` has none), :data:`PARAM` nodes for parameter
+  wires in the Para view, and :data:`WAYPOINT` nodes where a wire crosses a
+  nested box without touching anything inside;
+- nested boxes as a tree of :class:`Cluster` in ``graph.graph["clusters"]``;
+  each node's ``cluster`` is the innermost one that holds it.
+
+Every node and edge carries a ``style`` (the box kind or the wire kind), so
+new kinds of boxes and wires (invertible boxes, traces, bundles) get their
+own look by adding a style, not by changing the traversal.
+
+The graph of one diagram is always the same object up to equality: node ids
+are numbered in IR order and nothing iterates over a set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from .. import dims
+from ..ir import Box, Diagram, Ob
+from ..library import GENERATORS
+from .params import param_count
+
+# Node kinds.
+BOX = "box"
+COPY = "copy"
+DISCARD = "discard"
+ADD = "add"
+SWAP = "swap"
+INPUT = "input"
+OUTPUT = "output"
+PARAM = "param"
+WAYPOINT = "waypoint"
+
+#: Structural boxes drawn as dots or crossings rather than labelled boxes.
+DOT_KINDS = {"copy": COPY, "discard": DISCARD, "add": ADD, "swap": SWAP}
+
+# Wire kinds.
+DATA = "data"
+PARAMETER = "param"
+
+#: Box kinds whose body can be drawn as a nested box.
+NESTING = ("composite", "repeat")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A nested box: an expanded composite, a repeat, or the whole entry.
+
+    ``kind`` is ``"entry"``, ``"composite"`` or ``"repeat"``; ``mark`` is
+    ``"×n"`` for a repeat; ``shared`` names a shared instance.
+    """
+
+    id: str
+    label: str
+    kind: str
+    parent: str | None
+    mark: str = ""
+    shared: str | None = None
+
+
+@dataclass(frozen=True)
+class _End:
+    """A wire that has been made and waits for the box that takes it."""
+
+    node: str
+    port: int
+    ob: Ob
+    labelled: bool
+
+
+def wire_label(ob: Ob, shapes: bool) -> str:
+    """What a wire says: its object's name, with ``--shapes`` also its shape."""
+    structure = ob.structure()
+    if not shapes or ob.name is None or ob.name == structure:
+        return str(ob)
+    return f"{ob.name} : {structure}"
+
+
+def _value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, dims.Poly):
+        return dims.show(v)
+    if isinstance(v, tuple):
+        return "×".join(_value(x) for x in v)
+    return str(v)
+
+
+def box_detail(box: Box) -> str:
+    """The arguments worth printing under a generator's name.
+
+    Arguments left at their library default are omitted, and so are sizes
+    the types decide (``features``): the wires already say them.
+    """
+    gen = GENERATORS.get(box.name)
+    if gen is None:
+        return ""
+    kw = box.kwargs
+    parts: list[str] = []
+    for key, v in box.args:
+        arg = gen.arg(key)
+        if arg is None:
+            continue
+        if arg.default is None and not arg.required:
+            # Filled in by the checker from the types, except a pooling
+            # stride that differs from its window, which the types do not show.
+            if not (key == "stride" and v != kw.get("window")):
+                continue
+        elif v == arg.default and not arg.required:
+            continue
+        if arg.kind == "bool":
+            parts.append(key if v else f"no {key}")
+        else:
+            parts.append(f"{key}={_value(v)}")
+    return ", ".join(parts)
+
+
+class _Builder:
+    def __init__(self, depth: int | None, params: bool) -> None:
+        self.g = nx.MultiDiGraph()
+        self.depth = depth
+        self.params = params
+        self.clusters: list[Cluster] = []
+        self.counts: dict[str, int] = {}
+        self.wires = 0
+        # Parameter users in order of appearance: share key -> box nodes.
+        self.users: dict[tuple, list[str]] = {}
+        self.shared_label: dict[tuple, tuple[str, int]] = {}
+
+    def fresh(self, prefix: str) -> str:
+        n = self.counts.get(prefix, 0)
+        self.counts[prefix] = n + 1
+        return f"{prefix}{n}"
+
+    def node(self, prefix: str, kind: str, cluster: str | None, **attrs: object) -> str:
+        nid = self.fresh(prefix)
+        base = dict(kind=kind, style=kind, cluster=cluster, label="", detail="", mark="", n_in=0, n_out=0,
+                    ir=False, params=0, shared=None)
+        base.update(attrs)
+        self.g.add_node(nid, **base)
+        return nid
+
+    def connect(self, end: _End, node: str, port: int) -> None:
+        ob = end.ob
+        self.g.add_edge(end.node, node, key=self.wires, kind=DATA, style=DATA, src_port=end.port, dst_port=port,
+                        label=str(ob), shape=wire_label(ob, True), labelled=end.labelled)
+        self.wires += 1
+
+    def cluster(self, label: str, kind: str, parent: str | None, mark: str = "", shared: str | None = None) -> str:
+        cid = f"c{len(self.clusters)}"
+        self.clusters.append(Cluster(cid, label, kind, parent, mark, shared))
+        return cid
+
+    # -- traversal ---------------------------------------------------------
+
+    def diagram(self, d: Diagram, wires: list[_End], level: int, cluster: str | None, share: list | None) -> list[_End]:
+        """Draw ``d`` on the given wires; return the wires it leaves."""
+        wires = list(wires)
+        for layer in d.layers:
+            k, n = len(layer.left), len(layer.box.dom)
+            wires[k : k + n] = self.box(layer.box, wires[k : k + n], level, cluster, share)
+        return wires
+
+    def expands(self, box: Box, level: int) -> bool:
+        return box.kind in NESTING and box.body is not None and (self.depth is None or level < self.depth)
+
+    def box(self, box: Box, ins: list[_End], level: int, cluster: str | None, share: list | None) -> list[_End]:
+        if box.kind == "structural" and box.name == "id":
+            return ins
+        if self.expands(box, level):
+            return self.nested(box, ins, level, cluster, share)
+        if box.kind == "structural" and box.name in DOT_KINDS:
+            kind = DOT_KINDS[box.name]
+            nid = self.node("n", kind, cluster, label=box.name, n_in=len(box.dom), n_out=len(box.cod), ir=True)
+        else:
+            label, mark = box.name, ""
+            if box.kind == "repeat":
+                label, mark = _repeat_title(box), f"×{box.kwargs.get('n')}"
+            count = param_count(box)
+            nid = self.node("n", BOX, cluster, style=box.kind, label=label, detail=_describe(box), mark=mark,
+                            n_in=len(box.dom), n_out=len(box.cod), ir=True, params=count, shared=box.shared)
+            if self.params and count:
+                self.use_params(nid, box, count, share)
+        for i, end in enumerate(ins):
+            self.connect(end, nid, i)
+        # A dot's outputs repeat the type of its input, already labelled.
+        labelled = box.kind != "structural" or box.name not in ("copy", "swap", "add")
+        return [_End(nid, j, ob, labelled) for j, ob in enumerate(box.cod.obs)]
+
+    def nested(self, box: Box, ins: list[_End], level: int, cluster: str | None, share: list | None) -> list[_End]:
+        assert box.body is not None
+        body = box.body
+        if box.kind == "repeat":
+            inner = _single_composite(body)
+            label = _repeat_title(box)
+            cid = self.cluster(label, "repeat", cluster, mark=f"×{box.kwargs.get('n')}", shared=box.shared)
+            if inner is not None and inner.body is not None:
+                body = inner.body
+        else:
+            cid = self.cluster(box.name, "composite", cluster, shared=box.shared)
+        if box.shared is not None:
+            # Boxes inside a shared instance share with the boxes at the same
+            # place inside every other use of that instance.
+            share = [box.shared, 0]
+        outs = self.diagram(body, ins, level + 1, cid, share)
+        # A wire that crosses the nested box untouched still runs through it.
+        for j, end in enumerate(outs):
+            if any(end is i for i in ins):
+                wp = self.node("w", WAYPOINT, cid, n_in=1, n_out=1)
+                self.connect(end, wp, 0)
+                outs[j] = _End(wp, 0, end.ob, False)
+        return outs
+
+    def use_params(self, nid: str, box: Box, count: int, share: list | None) -> None:
+        if box.shared is not None:
+            key: tuple = ("shared", box.shared)
+            self.shared_label[key] = (box.shared, count)
+        elif share is not None:
+            key = ("shared", share[0], share[1])
+            share[1] += 1
+            self.shared_label[key] = (share[0], count)
+        else:
+            key = ("own", nid)
+        self.users.setdefault(key, []).append(nid)
+
+    def parameters(self) -> None:
+        """Add one parameter source per instance, copied to each of its users."""
+        for key, users in self.users.items():
+            first = users[0]
+            cluster = _common_cluster([self.g.nodes[u]["cluster"] for u in users], self.clusters)
+            if len(users) == 1:
+                count = self.g.nodes[first]["params"]
+                src = self.node("p", PARAM, self.g.nodes[first]["cluster"], n_out=1, target=first)
+                self._param_wire(src, first, f"{count:,}", True)
+                continue
+            name, count = self.shared_label[key]
+            src = self.node("p", PARAM, cluster, n_out=1, target=first, shared=name)
+            dot = self.node("q", COPY, cluster, style="param_copy", n_in=1, n_out=len(users), target=first, shared=name)
+            self._param_wire(src, dot, f"{name} {count:,}", True, dst_port=0)
+            for j, u in enumerate(users):
+                self._param_wire(dot, u, "", False, src_port=j)
+
+    def _param_wire(self, src: str, dst: str, label: str, labelled: bool, src_port: int = 0, dst_port: int = -1) -> None:
+        self.g.add_edge(src, dst, key=self.wires, kind=PARAMETER, style=PARAMETER, src_port=src_port,
+                        dst_port=dst_port, label=label, shape=label, labelled=labelled)
+        self.wires += 1
+
+
+def _single_composite(d: Diagram) -> Box | None:
+    """The composite ``d`` consists of, if it is one unwhiskered composite box."""
+    if len(d.layers) == 1:
+        layer = d.layers[0]
+        if layer.box.kind == "composite" and not layer.left.obs and not layer.right.obs:
+            return layer.box
+    return None
+
+
+def _repeat_title(box: Box) -> str:
+    assert box.body is not None
+    inner = _single_composite(box.body)
+    if inner is not None:
+        return inner.name
+    return "" if box.name == "repeat" else box.name
+
+
+def _describe(box: Box) -> str:
+    if box.kind in ("generator", "structural"):
+        return box_detail(box)
+    if box.kind == "inv":
+        return "inverse"
+    if box.kind == "scan":
+        return "trace"
+    return ""
+
+
+def _common_cluster(clusters: list[str | None], table: list[Cluster]) -> str | None:
+    parent = {c.id: c.parent for c in table}
+
+    def chain(c: str | None) -> list[str | None]:
+        out: list[str | None] = []
+        while c is not None:
+            out.append(c)
+            c = parent[c]
+        return [None] + out[::-1]
+
+    chains = [chain(c) for c in clusters]
+    common: str | None = None
+    for level in zip(*chains):
+        if all(x == level[0] for x in level):
+            common = level[0]
+        else:
+            break
+    return common
+
+
+def build(diagram: Diagram, *, name: str | None = None, depth: int | None = None, params: bool = False) -> nx.MultiDiGraph:
+    """The graph of ``diagram``, drawn inside a box labelled ``name`` if given.
+
+    ``depth`` is how many levels of nested definitions are expanded (``None``
+    for all; ``0`` draws every composite of ``diagram`` as one box).  With
+    ``params``, every box with parameters gets a parameter wire from a
+    :data:`PARAM` node, and the users of one shared instance get one source
+    copied to each of them.
+    """
+    assert depth is None or depth >= 0
+    b = _Builder(depth, params)
+    top = b.cluster(name, "entry", None) if name else None
+    wires = [_End(b.node("in", INPUT, None, n_out=1, index=i), 0, ob, True) for i, ob in enumerate(diagram.dom.obs)]
+    outs = b.diagram(diagram, wires, 0, top, None)
+    if top is not None:
+        for j, end in enumerate(outs):
+            if any(end is w for w in wires):
+                wp = b.node("w", WAYPOINT, top, n_in=1, n_out=1)
+                b.connect(end, wp, 0)
+                outs[j] = _End(wp, 0, end.ob, False)
+    for j, end in enumerate(outs):
+        b.connect(end, b.node("out", OUTPUT, None, n_in=1, index=j), 0)
+    b.parameters()
+    b.g.graph["name"] = name
+    b.g.graph["clusters"] = tuple(b.clusters)
+    b.g.graph["depth"] = depth
+    b.g.graph["params"] = params
+    return b.g
+
+
+def cluster_path(g: nx.MultiDiGraph, cluster: str | None) -> tuple[str, ...]:
+    """The ids of the clusters around ``cluster``, outermost first, itself last."""
+    parent = {c.id: c.parent for c in g.graph["clusters"]}
+    out: list[str] = []
+    while cluster is not None:
+        out.append(cluster)
+        cluster = parent[cluster]
+    return tuple(out[::-1])
