@@ -767,7 +767,8 @@ class Checker:
                        e.span, help="repeat a block of type A -> A")
 
         scope.infer.unify_ty(d.cod, dom, fail)
-        name = e.expr.name if isinstance(e.expr, A.Ref) else "repeat"
+        single = d.layers[0].box if len(d.layers) == 1 else None
+        name = single.name if single is not None and single.kind == "composite" else "repeat"
         box = Box(name, dom, dom, kind="repeat", args=(("n", int(n)),), body=Diagram(d.dom, dom, d.layers), iso=d.is_iso, span=e.span)
         return box.diagram()
 
@@ -800,7 +801,7 @@ class Checker:
         self.expect(head, state, f"the cell of `scan[{state}]` must return the state first", e.span, None, scope)
         ys = cell.cod[len(state):]
         cod = Ty(tuple(Ob(ob.base, (length,) + ob.shape) for ob in ys.obs))
-        box = Box("scan", dom, cod, kind="scan", body=cell, span=e.span)
+        box = Box("scan", dom, cod, kind="scan", args=(("state", len(state)),), body=cell, span=e.span)
         return box.diagram()
 
     def synth(self, e: A.Expr, scope: _Scope) -> Diagram | None:
@@ -927,6 +928,8 @@ class Checker:
             self.error("E0306", f"`{g.name}` takes {g.arity} wire(s), but gets {len(dom)}: {shown}", e.span,
                        notes=[f"`{g.name}`: {g.doc}"])
         args = self.gen_args(g, e.args or (), scope, e.span)
+        if g.name == "id":
+            return Diagram.id(dom)  # identities are wires, not boxes
         ctx = _RuleCtx(scope.infer, g.name, e.span, dom)
         cod = g.rule(ctx, dom, args)
         for ob in cod.obs:

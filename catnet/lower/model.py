@@ -31,6 +31,7 @@ from flax import nnx
 from .. import dims
 from ..errors import CatnetError
 from ..ir import Box, Diagram, Ob, Ty
+from . import names
 from .ops import OPS, Op
 
 Array = jax.Array
@@ -67,7 +68,7 @@ def dtype_of(ob: Ob) -> Any:
     return jnp.int32 if ob.base == "Z" else jnp.float32
 
 
-# -- which boxes own modules ---------------------------------------------------
+# -- checks the lowering makes -----------------------------------------------------
 
 
 def _unsupported(box: Box, what: str) -> CatnetError:
@@ -106,39 +107,9 @@ def _check_lowerable(box: Box) -> None:
                     )
 
 
-def owns_module(box: Box) -> bool:
-    """Whether an occurrence of ``box`` keeps its own module in the tree.
-
-    Shared boxes never do: their one instance lives on the root.
-    """
-    if box.shared is not None:
-        return False
-    if box.kind in ("generator", "structural"):
-        return _op(box).make is not None
-    assert box.body is not None, box.kind
-    return any(owns_module(layer.box) for layer in box.body.layers)
-
-
 def _random(diagram: Diagram) -> bool:
     """Whether running ``diagram`` in training mode draws random keys."""
     return any(box.kind == "generator" and _op(box).random for _, box in diagram.walk())
-
-
-_RESERVED = frozenset(dir(nnx.Module)) | {"deterministic", "use_running_average"}
-
-
-def attribute(name: str, taken: Sequence[str] = ()) -> str:
-    """A module attribute for a diagram name that shadows nothing.
-
-    A definition called ``train`` or ``eval`` would hide the methods of
-    ``nnx.Module``, so it gets a trailing underscore.
-    """
-    attr = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    if not attr.isidentifier() or attr.startswith("_"):
-        attr = "x" + attr
-    while attr in _RESERVED or attr in taken:
-        attr += "_"
-    return attr
 
 
 # -- the module tree -------------------------------------------------------------
@@ -147,31 +118,18 @@ def attribute(name: str, taken: Sequence[str] = ()) -> str:
 class Node(nnx.Module):
     """The modules of one diagram, one attribute per box name.
 
-    ``_slots[i]`` says where the module of layer ``i`` lives: ``None`` for a
-    box without one, else ``(attribute, index)`` with ``index`` ``None`` for
-    a name used once.
+    ``_slots[i]`` says where the module of layer ``i`` lives (see
+    :func:`catnet.lower.names.slots`).
     """
 
     def __init__(self, diagram: Diagram, *, rngs: nnx.Rngs, taken: Sequence[str] = ()) -> None:
+        self._slots = names.slots(diagram, taken)
         groups: dict[str, list[nnx.Module]] = {}
-        attrs: dict[str, str] = {}
-        placed: list[tuple[str, int] | None] = []
-        for layer in diagram.layers:
-            box = layer.box
-            _check_lowerable(box)
-            if not owns_module(box):
-                placed.append(None)
-                continue
-            if box.name not in attrs:
-                attrs[box.name] = attribute(box.name, (*taken, *attrs.values()))
-            group = groups.setdefault(box.name, [])
-            group.append(build(box, rngs))
-            placed.append((box.name, len(group) - 1))
-        for name, group in groups.items():
-            setattr(self, attrs[name], group[0] if len(group) == 1 else nnx.List(group))
-        self._slots: tuple[tuple[str, int | None] | None, ...] = tuple(
-            None if p is None else (attrs[p[0]], p[1] if len(groups[p[0]]) > 1 else None) for p in placed
-        )
+        for layer, slot in zip(diagram.layers, self._slots):
+            if slot is not None:
+                groups.setdefault(slot[0], []).append(build(layer.box, rngs))
+        for attr, group in groups.items():
+            setattr(self, attr, group[0] if len(group) == 1 else nnx.List(group))
 
     def child(self, i: int) -> Any:
         """The module of layer ``i``, or ``None``."""
@@ -188,10 +146,9 @@ def build(box: Box, rngs: nnx.Rngs) -> nnx.Module:
         make = _op(box).make
         assert make is not None
         return make(box, rngs)
-    assert box.body is not None
+    body = names.inner_body(box)
     if box.kind == "repeat":
         n = int(box.kwargs["n"])  # type: ignore[arg-type]
-        body = box.body
 
         # One vmapped construction makes all n copies at once, each from its
         # own split of the keys: stacked variables with a leading axis n.
@@ -201,7 +158,7 @@ def build(box: Box, rngs: nnx.Rngs) -> nnx.Module:
             return Node(body, rngs=r)
 
         return stacked(rngs)
-    return Node(box.body, rngs=rngs)
+    return Node(body, rngs=rngs)
 
 
 # -- running the functor -----------------------------------------------------------
@@ -303,11 +260,11 @@ def apply_box(box: Box, module: Any, wires: Wires, ctx: Context, inverse: bool =
             assert op.inverse is not None, f"{box.name} is not an isomorphism"
             return op.inverse(module, wires, box, ctx)
         return op.apply(module, wires, box, ctx)
-    assert box.body is not None
     if box.kind == "composite":
+        assert box.body is not None
         return (run_inverse if inverse else run)(box.body, module, wires, ctx)
     if box.kind == "inv":
-        return (run if inverse else run_inverse)(box.body, module, wires, ctx)
+        return (run if inverse else run_inverse)(names.inner_body(box), module, wires, ctx)
     if box.kind == "repeat":
         return _repeat(box, module, wires, ctx, inverse)
     assert box.kind == "scan", box.kind
@@ -370,8 +327,8 @@ def module_scan(
 
 
 def _repeat(box: Box, stacked: Any, wires: Wires, ctx: Context, inverse: bool) -> Wires:
-    assert box.body is not None and box.body.dom == box.body.cod
-    body = box.body
+    body = names.inner_body(box)
+    assert body.dom == body.cod
     go = run_inverse if inverse else run
 
     def step(carry: Wires, x: Any, modules: tuple[Any, Any], inner: Context) -> tuple[Wires, None]:
@@ -383,8 +340,7 @@ def _repeat(box: Box, stacked: Any, wires: Wires, ctx: Context, inverse: bool) -
 
 
 def _trace(box: Box, node: Any, wires: Wires, ctx: Context) -> Wires:
-    body = box.body
-    assert body is not None
+    body = names.inner_body(box)
     k = len(box.dom)
     state_obs = body.dom.obs[: len(body.dom) - k]
     n_state = len(state_obs)
@@ -417,16 +373,17 @@ class Model(Node):
     """
 
     def __init__(self, diagram: Diagram, *, rngs: nnx.Rngs) -> None:
-        shared: dict[str, Box] = {}
+        # Shared instances first, on the root, named after their `shared`
+        # name: built once, before any vmapped `repeat` construction could
+        # stack them.
         for _, box in diagram.walk():
-            if box.shared is not None and box.shared not in shared:
-                shared[box.shared] = replace(box, shared=None)
+            _check_lowerable(box)
         taken: list[str] = []
         shared_attrs: list[tuple[str, str]] = []
-        for name, box in shared.items():
-            _check_lowerable(box)
-            if owns_module(box):
-                attr = attribute(name, taken)
+        for name, box in names.shared_instances(diagram).items():
+            box = replace(box, shared=None)
+            if names.owns_module(box):
+                attr = names.attribute(name, taken)
                 taken.append(attr)
                 setattr(self, attr, build(box, rngs))
                 shared_attrs.append((name, attr))

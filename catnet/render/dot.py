@@ -86,6 +86,11 @@ def _node(nid: str, data: dict, lr: bool) -> str:
     elif kind == G.ADD:
         attrs = [("shape", "circle"), ("label", '"+"'), ("width", "0.22"), ("fixedsize", "true"), ("fontsize", "12"),
                  ("margin", "0")]
+    elif kind == G.PARAM:
+        # The free end of a parameter wire says how many scalars it carries.
+        ws = wire_style(G.PARAMETER)
+        attrs = [("shape", "plaintext"), ("label", _q(data["label"])), ("fontname", _q(WIRE_FONT)), ("fontsize", "8"),
+                 ("fontcolor", _q(ws.color)), ("margin", "0"), ("width", "0"), ("height", "0")]
     else:
         # Free wire ends, waypoints and swaps are points the wires run into;
         # at a swap the two wires meet and cross.
@@ -95,6 +100,8 @@ def _node(nid: str, data: dict, lr: bool) -> str:
 
 def _end(nid: str, data: dict, port: int, out: bool, lr: bool) -> str:
     """An edge end: a box's port cell, its side for a parameter wire, or the node."""
+    if data["kind"] == G.PARAM:
+        return f"{nid}:{'s' if lr else 'e'}"
     if data["kind"] != G.BOX:
         return nid
     if port < 0:
@@ -112,12 +119,13 @@ def _edge(g: nx.MultiDiGraph, u: str, v: str, data: dict, opts: Options) -> str:
     if data["labelled"] and data["label"]:
         text = data["shape"] if opts.shapes else data["label"]
         attrs += [("label", _q(text)), ("fontcolor", _q(ws.color if data["kind"] == G.PARAMETER else "#333333"))]
-    if data["kind"] == G.PARAMETER:
-        # Parameter wires cross the data flow; they must not push the
-        # boxes into new ranks.
-        attrs.append(("constraint", "false") if g.nodes[v]["kind"] != G.BOX or g.nodes[u]["kind"] != G.PARAM else ("constraint", "false"))
     src = _end(u, g.nodes[u], data["src_port"], True, lr)
     dst = _end(v, g.nodes[v], data["dst_port"], False, lr)
+    if data["kind"] == G.PARAMETER and lr:
+        # dot puts the tail of a flat edge first in its rank, which is below
+        # the head when ranks run left to right: write it head first so the
+        # parameter source lands above its box.
+        return f"{dst} -> {src} {_attrs(attrs)};"
     return f"{src} -> {dst} {_attrs(attrs)};"
 
 

@@ -248,19 +248,20 @@ class _Builder:
             cluster = _common_cluster([self.g.nodes[u]["cluster"] for u in users], self.clusters)
             if len(users) == 1:
                 count = self.g.nodes[first]["params"]
-                src = self.node("p", PARAM, self.g.nodes[first]["cluster"], n_out=1, target=first)
-                self._param_wire(src, first, f"{count:,}", True)
+                src = self.node("p", PARAM, self.g.nodes[first]["cluster"], label=f"{count:,}", n_out=1, target=first)
+                self._param_wire(src, first)
                 continue
             name, count = self.shared_label[key]
-            src = self.node("p", PARAM, cluster, n_out=1, target=first, shared=name)
+            src = self.node("p", PARAM, cluster, label=f"{name} {count:,}", n_out=1, target=first, shared=name)
             dot = self.node("q", COPY, cluster, style="param_copy", n_in=1, n_out=len(users), target=first, shared=name)
-            self._param_wire(src, dot, f"{name} {count:,}", True, dst_port=0)
+            self._param_wire(src, dot, dst_port=0)
             for j, u in enumerate(users):
-                self._param_wire(dot, u, "", False, src_port=j)
+                self._param_wire(dot, u, src_port=j)
 
-    def _param_wire(self, src: str, dst: str, label: str, labelled: bool, src_port: int = 0, dst_port: int = -1) -> None:
+    def _param_wire(self, src: str, dst: str, src_port: int = 0, dst_port: int = -1) -> None:
+        # The count is written at the wire's free end (the PARAM node).
         self.g.add_edge(src, dst, key=self.wires, kind=PARAMETER, style=PARAMETER, src_port=src_port,
-                        dst_port=dst_port, label=label, shape=label, labelled=labelled)
+                        dst_port=dst_port, label="", shape="", labelled=False)
         self.wires += 1
 
 

@@ -1,0 +1,108 @@
+"""Which boxes own parameters, and what the lowered model calls them.
+
+JAX-free, so ``catnet summary`` shares these rules with the lowering and
+answers instantly.  The rules, in the order the lowering applies them:
+
+* a generator owns a module when the library says it has parameters;
+  a composite, ``repeat``, ``inv`` or ``scan`` box when its body has one
+  that owns one; a box with a ``shared`` name never does (its one instance
+  lives on the root, named after the ``shared`` name);
+* a module is an attribute named after its box (``encoder``, ``dense``);
+  a name owned twice in one diagram becomes a list (``dense[0]``,
+  ``dense[1]``);
+* the body of ``repeat``/``inv``/``scan`` that is just one named
+  definition is entered directly, so ``repeat 4 block`` gives
+  ``block[i].attention`` rather than ``block[i].block.attention``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..ir import Box, Diagram
+from ..library import GENERATORS
+
+#: Attributes a module name must not take: methods of ``nnx.Module`` and of
+#: the compiled model that a definition called ``train`` or ``eval`` would
+#: hide, and the mode flags that ``model.eval()`` sets on every module that
+#: has them.  Such a name gets a trailing underscore.
+RESERVED = frozenset(
+    {
+        "deterministic", "use_running_average", "train", "eval", "set_attributes", "sow", "perturb",
+        "iter_modules", "iter_children", "children", "modules", "state", "update", "split", "merge",
+        "replace", "clone", "items", "keys", "values", "child", "diagram", "dom", "cod",
+    }
+)
+
+
+def has_params(box: Box) -> bool:
+    """Whether a generator or structural box has parameters of its own."""
+    g = GENERATORS.get(box.name)
+    return bool(g is not None and g.params)
+
+
+def owns_module(box: Box) -> bool:
+    """Whether an occurrence of ``box`` keeps its own module in the tree."""
+    if box.shared is not None:
+        return False
+    if box.kind in ("generator", "structural"):
+        return has_params(box)
+    assert box.body is not None, box.kind
+    return any(owns_module(layer.box) for layer in box.body.layers)
+
+
+def inner_body(box: Box) -> Diagram:
+    """The diagram a ``repeat``/``inv``/``scan``/composite box runs.
+
+    A body that is exactly one unshared composite (``repeat 4 block``) is
+    entered, so the names skip the repeated definition's own name.
+    """
+    body = box.body
+    assert body is not None
+    if box.kind != "composite" and len(body.layers) == 1:
+        only = body.layers[0]
+        if only.box.kind == "composite" and only.box.shared is None and not only.left.obs and not only.right.obs:
+            assert only.box.body is not None
+            return only.box.body
+    return body
+
+
+def attribute(name: str, taken: Sequence[str] = ()) -> str:
+    """A Python attribute for a diagram name that shadows nothing."""
+    attr = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    if not attr.isidentifier() or attr.startswith("_"):
+        attr = "x" + attr
+    while attr in RESERVED or attr in taken:
+        attr += "_"
+    return attr
+
+
+def slots(diagram: Diagram, taken: Sequence[str] = ()) -> tuple[tuple[str, int | None] | None, ...]:
+    """Where each layer's module lives: ``(attribute, index or None)`` or ``None``."""
+    counts: dict[str, int] = {}
+    for layer in diagram.layers:
+        if owns_module(layer.box):
+            counts[layer.box.name] = counts.get(layer.box.name, 0) + 1
+    attrs: dict[str, str] = {}
+    for name in counts:
+        attrs[name] = attribute(name, (*taken, *attrs.values()))
+    seen: dict[str, int] = {}
+    out: list[tuple[str, int | None] | None] = []
+    for layer in diagram.layers:
+        name = layer.box.name
+        if not owns_module(layer.box):
+            out.append(None)
+            continue
+        i = seen.get(name, 0)
+        seen[name] = i + 1
+        out.append((attrs[name], i if counts[name] > 1 else None))
+    return tuple(out)
+
+
+def shared_instances(diagram: Diagram) -> dict[str, Box]:
+    """Every shared instance reachable from ``diagram``, by name, first use first."""
+    found: dict[str, Box] = {}
+    for _, box in diagram.walk():
+        if box.shared is not None and box.shared not in found:
+            found[box.shared] = box
+    return found
