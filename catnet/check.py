@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable, NoReturn
 
 from . import ast as A
-from . import dims
+from . import dims, fmt
 from .dims import Dim
 from .errors import CatnetError, suggest
 from .ir import Box, Diagram, Layer, Ob, Span, Ty, Value
@@ -364,12 +364,13 @@ class Checker:
             if not target.is_file():
                 self.error("E0203", f"cannot find `{decl.path}`", decl.span,
                            notes=[f"looked for {target}"], help="import paths are relative to the importing file")
-            text = read_source(target, str(target))
-            sub = Checker(text, str(target), target.parent, self.loading + [key], self.cache)
+            shown = _display_path(target)
+            text = read_source(target, shown)
+            sub = Checker(text, shown, target.parent, self.loading + [key], self.cache)
             try:
                 mod = sub.run()
             except CatnetError as e:
-                if e.source is None and e.span is not None and e.span.file == str(target):
+                if e.source is None and e.span is not None and e.span.file == shown:
                     e.source = text
                 raise
             self.cache[key] = mod
@@ -703,7 +704,7 @@ class Checker:
             return _compose([copies, _tensor(branches)])
         if isinstance(e, A.Ascribe):
             a, b = self.type(e.dom, scope), self.type(e.cod, scope)
-            self.expect(dom, a, f"the ascription says it takes {_show_ty(a)}", e.span, origin, scope)
+            self.expect(dom, a, "the ascription takes", e.span, origin, scope, _label(e.expr))
             d = self.elab(e.expr, a, scope, origin)
 
             def fail() -> NoReturn:
@@ -720,15 +721,38 @@ class Checker:
             return self.elab_scan(e, dom, scope, origin)
         raise AssertionError(e)  # pragma: no cover
 
-    def expect(self, got: Ty, want: Ty, what: str, span: Span | None, origin: tuple[str, Span | None] | None, scope: _Scope) -> None:
+    def expect(self, got: Ty, want: Ty, what: str, span: Span | None, origin: tuple[str, Span | None] | None, scope: _Scope,
+               name: str | None = None) -> None:
+        """Unify the incoming wires ``got`` with what a part takes, ``want``.
+
+        ``what`` says what the part takes (for the message); ``name`` names
+        the part, so a mismatch after ``origin`` reads "cannot compose
+        `origin` with `name`".
+        """
+
         def fail() -> NoReturn:
-            shown = _show_ty(got.subst(scope.infer.solution()))
+            sol = scope.infer.solution()
+            shown = _show_ty(got.subst(sol))
             if origin is not None:
-                self.error("E0301", f"cannot compose `{origin[0]}` with this: {what}", _join(origin[1], span),
-                           notes=[f"`{origin[0]}` ends in {shown}"])
-            self.error("E0303", f"{what}, but it gets {shown}", span)
+                title = f"cannot compose `{origin[0]}` with `{name}`" if name else f"cannot compose `{origin[0]}` with this"
+                self.error("E0301", title, _join(origin[1], span),
+                           notes=[f"{origin[0]} ends in {shown}", f"{what} {_show_ty(want.subst(sol))}"],
+                           help=self.similar(got.subst(sol), name))
+            self.error("E0303", f"{what} {_show_ty(want.subst(sol))}, but it gets {shown}", span,
+                       help=self.similar(got.subst(sol), name))
 
         scope.infer.unify_ty(got, want, fail)
+
+    def similar(self, ty: Ty, name: str | None) -> str | None:
+        """A definition that starts in ``ty``, preferring names close to ``name``."""
+        if name is None or _has_vars(ty):
+            return None
+        fits = [n for n, d in {**self.module.imported, **self.module.definitions}.items()
+                if n != name and not d.symbols and d.dom == ty]
+        if not fits:
+            return None
+        best = suggest(name, fits) or (fits[0] if len(fits) == 1 else None)
+        return f"did you mean `{best}`, which starts in {_show_ty(ty)}?" if best else None
 
     def copy_n(self, dom: Ty, n: int, span: Span | None) -> Diagram:
         """``n`` copies of ``dom``: copy ; (id ⊗ copy) ; ... (one wire kept whole)."""
@@ -776,10 +800,10 @@ class Checker:
         d = self.synth(e.expr, scope)
         if d is None:
             d = self.elab(e.expr, dom, scope, origin)
-            self.expect(d.cod, dom, "`inv` of a morphism whose type is not written must map a type to itself",
+            self.expect(d.cod, dom, "`inv` of a morphism whose type is not written must end where it starts:",
                         e.span, None, scope)
         else:
-            self.expect(dom, d.cod, f"`inv` of this takes {_show_ty(d.cod)}", e.span, origin, scope)
+            self.expect(dom, d.cod, f"inv({_label(e.expr)}) starts in", e.span, origin, scope, f"inv({_label(e.expr)})")
         if not d.is_iso:
             bad = next(b for b in d.boxes if not b.iso)
             self.error("E0401", "`inv` needs an isomorphism", e.span,
@@ -794,11 +818,11 @@ class Checker:
             self.error("E0306", f"`scan` runs over sequences R[T, ...], but gets {_show_ty(dom)}", e.span)
         length = dom.obs[0].shape[0]
         for ob in dom.obs[1:]:
-            self.expect(Ty((Ob(ob.base, (ob.shape[0],)),)), Ty((Ob(ob.base, (length,)),)), "all scanned wires share one length", e.span, origin, scope)
+            self.expect(Ty((Ob(ob.base, (ob.shape[0],)),)), Ty((Ob(ob.base, (length,)),)), "all scanned wires share one length:", e.span, origin, scope)
         items = Ty(tuple(Ob(ob.base, ob.shape[1:]) for ob in dom.obs))
         cell = self.elab(e.expr, state @ items, scope, None)
         head = cell.cod[: len(state)]
-        self.expect(head, state, f"the cell of `scan[{state}]` must return the state first", e.span, None, scope)
+        self.expect(head, state, f"the cell of `scan[{state}]` must return the state first:", e.span, None, scope)
         ys = cell.cod[len(state):]
         cod = Ty(tuple(Ob(ob.base, (length,) + ob.shape) for ob in ys.obs))
         box = Box("scan", dom, cod, kind="scan", args=(("state", len(state)),), body=cell, span=e.span)
@@ -845,7 +869,7 @@ class Checker:
             return self.instantiate(target, e, dom, scope, origin)
         if e.args is not None or e.dims is not None:
             self.error("E0206", f"`{e.name}` is a morphism parameter and takes no arguments", e.span)
-        self.expect(dom, target.dom, f"`{e.name}` starts in {_show_ty(target.dom)}", e.span, origin, scope)
+        self.expect(dom, target.dom, f"{e.name} starts in", e.span, origin, scope, e.name)
         if isinstance(target, Box):
             return target.diagram()
         return Box(e.name, target.dom, target.cod, kind="composite", body=target, iso=target.is_iso, span=e.span).diagram()
@@ -862,7 +886,7 @@ class Checker:
                 infer.unify(env[name], value, lambda: self.error("E0305", "size argument does not fit", d.span))
         gdom, gcod = defn.dom.subst(env), defn.cod.subst(env)
         if dom is not None:
-            self.expect(dom, gdom, f"`{defn.name}` starts in {_show_ty(defn.dom)}", e.span, origin, scope)
+            self.expect(dom, gdom, f"{defn.name} starts in", e.span, origin, scope, defn.name)
             if origin is not None and infer.pending:
                 infer.retry()
         if defn.is_template:
@@ -898,7 +922,7 @@ class Checker:
         missing = [p.name for p in mparams if p.name not in bound]
         if missing:
             self.error("E0206", f"`{defn.name}` needs the morphism argument(s) {', '.join('`' + m + '`' for m in missing)}", e.span,
-                       notes=[f"{p.name} : {p.dom} -> {p.cod}" for p in mparams])
+                       notes=[f"{p.name} : {fmt.typ(p.dom)} -> {fmt.typ(p.cod)}" for p in mparams])
         decl = defn.decl
         assert isinstance(decl, (A.MorphismDecl, A.WiringDecl))
         inner = _Scope(dict(env), {}, scope.infer)
@@ -908,7 +932,7 @@ class Checker:
         for p in mparams:
             pd, pc = self.type(p.dom, inner), self.type(p.cod, inner)
             d = self.elab(bound[p.name], pd, scope, None)
-            self.expect(d.cod, pc, f"argument `{p.name}` must end in {_show_ty(pc)}", bound[p.name].span, None, scope)
+            self.expect(d.cod, pc, f"the argument `{p.name}` of `{defn.name}` must end in", bound[p.name].span, None, scope)
             inner.morphisms[p.name] = Diagram(pd, pc, d.layers)
             args.append((p.name, Diagram(pd, pc, d.layers)))
         body = self.body(decl, inner, dom, cod)
@@ -1023,6 +1047,14 @@ class Checker:
             left, right = self.value_dim(v.left, scope, bad), self.value_dim(v.right, scope, bad)
             return dims.add(left, right) if v.op == "+" else dims.sub(left, right) if v.op == "-" else dims.mul(left, right)
         bad("must be a size")
+
+
+def _display_path(p: Path) -> str:
+    """A path as users see it: relative to the working directory when inside it."""
+    try:
+        return str(p.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
 
 
 def _gen_sig(g: Generator) -> str:

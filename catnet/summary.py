@@ -20,6 +20,7 @@ from . import dims
 from .errors import CatnetError
 from .ir import Box, Diagram
 from .library import GENERATORS
+from .lower import names
 
 
 def _size(d: dims.Dim, box: Box) -> int:
@@ -115,42 +116,33 @@ def _kind(box: Box) -> str:
 
 
 def _rows(diagram: Diagram, prefix: str, depth: int, seen: set[str]) -> Iterator[Row]:
-    owners: dict[str, int] = {}
-    for layer in diagram.layers:
-        box = layer.box
-        if box.shared is None and box_params(box) > 0:
-            owners[box.name] = owners.get(box.name, 0) + 1
-    index: dict[str, int] = {}
-    for layer in diagram.layers:
+    for layer, slot in zip(diagram.layers, names.slots(diagram)):
         box = layer.box
         if box.kind == "structural":
             continue
-        name = box.name
-        if box.shared is None and owners.get(name, 0) > 1:
-            name = f"{name}[{index.get(box.name, 0)}]"
-            index[box.name] = index.get(box.name, 0) + 1
+        name = box.name if slot is None else slot[0] + ("" if slot[1] is None else f"[{slot[1]}]")
         path = f"{prefix}{name}"
         type_ = f"{box.dom} -> {box.cod}"
         if box.shared is not None:
             first = box.shared not in seen
             seen.add(box.shared)
-            params = _unshared_params(box, None)
             note = f"shared `{box.shared}`" + ("" if first else ", counted once")
-            yield Row(path, depth, _kind(box), type_, params, note)
+            yield Row(path, depth, _kind(box), type_, _unshared_params(box, None), note)
             if first and box.body is not None:
                 yield from _rows(box.body, f"{box.shared}.", depth + 1, seen)
             continue
         yield Row(path, depth, _kind(box), type_, box_params(box))
         if box.body is None:
             continue
+        body = names.inner_body(box)
         if box.kind == "repeat":
             n = box.kwargs["n"]
             yield from (
                 Row(r.path, r.depth, r.kind, r.type, r.params, (r.note + "; " if r.note else "") + f"each of {n} copies")
-                for r in _rows(box.body, f"{path}[*].", depth + 1, seen)
+                for r in _rows(body, f"{path}[*].", depth + 1, seen)
             )
         else:
-            yield from _rows(box.body, f"{path}.", depth + 1, seen)
+            yield from _rows(body, f"{path}.", depth + 1, seen)
 
 
 def summarize(diagram: Diagram) -> Summary:

@@ -343,7 +343,6 @@ _EXAMPLES: dict[tuple[str, str], list[str]] = {
         "morphism f = dense",
         "morphism f : A = dense",
         "morphism f : = dense",
-        "morphism f : A dense",
     ],
     ("E0108", "missing `=` before the body"): [
         "morphism f : A -> B dense",
@@ -387,6 +386,51 @@ _EXAMPLES: dict[tuple[str, str], list[str]] = {
 }
 
 
+def _error_key(err: UnexpectedInput) -> tuple[int, str] | None:
+    state = getattr(err, "state", None)
+    token = getattr(err, "token", None)
+    if state is None or token is None:
+        return None
+    return state.position, token.type
+
+
+@functools.lru_cache(maxsize=1)
+def _label_table() -> tuple[dict[tuple[int, str], tuple[str, str]], dict[int, tuple[str, str]]]:
+    """Parser state (and token) at which each example fails -> its label.
+
+    This is lark's ``match_examples`` idea, keyed on the LR state alone, so
+    that the declarations before the error do not matter.
+    """
+    exact: dict[tuple[int, str], tuple[str, str]] = {}
+    by_state: dict[int, tuple[str, str]] = {}
+    global _state
+    outer, _state = _state, _LexState("<examples>")
+    try:
+        for label, examples in _EXAMPLES.items():
+            for text in examples:
+                try:
+                    _parser().parse(text)
+                except UnexpectedInput as e:
+                    key = _error_key(e)
+                    if key is not None:
+                        exact.setdefault(key, label)
+                        by_state.setdefault(key[0], label)
+                except CatnetError:  # pragma: no cover - examples are shallow
+                    pass
+                _state.depth = 0
+    finally:
+        _state = outer
+    return exact, by_state
+
+
+def _label(err: UnexpectedInput) -> tuple[str, str] | None:
+    key = _error_key(err)
+    if key is None:
+        return None
+    exact, by_state = _label_table()
+    return exact.get(key) or by_state.get(key[0])
+
+
 def _describe(expected: set[str]) -> str:
     names = {
         "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "ARROW": "`->`", "THEN": "`;`",
@@ -396,8 +440,8 @@ def _describe(expected: set[str]) -> str:
         "REAL": "`R`", "INTS": "`Z`", "$END": "the end of the file",
     }
     words = sorted({names.get(e) or _keyword(e) for e in expected})
-    if len(words) > 6:
-        words = words[:6] + ["…"]
+    if len(words) > 8:
+        words = words[:8] + ["…"]
     return ", ".join(words)
 
 
@@ -430,12 +474,14 @@ def _syntax_error(err: UnexpectedInput, text: str, file: str) -> CatnetError:
             span,
             help="operators are `;` or `>>` (then), `⊗` or `@` (beside), `->` (arrow); comments start with `#`",
         )
-    label = None
-    try:
-        label = err.match_examples(_parser().parse, _EXAMPLES, use_accepts=True)
-    except Exception:  # noqa: BLE001 - labelling is best effort; the error itself stands
-        label = None
+    label = _label(err)
     expected = set(getattr(err, "expected", None) or getattr(err, "accepts", None) or ())
+    interactive = getattr(err, "interactive_parser", None)
+    if interactive is not None:
+        try:
+            expected = set(interactive.accepts()) or expected
+        except Exception:  # noqa: BLE001 - the plain expected set is still right
+            pass
     found = "the end of the file" if token is None or token.type == "$END" else f"`{token}`"
     if label is None and (isinstance(err, UnexpectedEOF) or found == "the end of the file"):
         if _state is not None and _state.depth > 0:
@@ -501,6 +547,7 @@ def decode(data: bytes, name: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
+        shown = data.decode("utf-8", errors="replace")
         before = data[: e.start]
         line = before.count(b"\n") + 1
         col = e.start - (before.rfind(b"\n") + 1) + 1
@@ -509,6 +556,7 @@ def decode(data: bytes, name: str) -> str:
             f"byte 0x{data[e.start]:02x} at offset {e.start} is not valid UTF-8",
             Span(name, line, col, line, col + 1),
             help="save the file as UTF-8",
+            source=shown,
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]

@@ -119,6 +119,10 @@ def _edge(g: nx.MultiDiGraph, u: str, v: str, data: dict, opts: Options) -> str:
     if data["labelled"] and data["label"]:
         text = data["shape"] if opts.shapes else data["label"]
         attrs += [("label", _q(text)), ("fontcolor", _q(ws.color if data["kind"] == G.PARAMETER else "#333333"))]
+    if data["kind"] == G.PARAMETER and g.nodes[v].get("kind") == G.BOX and g.nodes[u].get("target") != v:
+        # Only the first user of a shared parameter sits in its source's
+        # rank; the wires to the others must not pull them into it.
+        attrs.append(("constraint", "false"))
     src = _end(u, g.nodes[u], data["src_port"], True, lr)
     dst = _end(v, g.nodes[v], data["dst_port"], False, lr)
     if data["kind"] == G.PARAMETER and lr:
@@ -138,8 +142,10 @@ def to_dot(g: nx.MultiDiGraph, opts: Options = Options()) -> str:
     for c in clusters:
         children.setdefault(c.parent, []).append(c)
     members: dict[str | None, list[str]] = {}
+    hidden = G.hidden_swaps(g)
     for nid, data in g.nodes(data=True):
-        members.setdefault(data["cluster"], []).append(nid)
+        if nid not in hidden:
+            members.setdefault(data["cluster"], []).append(nid)
     # Parameter sources sit in the rank of the box they feed, so their wire
     # comes in from the side rather than along the flow.
     beside: dict[str, list[str]] = {}
@@ -160,7 +166,7 @@ def to_dot(g: nx.MultiDiGraph, opts: Options = Options()) -> str:
                 out.append(indent + "{rank=same; " + " ".join([*beside[nid], nid]) + ";}")
         for c in children.get(cluster, []):
             label = c.label + (f" {c.mark}" if c.mark else "")
-            if c.shared and c.shared != c.label:
+            if c.shared and c.shared not in c.label.split(" = "):
                 label += f" (shared {c.shared})"
             elif c.shared:
                 label += " (shared)"
@@ -181,6 +187,10 @@ def to_dot(g: nx.MultiDiGraph, opts: Options = Options()) -> str:
             chain = "".join(f" {a} -> {b} [style=invis];" for a, b in zip(ends, ends[1:]))
             out.append(f"  {{rank={rank}; {'; '.join(ends)};{chain}}}")
     for u, v, data in g.edges(data=True):
+        if v in hidden:
+            continue
+        if u in hidden:
+            u = next(iter(g.predecessors(u)))
         out.append("  " + _edge(g, u, v, data, opts))
     out.append("}")
     return "\n".join(out) + "\n"

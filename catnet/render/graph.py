@@ -193,7 +193,7 @@ class _Builder:
         else:
             label, mark = box.name, ""
             if box.kind == "repeat":
-                label, mark = _repeat_title(box), f"×{box.kwargs.get('n')}"
+                mark = f"×{box.kwargs.get('n')}"
             count = param_count(box)
             nid = self.node("n", BOX, cluster, style=box.kind, label=label, detail=_describe(box), mark=mark,
                             n_in=len(box.dom), n_out=len(box.cod), ir=True, params=count, shared=box.shared)
@@ -207,19 +207,13 @@ class _Builder:
 
     def nested(self, box: Box, ins: list[_End], level: int, cluster: str | None, share: list | None) -> list[_End]:
         assert box.body is not None
-        body = box.body
-        if box.kind == "repeat":
-            inner = _single_composite(body)
-            label = _repeat_title(box)
-            cid = self.cluster(label, "repeat", cluster, mark=f"×{box.kwargs.get('n')}", shared=box.shared)
-            if inner is not None and inner.body is not None:
-                body = inner.body
-        else:
-            cid = self.cluster(box.name, "composite", cluster, shared=box.shared)
-        if box.shared is not None:
+        names, body, shared = _alias_chain(box)
+        mark = f"×{box.kwargs.get('n')}" if box.kind == "repeat" else ""
+        cid = self.cluster(" = ".join(names), box.kind, cluster, mark=mark, shared=shared)
+        if shared is not None:
             # Boxes inside a shared instance share with the boxes at the same
             # place inside every other use of that instance.
-            share = [box.shared, 0]
+            share = [shared, 0]
         outs = self.diagram(body, ins, level + 1, cid, share)
         # A wire that crosses the nested box untouched still runs through it.
         for j, end in enumerate(outs):
@@ -274,12 +268,23 @@ def _single_composite(d: Diagram) -> Box | None:
     return None
 
 
-def _repeat_title(box: Box) -> str:
+def _alias_chain(box: Box) -> tuple[list[str], Diagram, str | None]:
+    """The names a nested box goes by, the body it finally draws, its shared name.
+
+    A definition whose body is just another definition (``block = residual``,
+    ``shared enc = encoder``, a template's morphism parameter ``f = branch``,
+    the body of ``repeat``) is drawn as one nested box named after both,
+    rather than as boxes nested in boxes with nothing else inside.
+    """
     assert box.body is not None
-    inner = _single_composite(box.body)
-    if inner is not None:
-        return inner.name
-    return "" if box.name == "repeat" else box.name
+    names = [box.name]
+    body, shared = box.body, box.shared
+    while (inner := _single_composite(body)) is not None and inner.body is not None:
+        if inner.name != names[-1]:
+            names.append(inner.name)
+        shared = shared or inner.shared
+        body = inner.body
+    return names, body, shared
 
 
 def _describe(box: Box) -> str:
@@ -289,6 +294,8 @@ def _describe(box: Box) -> str:
         return "inverse"
     if box.kind == "scan":
         return "trace"
+    if box.shared is not None:
+        return "shared" if box.shared == box.name else f"shared {box.shared}"
     return ""
 
 
@@ -340,6 +347,24 @@ def build(diagram: Diagram, *, name: str | None = None, depth: int | None = None
     b.g.graph["depth"] = depth
     b.g.graph["params"] = params
     return b.g
+
+
+def hidden_swaps(g: nx.MultiDiGraph) -> set[str]:
+    """Swaps drawn as nothing: both inputs come from one copy dot.
+
+    Copying is cocommutative (``copy ; swap = copy``), so such a crossing
+    says nothing and only knots the picture; the wiring form makes these
+    whenever the first use of a wire comes second.  The node stays in the
+    graph (one node per box of the IR); the back ends draw the copy dot's
+    wires straight on.
+    """
+    out: set[str] = set()
+    for nid, data in g.nodes(data=True):
+        if data["kind"] == SWAP:
+            sources = {u for u, _ in g.in_edges(nid)}
+            if len(sources) == 1 and g.nodes[next(iter(sources))]["kind"] == COPY:
+                out.add(nid)
+    return out
 
 
 def cluster_path(g: nx.MultiDiGraph, cluster: str | None) -> tuple[str, ...]:

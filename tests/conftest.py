@@ -1,0 +1,40 @@
+"""Shared test set-up: warnings are errors, numpy rank promotion is refused."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.cat"))
+
+#: Set to rewrite every golden file from the current output.
+UPDATE_GOLDEN = os.environ.get("CATNET_UPDATE_GOLDEN") == "1"
+
+
+def golden(path: Path, actual: str) -> None:
+    """Compare ``actual`` to the golden file; write it if missing or updating."""
+    if UPDATE_GOLDEN or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+        return
+    expected = path.read_text(encoding="utf-8")
+    assert actual == expected, f"{path.name} differs; rerun with CATNET_UPDATE_GOLDEN=1 if the change is intended"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("filterwarnings", "error")
+    # Third-party deprecations are not ours to fix.
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:(jax|flax|orbax|optax|google|absl|etils|tensorstore).*")
+    try:
+        import numpy as np  # noqa: F401
+
+        os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")
+    except ImportError:  # pragma: no cover
+        pass
