@@ -72,7 +72,7 @@ class Ob:
         return self.name or self.structure()
 
     def subst(self, env: dict[str, Dim]) -> "Ob":
-        if not env:
+        if not env or (self.fiber is None and all(type(d) is int for d in self.shape)):
             return self
         return replace(
             self,
@@ -134,7 +134,10 @@ class Ty:
         return s if named == s else f"{named} = {s}"
 
     def subst(self, env: dict[str, Dim]) -> "Ty":
-        return Ty(tuple(o.subst(env) for o in self.obs)) if env else self
+        if not env or not self.obs:
+            return self
+        obs = tuple(o.subst(env) for o in self.obs)
+        return self if all(a is b for a, b in zip(obs, self.obs)) else Ty(obs)
 
     def symbols(self) -> set[str]:
         out: set[str] = set()
@@ -186,13 +189,12 @@ class Box:
     def subst(self, env: dict[str, Dim]) -> "Box":
         if not env:
             return self
-        return replace(
-            self,
-            dom=self.dom.subst(env),
-            cod=self.cod.subst(env),
-            args=tuple((k, _subst_value(v, env)) for k, v in self.args),
-            body=self.body.subst(env) if self.body is not None else None,
-        )
+        dom, cod = self.dom.subst(env), self.cod.subst(env)
+        args = tuple((k, _subst_value(v, env)) for k, v in self.args) if self.args else self.args
+        body = self.body.subst(env) if self.body is not None else None
+        if dom is self.dom and cod is self.cod and body is self.body and args == self.args:
+            return self
+        return replace(self, dom=dom, cod=cod, args=args, body=body)
 
 
 def _subst_value(v: Value, env: dict[str, Dim]) -> Value:
@@ -283,11 +285,19 @@ class Diagram:
     def subst(self, env: dict[str, Dim]) -> "Diagram":
         if not env:
             return self
-        return Diagram(
-            self.dom.subst(env),
-            self.cod.subst(env),
-            tuple(Layer(l.left.subst(env), l.box.subst(env), l.right.subst(env)) for l in self.layers),
-        )
+        layers = []
+        changed = False
+        for l in self.layers:
+            left, box, right = l.left.subst(env), l.box.subst(env), l.right.subst(env)
+            if left is l.left and box is l.box and right is l.right:
+                layers.append(l)
+            else:
+                layers.append(Layer(left, box, right))
+                changed = True
+        dom, cod = self.dom.subst(env), self.cod.subst(env)
+        if not changed and dom is self.dom and cod is self.cod:
+            return self
+        return Diagram(dom, cod, tuple(layers))
 
     def walk(self) -> Iterator[tuple[tuple[str, ...], Box]]:
         """Every box at every depth with its path of enclosing composite names."""

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import lark
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import ast as A
 from .errors import CatnetError
@@ -86,8 +86,9 @@ def _parser() -> Lark:
         _grammar_text(),
         parser="lalr",
         lexer="contextual",
-        propagate_positions=True,
+        propagate_positions=False,  # the tree walker computes spans from tokens
         maybe_placeholders=True,
+        keep_all_tokens=True,
         lexer_callbacks=callbacks,
     )
 
@@ -104,17 +105,59 @@ def _tok_span(tok: Token, file: str) -> Span:
     )
 
 
-class _Build(Transformer):
-    """Parse tree to AST; every node gets the span of its tree node."""
+#: Terminals the tree builder passes on; the parser keeps all tokens so
+#: that spans include brackets and keywords, and the rest are dropped here.
+_KEPT = frozenset(
+    {"NAME", "NUMBER", "SIGNED", "STRING", "TRUE", "FALSE", "ARROW", "THEN", "TENSOR", "LANGLE", "RANGLE", "REAL", "INTS"}
+)
+
+
+class _Build:
+    """Parse tree to AST; every node gets the span of its first to last token."""
 
     def __init__(self, file: str) -> None:
-        super().__init__()
         self.file = file
 
     def _span(self, meta: Any) -> Span | None:
-        if getattr(meta, "empty", True):
-            return None
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column, meta.start_pos, meta.end_pos)
+        # The tree walker hands each rule its span directly.
+        return meta
+
+    def build(self, tree: lark.Tree) -> Any:
+        """Post-order walk without recursion: deep input cannot overflow the stack."""
+        file = self.file
+        stack: list[tuple[Any, bool]] = [(tree, False)]
+        out: list[tuple[Any, Any, Any]] = []  # (value, first token, last token)
+        while stack:
+            node, visited = stack.pop()
+            if not isinstance(node, lark.Tree):
+                out.append((node, node, node) if node is not None else (None, None, None))
+                continue
+            if not visited:
+                stack.append((node, True))
+                stack.extend((child, False) for child in reversed(node.children))
+                continue
+            n = len(node.children)
+            items = out[len(out) - n :] if n else []
+            if n:
+                del out[len(out) - n :]
+            first = next((f for _, f, _ in items if f is not None), None)
+            last = next((l for _, _, l in reversed(items) if l is not None), None)
+            # Punctuation and keywords count for the span, not as children.
+            items = [it for it in items if not (isinstance(it[0], Token) and it[0].type not in _KEPT)]
+            span = (
+                Span(file, first.line, first.column, last.end_line, last.end_column, first.start_pos, last.end_pos)
+                if first is not None
+                else None
+            )
+            values = [v for v, _, _ in items]
+            handler = getattr(self, node.data, None)
+            if handler is None:
+                # A parenthesised form: `( x )` is just `x`.
+                assert len(values) == 1, node.data
+                out.append((values[0], first, last))
+                continue
+            out.append((handler(span, values), first, last))
+        return out[0][0]
 
     def _number(self, tok: Token) -> int | float:
         text = str(tok)
@@ -123,90 +166,73 @@ class _Build(Transformer):
         return int(text)
 
     # declarations
-    @v_args(meta=True)
     def start(self, meta: Any, items: list) -> list:
         return items
 
-    @v_args(meta=True)
     def import_decl(self, meta: Any, c: list) -> A.Import:
         return A.Import(_unquote(c[0]), self._span(meta))
 
-    @v_args(meta=True)
     def object_decl(self, meta: Any, c: list) -> A.ObjectDecl:
         return A.ObjectDecl(str(c[0]), c[1], c[2], self._span(meta))
 
-    def under(self, c: list) -> str:
+    def under(self, meta: Any, c: list) -> str:
         return str(c[0])
 
-    @v_args(meta=True)
     def bundle_decl(self, meta: Any, c: list) -> A.BundleDecl:
         return A.BundleDecl(str(c[0]), c[1], c[2], self._span(meta))
 
-    @v_args(meta=True)
     def shared_decl(self, meta: Any, c: list) -> A.SharedDecl:
         return A.SharedDecl(str(c[0]), c[1], self._span(meta))
 
-    @v_args(meta=True)
     def main_decl(self, meta: Any, c: list) -> A.MainDecl:
         return A.MainDecl(str(c[0]), self._span(meta))
 
-    @v_args(meta=True)
     def morphism_decl(self, meta: Any, c: list) -> A.MorphismDecl:
         name, dparams, params, dom, _arrow, cod, body = c
         return A.MorphismDecl(
             str(name), tuple(dparams or ()), tuple(params or ()), dom, cod, body, self._span(meta), _tok_span(name, self.file)
         )
 
-    @v_args(meta=True)
     def wiring_decl(self, meta: Any, c: list) -> A.WiringDecl:
         name, dparams, params, _arrow, cod, *stmts = c
         return A.WiringDecl(
             str(name), tuple(dparams or ()), tuple(params or ()), cod, tuple(stmts), self._span(meta), _tok_span(name, self.file)
         )
 
-    def dim_params(self, c: list) -> tuple[str, ...]:
+    def dim_params(self, meta: Any, c: list) -> tuple[str, ...]:
         return tuple(str(t) for t in c)
 
-    def params(self, c: list) -> tuple[A.Param, ...]:
+    def params(self, meta: Any, c: list) -> tuple[A.Param, ...]:
         return tuple(p for p in c if p is not None)
 
-    @v_args(meta=True)
     def param(self, meta: Any, c: list) -> A.Param:
         name, dom, _arrow, cod = c
         return A.Param(str(name), dom, cod, self._span(meta))
 
     # objects
-    @v_args(meta=True)
     def tproduct(self, meta: Any, c: list) -> A.TProduct:
         return A.TProduct(tuple(x for x in c if not isinstance(x, Token)), self._span(meta))
 
-    @v_args(meta=True)
     def tensor_space(self, meta: Any, c: list) -> A.TSpace:
         return A.TSpace(str(c[0]), tuple(d for d in c[1:] if d is not None), self._span(meta))
 
-    @v_args(meta=True)
     def unit(self, meta: Any, c: list) -> A.TUnit:
         return A.TUnit(self._span(meta))
 
-    @v_args(meta=True)
     def seq(self, meta: Any, c: list) -> A.TSeq:
         return A.TSeq(c[0], c[1], self._span(meta))
 
-    @v_args(meta=True)
     def objref(self, meta: Any, c: list) -> A.TRef:
         return A.TRef(str(c[0]), self._span(meta))
 
     # dimensions
-    @v_args(meta=True)
     def dnum(self, meta: Any, c: list) -> A.DNum:
         return A.DNum(self._number(c[0]), self._span(meta))
 
-    @v_args(meta=True)
     def dsym(self, meta: Any, c: list) -> A.DSym:
         return A.DSym(str(c[0]), self._span(meta))
 
     def _dbin(op: str):  # type: ignore[misc]
-        @v_args(meta=True)
         def f(self: "_Build", meta: Any, c: list) -> A.DBin:
             return A.DBin(op, c[0], c[1], self._span(meta))
 
@@ -215,7 +241,6 @@ class _Build(Transformer):
     dadd, dsub, dmul = _dbin("+"), _dbin("-"), _dbin("*")
 
     # expressions
-    @v_args(meta=True)
     def then(self, meta: Any, c: list) -> A.Then:
         parts: list = []
         for x in c:
@@ -224,51 +249,41 @@ class _Build(Transformer):
             parts.extend(x.parts if isinstance(x, A.Then) else [x])
         return A.Then(tuple(parts), self._span(meta))
 
-    @v_args(meta=True)
     def product(self, meta: Any, c: list) -> A.Product:
         return A.Product(tuple(x for x in c if not isinstance(x, Token)), self._span(meta))
 
-    @v_args(meta=True)
     def repeat(self, meta: Any, c: list) -> A.Repeat:
         return A.Repeat(self._number(c[0]), c[1], self._span(meta))
 
-    @v_args(meta=True)
     def ascribe(self, meta: Any, c: list) -> A.Ascribe:
         return A.Ascribe(c[0], c[1], c[3], self._span(meta))
 
-    @v_args(meta=True)
     def pair(self, meta: Any, c: list) -> A.Pair:
         return A.Pair(tuple(x for x in c if not isinstance(x, Token)), self._span(meta))
 
-    @v_args(meta=True)
     def inv(self, meta: Any, c: list) -> A.Inv:
         return A.Inv(c[0], self._span(meta))
 
-    @v_args(meta=True)
     def scan(self, meta: Any, c: list) -> A.Scan:
         return A.Scan(c[0], c[1], self._span(meta))
 
-    @v_args(meta=True)
     def ref(self, meta: Any, c: list) -> A.Ref:
         name, dims, args = c
         return A.Ref(str(name), dims, args, self._span(meta))
 
-    def dim_args(self, c: list) -> tuple:
+    def dim_args(self, meta: Any, c: list) -> tuple:
         return tuple(c)
 
-    def call_args(self, c: list) -> tuple:
+    def call_args(self, meta: Any, c: list) -> tuple:
         return tuple(a for a in c if a is not None)
 
-    @v_args(meta=True)
     def kwarg(self, meta: Any, c: list) -> A.Arg:
         return A.Arg(str(c[0]), c[1], self._span(meta))
 
-    @v_args(meta=True)
     def posarg(self, meta: Any, c: list) -> A.Arg:
         return A.Arg(None, c[0], self._span(meta))
 
     def _vbin(op: str):  # type: ignore[misc]
-        @v_args(meta=True)
         def f(self: "_Build", meta: Any, c: list) -> A.VBin:
             return A.VBin(op, c[0], c[1], self._span(meta))
 
@@ -276,7 +291,6 @@ class _Build(Transformer):
 
     vadd, vsub, vmul = _vbin("+"), _vbin("-"), _vbin("*")
 
-    @v_args(meta=True)
     def literal(self, meta: Any, c: list) -> A.Lit:
         tok = c[0]
         kind = tok.type
@@ -291,28 +305,22 @@ class _Build(Transformer):
         return A.Lit(value, self._span(meta))
 
     # wiring form
-    @v_args(meta=True)
     def assign(self, meta: Any, c: list) -> A.Assign:
         return A.Assign(tuple(str(t) for t in c[:-1]), c[-1], self._span(meta))
 
-    @v_args(meta=True)
     def return_stmt(self, meta: Any, c: list) -> A.Return:
         return A.Return(tuple(c), self._span(meta))
 
-    @v_args(meta=True)
     def wadd(self, meta: Any, c: list) -> A.WAdd:
         return A.WAdd(c[0], c[1], self._span(meta))
 
-    @v_args(meta=True)
     def wire(self, meta: Any, c: list) -> A.Wire:
         return A.Wire(str(c[0]), self._span(meta))
 
-    @v_args(meta=True)
     def wcall(self, meta: Any, c: list) -> A.WCall:
         name, dims, *args = c
         return A.WCall(str(name), dims, tuple(a for a in args if a is not None), self._span(meta))
 
-    @v_args(meta=True)
     def wkwarg(self, meta: Any, c: list) -> A.Arg:
         return A.Arg(str(c[0]), c[1], self._span(meta))
 
@@ -509,14 +517,7 @@ def parse(text: str, file: str = "<string>") -> A.Module:
             raise _syntax_error(err, text, file) from None
         if state.depth < 0:
             raise CatnetError("E0109", "unbalanced closing bracket", Span(file, 1, 1, 1, 2))
-        try:
-            items = _Build(file).transform(tree)
-        except VisitError as err:
-            if isinstance(err.orig_exc, RecursionError):
-                raise CatnetError("E0106", "expression nested too deeply", None) from None
-            raise
-        except RecursionError:
-            raise CatnetError("E0106", "expression nested too deeply", Span(file, 1, 1, 1, 2)) from None
+        items = _Build(file).build(tree)
     except CatnetError as e:
         if e.source is None:
             e.source = text

@@ -187,7 +187,9 @@ class Context:
     def key(self) -> Array:
         assert self._key is not None, "dropout in training mode needs the model's random stream"
         self._count += 1
-        return jax.random.fold_in(self._key, self._count)
+        # The base key is fresh for this call already: hand it out as is the
+        # first time (most models have one dropout), fold in after that.
+        return self._key if self._count == 1 else jax.random.fold_in(self._key, self._count)
 
     def inner(self, key: Array | None, shared: dict[str, Any]) -> "Context":
         """The context inside one step of a scan."""

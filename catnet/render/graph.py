@@ -27,7 +27,7 @@ are numbered in IR order and nothing iterates over a set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import networkx as nx
 
@@ -72,6 +72,10 @@ class Cluster:
     parent: str | None
     mark: str = ""
     shared: str | None = None
+    #: The wires that enter and leave it, in the order of its ``dom`` and
+    #: ``cod``, each named by the node and output port that makes it.
+    inputs: tuple[tuple[str, int], ...] = ()
+    outputs: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,12 +219,23 @@ class _Builder:
             # place inside every other use of that instance.
             share = [shared, 0]
         outs = self.diagram(body, ins, level + 1, cid, share)
-        # A wire that crosses the nested box untouched still runs through it.
+        return self.close(cid, ins, outs)
+
+    def close(self, cid: str, ins: list[_End], outs: list[_End]) -> list[_End]:
+        """Finish a nested box: route untouched wires through it, record its wires."""
+        outs = list(outs)
         for j, end in enumerate(outs):
             if any(end is i for i in ins):
+                # A wire that crosses the nested box untouched still runs through it.
                 wp = self.node("w", WAYPOINT, cid, n_in=1, n_out=1)
                 self.connect(end, wp, 0)
                 outs[j] = _End(wp, 0, end.ob, False)
+        index = int(cid[1:])
+        self.clusters[index] = replace(
+            self.clusters[index],
+            inputs=tuple((e.node, e.port) for e in ins),
+            outputs=tuple((e.node, e.port) for e in outs),
+        )
         return outs
 
     def use_params(self, nid: str, box: Box, count: int, share: list | None) -> None:
@@ -334,11 +349,7 @@ def build(diagram: Diagram, *, name: str | None = None, depth: int | None = None
     wires = [_End(b.node("in", INPUT, None, n_out=1, index=i), 0, ob, True) for i, ob in enumerate(diagram.dom.obs)]
     outs = b.diagram(diagram, wires, 0, top, None)
     if top is not None:
-        for j, end in enumerate(outs):
-            if any(end is w for w in wires):
-                wp = b.node("w", WAYPOINT, top, n_in=1, n_out=1)
-                b.connect(end, wp, 0)
-                outs[j] = _End(wp, 0, end.ob, False)
+        outs = b.close(top, wires, outs)
     for j, end in enumerate(outs):
         b.connect(end, b.node("out", OUTPUT, None, n_in=1, index=j), 0)
     b.parameters()

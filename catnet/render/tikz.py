@@ -1,0 +1,211 @@
+"""The graph of a string diagram as TikZ for LaTeX papers (a pure function).
+
+:func:`to_tikz` lays the graph out with :mod:`catnet.render.layout` and
+writes plain TikZ: no TikZ libraries, no packages beyond ``tikz`` itself.
+As a standalone document (``\\documentclass[tikz]{standalone}``) it compiles
+on its own to a PDF the size of the picture; as a snippet it is one
+``tikzpicture`` to ``\\input`` into a paper that loads ``tikz``.
+
+The drawing follows the same conventions as the DOT back end: boxes with
+their wires in order on two opposite sides, black dots for ``copy`` and
+``discard``, ⊕ for ``add``, crossing wires for ``swap``, nested boxes shaded
+by level, parameter wires across the flow.  Coordinates are printed with two
+decimals from the pure-Python layout, so the text is the same everywhere.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from . import graph as G
+from .layout import LANE, Layout, layout
+from .style import CLUSTER_BORDER, Options, box_style, cluster_fill, wire_style
+
+_TEX = {
+    "\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "×": r"$\times$", "⊗": r"$\otimes$", "→": r"$\to$", "⊕": r"$\oplus$",
+}
+
+
+def tex(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped."""
+    return "".join(_TEX.get(ch, ch) for ch in text)
+
+
+def _n(v: float) -> str:
+    s = f"{v:.2f}"
+    return "0.00" if s == "-0.00" else s
+
+
+def _gray(hex_color: str) -> str:
+    """A grey ``#eeeeee`` as xcolor's ``black!7``; other colours by name."""
+    v = int(hex_color[1:3], 16)
+    return f"black!{round(100 * (1 - v / 255))}"
+
+
+class _Writer:
+    def __init__(self, g: nx.MultiDiGraph, opts: Options) -> None:
+        self.g = g
+        self.lr = opts.direction == "LR"
+        self.opts = opts
+        self.L: Layout = layout(g, self.lr, opts.shapes)
+        self.out: list[str] = []
+
+    def xy(self, f: float, c: float) -> str:
+        """A point given along and across the flow, as TikZ ``(x,y)``."""
+        return f"({_n(f)},{_n(-c)})" if self.lr else f"({_n(c)},{_n(-f)})"
+
+    def rect(self, f: float, c: float, F: float, C: float) -> tuple[float, float, float, float]:
+        """Centre and size (x, y, width, height) of a (flow, cross) rectangle."""
+        if self.lr:
+            return (f + F / 2, -(c + C / 2), F, C)
+        return (c + C / 2, -(f + F / 2), C, F)
+
+    # -- pieces -----------------------------------------------------------------
+
+    def clusters(self) -> None:
+        level = {}
+        for cl in self.g.graph["clusters"]:
+            level[cl.id] = 0 if cl.kind == "entry" else (level.get(cl.parent, 0) + 1 if cl.parent else 1)
+            f, c, F, C = self.L.clusters[cl.id]
+            fill = _gray(cluster_fill(level[cl.id]))
+            draw = "black" if cl.kind == "entry" else _gray(CLUSTER_BORDER)
+            self.out.append(f"\\draw[nest, draw={draw}, fill={fill}] {self.xy(f, c)} rectangle {self.xy(f + F, c + C)};")
+            title = tex(cl.label) + (" " + tex(cl.mark) if cl.mark else "")
+            if cl.shared:
+                title += " (shared)" if cl.shared in cl.label.split(" = ") else f" (shared {tex(cl.shared)})"
+            x, y = (f + 0.1, -(c + 0.05)) if self.lr else (c + 0.1, -(f + 0.05))
+            self.out.append(f"\\node[title] at ({_n(x)},{_n(y)}) {{{title}}};")
+
+    def wires(self) -> None:
+        side = "above" if self.lr else "right"
+        for w in self.L.wires:
+            pts = self.L.paths[w.key]
+            text = w.shape if self.opts.shapes else w.label
+            parts = [self.xy(*pts[0])]
+            for i, p in enumerate(pts[1:]):
+                label = f" node[wirelabel, {side}] {{{tex(text)}}}" if i == 0 and w.labelled and text else ""
+                parts.append(f"to[flow]{label} {self.xy(*p)}")
+            self.out.append(f"\\draw[wire] {' '.join(parts)};")
+
+    def nodes(self) -> None:
+        for n, d in self.g.nodes(data=True):
+            if n not in self.L.nodes:
+                continue
+            f, c, F, C = self.L.nodes[n]
+            kind = d["kind"]
+            if kind == G.BOX:
+                x, y, wd, ht = self.rect(f, c, F, C)
+                st = box_style(d["style"])
+                title = tex(d["label"])
+                if d["style"] in ("composite", "repeat"):
+                    title = f"\\textbf{{{title}}}"
+                if d["mark"]:
+                    title += " " + tex(d["mark"])
+                if d["detail"]:
+                    title += f"\\\\[-2pt]{{\\scriptsize {tex(d['detail'])}}}"
+                opts = [f"box={d['style'] if d['style'] in _BOX_KINDS else 'generator'}",
+                        f"minimum width={_n(wd)}cm", f"minimum height={_n(ht)}cm"]
+                self.out.append(f"\\node[{', '.join(opts)}] ({n}) at ({_n(x)},{_n(y)}) {{{title}}};")
+                _ = st
+            elif kind in (G.COPY, G.DISCARD):
+                self.out.append(f"\\fill {self.xy(f + F / 2, c + C / 2)} circle (1.6pt);")
+            elif kind == G.ADD:
+                r = F / 2
+                cf, cc = f + r, c + r
+                self.out.append(f"\\draw[wire, fill=white] {self.xy(cf, cc)} circle ({_n(r)});")
+                self.out.append(f"\\draw[wire] {self.xy(cf - r, cc)} -- {self.xy(cf + r, cc)} "
+                                f"{self.xy(cf, cc - r)} -- {self.xy(cf, cc + r)};")
+            elif kind == G.SWAP:
+                # The two wires cross inside the swap's own rank.
+                a, b = c + C * 1 / 3, c + C * 2 / 3
+                self.out.append(f"\\draw[wire] {self.xy(f, a)} to[flow] {self.xy(f + F, b)};")
+                self.out.append(f"\\draw[wire] {self.xy(f, b)} to[flow] {self.xy(f + F, a)};")
+
+    def params(self) -> None:
+        """Parameter wires: a stub into each box across the flow, counts at the free end."""
+        side = "above" if self.lr else "left"
+        for n, d in self.g.nodes(data=True):
+            if d["kind"] != G.PARAM:
+                continue
+            target = d["target"]
+            f, c, F, C = self.L.nodes[target]
+            mid = f + F / 2
+            reach = LANE * 0.55 if self.lr else LANE * 0.55
+            start = (mid, c - reach)
+            label = f"node[paramlabel, {side}] {{{tex(d['label'])}}}"
+            succ = list(self.g.successors(n))
+            if self.g.nodes[succ[0]]["kind"] == G.BOX:
+                self.out.append(f"\\draw[param] {self.xy(*start)} {label} -- {self.xy(mid, c)};")
+                continue
+            dot = succ[0]
+            knot = (mid, c - reach / 2)
+            self.out.append(f"\\draw[param] {self.xy(*start)} {label} -- {self.xy(mid, c)};")
+            self.out.append(f"\\fill[paramcolor] {self.xy(*knot)} circle (1.6pt);")
+            for u in self.g.successors(dot):
+                if u == target:
+                    continue
+                uf, uc, uF, uC = self.L.nodes[u]
+                um = uf + uF / 2
+                gap_start, band_start = self.L.bands[u]
+                turn = (gap_start + band_start) / 2
+                lane = uc - reach / 2
+                pts = [knot, (turn, knot[1]), (turn, lane), (um, lane), (um, uc)]
+                self.out.append(f"\\draw[param, rounded corners=3pt] {' -- '.join(self.xy(*p) for p in pts)};")
+
+
+_BOX_KINDS = ("generator", "structural", "composite", "repeat", "inv", "scan")
+
+
+def _styles(lr: bool) -> list[str]:
+    """The picture's styles: one per box kind and per wire kind."""
+    out_angle, in_angle = (0, 180) if lr else (-90, 90)
+    data, param = wire_style("data"), wire_style("param")
+    lines = [
+        f"  flow/.style={{out={out_angle}, in={in_angle}}},",
+        f"  wire/.style={{line width={data.width:g}pt}},",
+        f"  param/.style={{paramcolor, line width={param.width:g}pt{', dashed' if param.dashed else ''}}},",
+        "  wirelabel/.style={font=\\scriptsize\\itshape, text=black!80, inner sep=1.5pt},",
+        "  paramlabel/.style={font=\\scriptsize\\itshape, text=paramcolor, inner sep=1.5pt},",
+        "  nest/.style={rounded corners=4pt, line width=0.5pt},",
+        "  title/.style={anchor=north west, font=\\scriptsize, inner sep=1pt},",
+        "  box/.style={draw, align=center, font=\\small, inner sep=2pt, box/#1/.try},",
+    ]
+    for kind in _BOX_KINDS:
+        st = box_style(kind)
+        parts = [f"fill={_gray(st.fill)}", f"line width={st.width:g}pt"]
+        if st.rounded:
+            parts.append("rounded corners=3pt")
+        if st.double:
+            parts.append("double, double distance=0.8pt")
+        lines.append(f"  box/{kind}/.style={{{', '.join(parts)}}},")
+    lines[-1] = lines[-1].rstrip(",")
+    return lines
+
+
+def to_tikz(g: nx.MultiDiGraph, opts: Options = Options(), standalone: bool = True) -> str:
+    """TikZ for ``g``: a standalone document, or a ``tikzpicture`` snippet.
+
+    The same graph and options always give the same text.
+    """
+    w = _Writer(g, opts)
+    w.clusters()
+    w.wires()
+    w.nodes()
+    w.params()
+    name = g.graph.get("name") or "diagram"
+    param = wire_style("param").color.lstrip("#").upper()
+    pic = [f"% catnet string diagram: {name}"]
+    if not standalone:
+        pic.append("% Needs \\usepackage{tikz} in the preamble; include with \\input.")
+    pic.append("\\begin{tikzpicture}[")
+    pic += _styles(w.lr)
+    pic.append("]")
+    pic.append(f"\\definecolor{{paramcolor}}{{HTML}}{{{param}}}")
+    pic += w.out
+    pic.append("\\end{tikzpicture}")
+    if not standalone:
+        return "\n".join(pic) + "\n"
+    doc = ["\\documentclass[tikz, border=3pt]{standalone}", "\\begin{document}", *pic, "\\end{document}"]
+    return "\n".join(doc) + "\n"
