@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import flax  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -207,13 +208,18 @@ def compare(name: str, source: str, hand: type, loss: Callable[..., Any], x: Any
     }
 
 
-def depth_scaling(x: Any, y: Any) -> dict[int, tuple[float, float]]:
-    out = {}
+def depth_scaling(x: Any, y: Any, compiles: int) -> dict[int, tuple[float, float]]:
+    """Median (trace + lower, XLA compile) seconds of the step at depth 4 and 48."""
+    steps = {}
     for depth in (4, 48):
         model = catnet.compile(block_source(depth), rngs=nnx.Rngs(0))
-        step, state = make_step(model, mse)
-        out[depth] = compile_seconds(step, state, x, y)
-    return out
+        steps[depth] = model
+    times: dict[int, list[tuple[float, float]]] = {4: [], 48: []}
+    for r in range(compiles):
+        for depth in ((4, 48) if r % 2 == 0 else (48, 4)):
+            step, state = make_step(steps[depth], mse)
+            times[depth].append(compile_seconds(step, state, x, y))
+    return {d: (statistics.median(t for t, _ in v), statistics.median(c for _, c in v)) for d, v in times.items()}
 
 
 def main() -> None:
@@ -237,9 +243,9 @@ def main() -> None:
         compare("cnn (digits_cnn)", CNN, HandCNN, xent, digits_x, digits_y, args.rounds, args.steps, args.compiles),
         compare("transformer block", block_source(None), HandBlock, mse, seq_x, seq_y, args.rounds, max(5, args.steps // 5), args.compiles),
     ]
-    scaling = depth_scaling(seq_x, seq_y)
+    scaling = depth_scaling(seq_x, seq_y, args.compiles)
 
-    print(f"jax {jax.__version__}, flax {nnx.__name__.split('.')[0]} on {jax.devices()[0].platform}, batch {b}")
+    print(f"jax {jax.__version__}, flax {flax.__version__} on {jax.devices()[0].platform}, batch {b}")
     if args.markdown:
         print("| model | catnet step (ms) | hand-written step (ms) | step ratio | compile ratio |")
         print("|---|---:|---:|---:|---:|")

@@ -38,6 +38,11 @@ MAX_DIM = 2**31 - 1
 MAX_ELEMENTS = 2**40
 MAX_REPEAT = 100_000
 
+#: Words of the language; the contextual lexer accepts them as names where a
+#: keyword cannot appear, so the checker refuses them as definition names.
+KEYWORDS = frozenset({"import", "object", "bundle", "over", "under", "shared", "main", "morphism", "repeat",
+                      "inv", "scan", "return", "true", "false", "R", "Z", "I", "Seq"})
+
 STRUCTURAL = tuple(name for name, g in GENERATORS.items() if g.structural)
 
 
@@ -341,6 +346,9 @@ class Checker:
 
     def declare(self, decl: A.Decl) -> None:
         name = decl.name  # type: ignore[union-attr]
+        if name in KEYWORDS:
+            self.error("E0202", f"`{name}` is a keyword and cannot name a definition", decl.span,
+                       help=f"choose another name, e.g. `{name}_`")
         if name in GENERATORS:
             self.error("E0202", f"`{name}` is a built-in generator and cannot be redefined", decl.span,
                        help=f"choose another name, e.g. `my_{name}`")

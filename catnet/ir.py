@@ -316,3 +316,9 @@ class Diagram:
         from .pretty import pretty
 
         return pretty(self)
+
+    def _repr_svg_(self) -> str:
+        """The diagram drawn as a string diagram, for Jupyter (needs Graphviz's ``dot``)."""
+        from .render import render
+
+        return render(self, format="svg")  # type: ignore[return-value]

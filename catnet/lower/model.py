@@ -343,9 +343,8 @@ def _repeat(box: Box, stacked: Any, wires: Wires, ctx: Context, inverse: bool) -
 
 def _trace(box: Box, node: Any, wires: Wires, ctx: Context) -> Wires:
     body = names.inner_body(box)
-    k = len(box.dom)
-    state_obs = body.dom.obs[: len(body.dom) - k]
-    n_state = len(state_obs)
+    n_state = int(box.kwargs.get("state", len(body.dom) - len(box.dom)))  # type: ignore[arg-type]
+    state_obs = body.dom.obs[:n_state]
     ctx.bind(box.dom, wires)
     batch, length = wires[0].shape[0], wires[0].shape[1]
     init = [

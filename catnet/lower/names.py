@@ -10,8 +10,8 @@ answers instantly.  The rules, in the order the lowering applies them:
 * a module is an attribute named after its box (``encoder``, ``dense``);
   a name owned twice in one diagram becomes a list (``dense[0]``,
   ``dense[1]``);
-* the body of ``repeat``/``inv``/``scan`` that is just one named
-  definition is entered directly, so ``repeat 4 block`` gives
+* a ``repeat``/``inv``/``scan`` box named after the one definition its
+  body consists of is entered directly, so ``repeat 4 block`` gives
   ``block[i].attention`` rather than ``block[i].block.attention``.
 """
 
@@ -54,14 +54,20 @@ def owns_module(box: Box) -> bool:
 def inner_body(box: Box) -> Diagram:
     """The diagram a ``repeat``/``inv``/``scan``/composite box runs.
 
-    A body that is exactly one unshared composite (``repeat 4 block``) is
-    entered, so the names skip the repeated definition's own name.
+    A body that is exactly one unshared composite named like the box
+    (``repeat 4 block``) is entered, so names do not say ``block`` twice.
     """
     body = box.body
     assert body is not None
     if box.kind != "composite" and len(body.layers) == 1:
         only = body.layers[0]
-        if only.box.kind == "composite" and only.box.shared is None and not only.left.obs and not only.right.obs:
+        if (
+            only.box.kind == "composite"
+            and only.box.name == box.name
+            and only.box.shared is None
+            and not only.left.obs
+            and not only.right.obs
+        ):
             assert only.box.body is not None
             return only.box.body
     return body

@@ -1,0 +1,70 @@
+"""``catnet render``: draw a morphism of a ``.cat`` file as a string diagram.
+
+::
+
+    catnet render examples/residual.cat -o residual.svg
+    catnet render examples/transformer.cat --depth 1 -o transformer.png
+    catnet render examples/siamese.cat --params -o siamese.tex --snippet
+
+The output format follows the extension of ``-o`` (``.svg``, ``.png``,
+``.pdf``, ``.dot``, ``.tex``); without ``-o`` the DOT text (or, with
+``--format tex``, the TikZ) goes to standard output.  Nothing here imports
+JAX.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import CatnetError
+
+
+def _depth(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of levels, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the depth is 0 or more")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="the .cat file")
+    parser.add_argument("--morphism", "-m", metavar="NAME", help="the definition to draw (default: the file's `main`)")
+    parser.add_argument("-o", "--output", metavar="OUT", help="output file: .svg, .png, .pdf, .dot or .tex")
+    parser.add_argument("--format", choices=("dot", "tex", "svg", "png", "pdf"),
+                        help="output format (default: from the extension of OUT, else dot)")
+    parser.add_argument("--depth", type=_depth, metavar="N",
+                        help="expand N levels of nested definitions; deeper ones are single boxes (default: all)")
+    parser.add_argument("--shapes", action="store_true", help="label wires with their shapes, e.g. `Hidden : R[128]`")
+    parser.add_argument("--params", action="store_true",
+                        help="draw parameter wires with their sizes (the Para view); shared weights are one source, copied")
+    parser.add_argument("--direction", choices=("LR", "TB"), default="LR",
+                        help="data flows left to right (default) or top to bottom")
+    parser.add_argument("--snippet", action="store_true",
+                        help="TikZ only: write a tikzpicture to \\input into a paper instead of a standalone document")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render; print the text when there is no ``-o``.  Errors are ``CatnetError``."""
+    from . import render
+
+    if args.output is None and args.format in ("png", "pdf"):
+        raise CatnetError("E0208", f"{args.format.upper()} output needs a file", help=f"add `-o OUT.{args.format}`")
+    result = render(
+        args.file,
+        args.output,
+        morphism=args.morphism,
+        format=args.format,
+        depth=args.depth,
+        shapes=args.shapes,
+        params=args.params,
+        direction=args.direction,
+        standalone=not args.snippet,
+    )
+    if args.output is None:
+        assert isinstance(result, str)
+        sys.stdout.write(result)
+    return 0

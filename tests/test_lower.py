@@ -1,0 +1,395 @@
+"""The lowering: every example runs, every generator has the checker's shapes,
+parameters follow Para semantics and are named after the diagram."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+jnp = jax.numpy
+nnx = pytest.importorskip("flax.nnx")
+
+import catnet  # noqa: E402
+from catnet import dims  # noqa: E402
+from catnet.errors import CatnetError  # noqa: E402
+from catnet.ir import Box, Diagram, Ob, Ty  # noqa: E402
+from catnet.lower import compile, lower  # noqa: E402
+
+from conftest import EXAMPLES, ROOT  # noqa: E402
+
+SEQ = 5  # the length given to a symbolic sequence axis
+
+
+def concrete(ob: Ob) -> tuple[int, ...]:
+    return tuple(d if isinstance(d, int) else SEQ for d in ob.shape)
+
+
+def batch_for(ty: Ty, n: int = 3, seed: int = 0) -> list[np.ndarray]:
+    """Random arrays, one per wire of ``ty``, with a batch axis of ``n``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for ob in ty.obs:
+        shape = (n,) + concrete(ob)
+        out.append(rng.integers(0, 8, shape).astype(np.int32) if ob.base == "Z" else rng.standard_normal(shape).astype(np.float32))
+    return out
+
+
+def outputs(y: object) -> list[jax.Array]:
+    return list(y) if isinstance(y, tuple) else [y]  # type: ignore[arg-type]
+
+
+def param_paths(model: nnx.Module) -> dict[str, tuple[int, ...]]:
+    return {".".join(map(str, p)): tuple(v.get_value().shape) for p, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+
+
+def check_shapes(model: nnx.Module, ys: object, cod: Ty, n: int = 3) -> None:
+    outs = outputs(ys)
+    assert len(outs) == len(cod)
+    for y, ob in zip(outs, cod.obs):
+        assert y.shape == (n,) + concrete(ob), (y.shape, ob)
+        assert y.dtype == (jnp.int32 if ob.base == "Z" else jnp.float32)
+
+
+# -- the examples -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_compiles_and_runs_forward(path) -> None:
+    model = compile(str(path), rngs=nnx.Rngs(0))
+    xs = batch_for(model.dom)
+    check_shapes(model, model(*xs), model.cod)
+    # the same numbers through nnx.split / jax.jit / nnx.merge, in eval mode
+    model.eval()
+    graphdef, state = nnx.split(model)
+    jitted = jax.jit(lambda s, *a: nnx.merge(graphdef, s)(*a))
+    for a, b in zip(outputs(model(*xs)), outputs(jitted(state, *xs))):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+        assert np.all(np.isfinite(np.asarray(a)))
+
+
+def test_compile_accepts_text_module_and_diagram() -> None:
+    text = (ROOT / "examples" / "digits_mlp.cat").read_text()
+    a = compile(text, rngs=nnx.Rngs(1))
+    b = compile(catnet.loads(text), rngs=nnx.Rngs(1))
+    c = lower(catnet.loads(text).diagram(), rngs=nnx.Rngs(1))
+    d = catnet.compile(text, "encoder", rngs=nnx.Rngs(1))
+    pa, pb, pc = (nnx.state(m, nnx.Param) for m in (a, b, c))
+    for x, y, z in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), jax.tree.leaves(pc)):
+        assert np.array_equal(x, y) and np.array_equal(x, z)
+    assert d.cod.structure() == "R[128]"
+
+
+def test_parameters_are_named_after_the_diagram() -> None:
+    mlp = compile(str(ROOT / "examples" / "digits_mlp.cat"), rngs=nnx.Rngs(0))
+    assert param_paths(mlp) == {
+        "encoder.dense.kernel": (64, 128),
+        "encoder.dense.bias": (128,),
+        "head.dense.kernel": (128, 10),
+        "head.dense.bias": (10,),
+    }
+    cnn = compile(str(ROOT / "examples" / "digits_cnn.cat"), rngs=nnx.Rngs(0))
+    assert param_paths(cnn)["classifier.dense.1.kernel"] == (64, 10)  # the second `dense` of classifier
+    assert param_paths(cnn)["stage2.conv.kernel"] == (3, 3, 16, 32)
+    transformer = compile(str(ROOT / "examples" / "transformer.cat"), rngs=nnx.Rngs(0))
+    paths = param_paths(transformer)
+    # `repeat 4 block`: one module with every variable stacked 4 deep
+    assert paths["block.attention.query.kernel"] == (4, 64, 4, 16)
+    assert paths["block.layernorm.1.scale"] == (4, 64)
+    assert paths["embed.embedding"] == (256, 64)
+    assert all(p.startswith(("block.", "embed.", "layernorm.", "dense.")) for p in paths)
+
+
+def test_same_seed_same_weights_and_fresh_instances_differ() -> None:
+    text = """
+object A = R[8]
+morphism f : A -> A = dense
+morphism g : A -> A = f ; f
+main g
+"""
+    a, b = compile(text, rngs=nnx.Rngs(5)), compile(text, rngs=nnx.Rngs(5))
+    for x, y in zip(jax.tree.leaves(nnx.state(a)), jax.tree.leaves(nnx.state(b))):
+        assert np.array_equal(jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x,
+                              jax.random.key_data(y) if jnp.issubdtype(y.dtype, jax.dtypes.prng_key) else y)
+    paths = param_paths(a)
+    assert set(paths) == {"f.0.dense.kernel", "f.0.dense.bias", "f.1.dense.kernel", "f.1.dense.bias"}
+    k0 = nnx.state(a, nnx.Param)["f"][0]["dense"]["kernel"].get_value()
+    k1 = nnx.state(a, nnx.Param)["f"][1]["dense"]["kernel"].get_value()
+    assert not np.array_equal(k0, k1), "two uses of a box are two parameter sets"
+
+
+def test_shared_instance_is_one_parameter_set() -> None:
+    model = compile(str(ROOT / "examples" / "siamese.cat"), rngs=nnx.Rngs(0))
+    paths = param_paths(model)
+    assert sum(p.startswith("enc.") for p in paths) == 4  # one encoder: two dense layers
+    model.eval()
+    x1, x2 = batch_for(model.dom, seed=1)
+    # The one encoder sees both images: the gradient reaches it from both wires.
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+    def score(p, a, b):
+        return nnx.merge(graphdef, p, rest)(a, b).sum()
+
+    g_both = jax.grad(score)(params, x1, x2)
+    g_first = jax.grad(score)(params, x1, jax.lax.stop_gradient(x2))
+    assert np.abs(g_both["enc"]["encoder"]["dense"][0]["kernel"].get_value()).sum() > 0
+    assert np.array_equal(g_both["enc"]["encoder"]["dense"][0]["kernel"].get_value(),
+                          g_first["enc"]["encoder"]["dense"][0]["kernel"].get_value())
+
+
+def test_repeat_scans_stacked_parameters_like_an_unrolled_loop() -> None:
+    text = """
+object W = R[16]
+morphism block : W -> W = dense ; tanh ; layernorm
+morphism net : W -> W = repeat 3 block
+main net
+"""
+    model = compile(text, rngs=nnx.Rngs(0))
+    (x,) = batch_for(model.dom)
+    params = nnx.state(model, nnx.Param)["block"]
+    kernels = params["dense"]["kernel"].get_value()
+    assert kernels.shape == (3, 16, 16)
+    assert not np.array_equal(kernels[0], kernels[1]), "each copy is a fresh instance"
+    h = jnp.asarray(x)
+    for i in range(3):
+        h = jnp.tanh(h @ kernels[i] + params["dense"]["bias"].get_value()[i])
+        mean = h.mean(-1, keepdims=True)
+        var = ((h - mean) ** 2).mean(-1, keepdims=True)
+        h = (h - mean) / jnp.sqrt(var + 1e-6) * params["layernorm"]["scale"].get_value()[i] + params["layernorm"]["bias"].get_value()[i]
+    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(h), rtol=1e-5, atol=1e-5)
+
+
+# -- the generator library, each with the checker's shapes -----------------------------
+
+
+GENERATOR_CASES = {
+    "dense": "R[5, 3] -> R[5, 7] = dense",
+    "conv1d_valid_stride": "R[12, 3] -> R[5, 4] = conv(4, kernel=3, stride=2, padding=\"valid\")",
+    "conv2d_same": "R[8, 8, 2] -> R[8, 8, 6] = conv(6, kernel=3)",
+    "conv2d_same_stride": "R[7, 7, 2] -> R[4, 4, 6] = conv(6, kernel=3, stride=2)",
+    "maxpool2d": "R[8, 6, 3] -> R[4, 3, 3] = maxpool(window=2)",
+    "avgpool1d_stride": "R[9, 2] -> R[4, 2] = avgpool(window=3, stride=2)",
+    "maxpool_same": "R[5, 5, 1] -> R[3, 3, 1] = maxpool(window=2, padding=\"same\")",
+    "global_avgpool": "R[4, 4, 3] -> R[3] = global_avgpool",
+    "global_maxpool": "R[6, 5] -> R[5] = global_maxpool",
+    "flatten": "R[2, 3, 4] -> R[24] = flatten",
+    "reshape": "R[24] -> R[2, 3, 4] = reshape(2, 3, 4)",
+    "relu": "R[4] -> R[4] = relu",
+    "gelu": "R[4] -> R[4] = gelu",
+    "tanh": "R[4] -> R[4] = tanh",
+    "sigmoid": "R[4] -> R[4] = sigmoid",
+    "softmax": "R[3, 4] -> R[3, 4] = softmax(axis=0)",
+    "layernorm": "R[3, 4] -> R[3, 4] = layernorm",
+    "batchnorm": "R[6] -> R[6] = batchnorm",
+    "dropout": "R[6] -> R[6] = dropout(0.5)",
+    "embed": "Z[T] -> R[T, 8] = embed(vocab=10)",
+    "attention": "R[T, 8] -> R[T, 8] = attention(heads=2)",
+    "attention_causal": "R[T, 8] -> R[T, 8] = attention(heads=4, causal=true)",
+    "cross_attention": "R[T, 8] @ R[3, 6] -> R[T, 8] = cross_attention(heads=2)",
+    "coupling": "R[5] -> R[5] = coupling(hidden=7)",
+    "reverse": "R[5] -> R[5] = reverse",
+    "id": "R[2] @ R[3] -> R[2] @ R[3] = id",
+    "swap": "R[2] @ R[3] -> R[3] @ R[2] = swap",
+    "copy": "R[2] -> R[2] @ R[2] = copy",
+    "discard": "R[2] @ R[3] -> R[3] = discard @ id",
+    "add": "R[2] @ R[2] -> R[2] = add",
+    "concat": "R[2, 3] @ R[2, 5] -> R[2, 8] = concat",
+    "concat_axis0": "R[2, 3] @ R[4, 3] -> R[6, 3] = concat(axis=0)",
+    "split": "R[7] -> R[3] @ R[4] = split(size=3)",
+    "fst": "R[2] @ R[3] -> R[2] = fst",
+    "snd": "R[2] @ R[3] -> R[3] = snd",
+}
+
+
+def morphism(signature: str) -> str:
+    return f"morphism m : {signature}\nmain m\n"
+
+
+@pytest.mark.parametrize("name", sorted(GENERATOR_CASES))
+def test_generator_has_the_checkers_shapes(name: str) -> None:
+    module = catnet.loads(morphism(GENERATOR_CASES[name]))
+    diagram = module.diagram()
+    model = lower(diagram, rngs=nnx.Rngs(0))
+    xs = batch_for(diagram.dom, n=2)
+    check_shapes(model, model(*xs), diagram.cod, n=2)
+    model.eval()
+    check_shapes(model, jax.jit(lambda *a: model(*a))(*xs), diagram.cod, n=2)
+
+
+def run_text(signature: str, *xs: np.ndarray, train: bool = False, seed: int = 0) -> object:
+    model = compile(morphism(signature), rngs=nnx.Rngs(seed))
+    model.train() if train else model.eval()
+    return model(*xs)
+
+
+def test_structural_morphisms_move_wires() -> None:
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    b = np.arange(8, dtype=np.float32).reshape(2, 4) + 100
+    x, y = run_text("R[3] @ R[4] -> R[4] @ R[3] = swap", a, b)
+    assert np.array_equal(x, b) and np.array_equal(y, a)
+    s, t = run_text("R[7] -> R[3] @ R[4] = split(size=3)", np.concatenate([a, b], axis=1))
+    assert np.array_equal(s, a) and np.array_equal(t, b)
+    (c,) = outputs(run_text("R[3] @ R[4] -> R[7] = concat", a, b))
+    assert np.array_equal(c, np.concatenate([a, b], axis=1))
+    assert np.array_equal(run_text("R[3] @ R[3] -> R[3] = add", a, a), 2 * a)
+    assert np.array_equal(run_text("R[3] @ R[4] -> R[4] = snd", a, b), b)
+    assert np.array_equal(run_text("R[3] -> R[3] = reverse", a), a[:, ::-1])
+
+
+def test_dropout_is_active_in_training_and_identity_in_evaluation() -> None:
+    x = np.ones((4, 1000), np.float32)
+    assert np.array_equal(run_text("R[1000] -> R[1000] = dropout(0.25)", x), x)
+    y = np.asarray(run_text("R[1000] -> R[1000] = dropout(0.25)", x, train=True))
+    kept = y != 0
+    assert 0.65 < kept.mean() < 0.85
+    np.testing.assert_allclose(y[kept], 1 / 0.75, rtol=1e-6)
+    model = compile(morphism("R[1000] -> R[1000] = dropout(0.25) ; dropout(0.25)"), rngs=nnx.Rngs(0))
+    first, second = np.asarray(model(x)), np.asarray(model(x))
+    assert not np.array_equal(first, second), "every call draws a fresh mask"
+
+
+def test_batchnorm_updates_statistics_in_training_only() -> None:
+    model = compile(morphism("R[3] -> R[3] = batchnorm(momentum=0.5)"), rngs=nnx.Rngs(0))
+    x = np.random.default_rng(0).normal(5.0, 2.0, (64, 3)).astype(np.float32)
+    y = np.asarray(model(x))
+    np.testing.assert_allclose(y.mean(0), 0, atol=1e-4)
+    mean = nnx.state(model, nnx.BatchStat)["batchnorm"]["mean"].get_value()
+    np.testing.assert_allclose(mean, 0.5 * x.mean(0), rtol=1e-4)
+    model.eval()
+    model(x)
+    assert np.array_equal(nnx.state(model, nnx.BatchStat)["batchnorm"]["mean"].get_value(), mean)
+
+
+def test_causal_attention_does_not_look_ahead() -> None:
+    model = compile(morphism("R[T, 8] -> R[T, 8] = attention(heads=2, causal=true)"), rngs=nnx.Rngs(0))
+    x = np.random.default_rng(0).standard_normal((2, 6, 8)).astype(np.float32)
+    x2 = x.copy()
+    x2[:, 4:] += 10.0  # change the future only
+    y, y2 = np.asarray(model(x)), np.asarray(model(x2))
+    np.testing.assert_allclose(y[:, :4], y2[:, :4], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(y[:, 4:], y2[:, 4:])
+    # without the mask the past sees the future
+    free = compile(morphism("R[T, 8] -> R[T, 8] = attention(heads=2)"), rngs=nnx.Rngs(0))
+    assert not np.allclose(np.asarray(free(x))[:, :4], np.asarray(free(x2))[:, :4])
+
+
+def test_coupling_inverse_is_exact_and_inv_lowers_to_it() -> None:
+    text = """
+object X = R[6]
+morphism flow : X -> X = coupling(hidden=16) ; reverse ; coupling(hidden=16)
+shared f = flow
+morphism roundtrip : X -> X = f ; inv(f)
+morphism backward : X -> X = inv(f)
+main roundtrip
+"""
+    x = np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32)
+    model = compile(text, rngs=nnx.Rngs(0))
+    np.testing.assert_allclose(np.asarray(model(x)), x, rtol=1e-5, atol=1e-5)
+    forward = compile(text, "flow", rngs=nnx.Rngs(0))
+    assert not np.allclose(np.asarray(forward(x)), x), "the flow is not the identity"
+    assert set(param_paths(model)) == {
+        f"f.flow.coupling.{i}.{layer}.{p}" for i in (0, 1) for layer in ("hidden", "scale_shift") for p in ("kernel", "bias")
+    }
+
+
+def test_scan_runs_the_cell_over_the_sequence() -> None:
+    text = """
+object H = R[4]
+morphism cell : H @ R[3] -> H @ H = concat ; (dense : R[7] -> R[4]) ; tanh ; copy
+morphism rnn : Seq[T](R[3]) -> Seq[T](R[4]) = scan[H](cell)
+main rnn
+"""
+    model = compile(text, rngs=nnx.Rngs(0))
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    y = np.asarray(model(x))
+    p = nnx.state(model, nnx.Param)["scan"]["cell"]["dense"]
+    w, b = p["kernel"].get_value(), p["bias"].get_value()
+    h = np.zeros((2, 4), np.float32)
+    for t in range(5):
+        h = np.tanh(np.concatenate([h, x[:, t]], axis=1) @ w + b)
+        np.testing.assert_allclose(y[:, t], h, rtol=1e-5, atol=1e-5)
+
+
+def test_model_works_under_grad_vmap_and_split_merge() -> None:
+    model = compile(str(ROOT / "examples" / "transformer.cat"), rngs=nnx.Rngs(0))
+    model.eval()
+    (tokens,) = batch_for(model.dom, n=2)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+    def loss(p):
+        return jnp.mean(nnx.merge(graphdef, p, rest)(tokens) ** 2)
+
+    grads = jax.jit(jax.grad(loss))(params)
+    assert jax.tree.structure(grads) == jax.tree.structure(params)
+    assert float(jnp.abs(grads["block"]["attention"]["query"]["kernel"].get_value()).sum()) > 0
+    # vmap over an extra leading axis: a batch of batches
+    stacked = np.stack([tokens, tokens[::-1]])
+    y = jax.vmap(model)(stacked)
+    np.testing.assert_allclose(np.asarray(y[1]), np.asarray(model(tokens[::-1])), rtol=1e-5, atol=1e-5)
+    # vmap over parameters: an ensemble of two models
+    other = compile(str(ROOT / "examples" / "transformer.cat"), rngs=nnx.Rngs(1))
+    ensemble = jax.tree.map(lambda a, b: jnp.stack([a, b]), params, nnx.state(other, nnx.Param))
+    ys = jax.vmap(lambda p: nnx.merge(graphdef, p, rest)(tokens))(ensemble)
+    np.testing.assert_allclose(np.asarray(ys[0]), np.asarray(model(tokens)), rtol=1e-5, atol=1e-5)
+    other.eval()
+    np.testing.assert_allclose(np.asarray(ys[1]), np.asarray(other(tokens)), rtol=1e-5, atol=1e-5)
+
+
+def test_jitted_training_step_with_dropout_advances_the_stream() -> None:
+    model = compile(str(ROOT / "examples" / "digits_mlp.cat"), rngs=nnx.Rngs(0))
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    (x,) = batch_for(model.dom, n=8)
+
+    @jax.jit
+    def step(p, r):
+        def loss(p):
+            m = nnx.merge(graphdef, p, r, copy=True)
+            out = m(x)
+            return jnp.mean(out**2), nnx.split(m, nnx.Param, ...)[2]
+
+        (value, r2), g = jax.value_and_grad(loss, has_aux=True)(p)
+        return value, r2
+
+    v1, rest1 = step(params, rest)
+    v2, _ = step(params, rest1)
+    assert float(v1) != float(v2), "the second step draws a different dropout mask"
+
+
+def test_reserved_names_do_not_shadow_module_methods() -> None:
+    text = """
+object A = R[4]
+morphism train : A -> A = dense
+morphism eval : A -> A = train ; relu
+main eval
+"""
+    model = compile(text, rngs=nnx.Rngs(0))
+    assert set(param_paths(model)) == {"train_.dense.kernel", "train_.dense.bias"}
+    model.eval()
+    model.train()
+    assert model(np.ones((2, 4), np.float32)).shape == (2, 4)
+
+
+def test_model_rejects_wrong_inputs_clearly() -> None:
+    model = compile(str(ROOT / "examples" / "siamese.cat"), rngs=nnx.Rngs(0))
+    with pytest.raises(TypeError, match="2 input wire"):
+        model(np.ones((2, 64), np.float32))
+    with pytest.raises(TypeError, match=r"shape \(batch, 64\)"):
+        model(np.ones((64,), np.float32), np.ones((2, 64), np.float32))
+
+
+def test_bundles_are_reported_as_not_lowerable() -> None:
+    base = Ty.tensor_space("R", (2,))
+    fiber = Ty.tensor_space("R", (3,))
+    bundle = Ty((Ob("bundle", (), fiber=fiber, over=base),))
+    box = Box("proj", bundle, base, "structural")
+    with pytest.raises(CatnetError) as info:
+        lower(box.diagram(), rngs=nnx.Rngs(0))
+    assert info.value.code == "E0601"
+
+
+def test_symbolic_parameter_sizes_are_reported() -> None:
+    d = dims.sym("d")
+    box = Box("dense", Ty.tensor_space("R", (d,)), Ty.tensor_space("R", (4,)), "generator", (("features", 4),))
+    with pytest.raises(CatnetError) as info:
+        lower(Diagram.compose([box.diagram()]), rngs=nnx.Rngs(0))
+    assert info.value.code == "E0304"

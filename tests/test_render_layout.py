@@ -1,0 +1,103 @@
+"""The TikZ layout draws a readable string diagram: no overlaps, no backward wires."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import catnet
+from catnet.render import graph as G
+from catnet.render.layout import LINE, SMALL_CHAR, Layout, layout, text_width
+
+from conftest import EXAMPLES, ROOT
+
+IDS = [p.stem for p in EXAMPLES]
+EPS = 1e-6
+CASES = [
+    (p, kw)
+    for p in EXAMPLES
+    for kw in ({}, {"params": True}, {"depth": 0}, {"lr": False}, {"lr": False, "params": True})
+]
+
+
+def _layout(path: Path, params: bool = False, depth: int | None = None, lr: bool = True) -> tuple[Layout, object]:
+    module = catnet.load(os.path.relpath(path, ROOT))
+    g = G.build(module.diagram(), name=module.entry_name(), depth=depth, params=params)
+    return layout(g, lr=lr), g
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Rectangles (f, c, F, C) share interior."""
+    return a[0] + a[2] > b[0] + EPS and b[0] + b[2] > a[0] + EPS and a[1] + a[3] > b[1] + EPS and b[1] + b[3] > a[1] + EPS
+
+
+def _inside(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] >= b[0] - EPS and a[1] >= b[1] - EPS and a[0] + a[2] <= b[0] + b[2] + EPS and a[1] + a[3] <= b[1] + b[3] + EPS
+
+
+def _ids(case: tuple) -> str:
+    path, kw = case
+    return path.stem + "".join(f"-{k}={v}" for k, v in kw.items())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
+def test_layout_is_a_readable_string_diagram(case: tuple) -> None:
+    path, kw = case
+    L, g = _layout(path, **kw)
+    boxes = {n: r for n, r in L.nodes.items() if g.nodes[n]["kind"] == G.BOX}
+    names = sorted(boxes)
+    # Boxes do not overlap one another.
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert not _overlap(boxes[a], boxes[b]), (a, b)
+    # Every node lies inside its nested box, every nested box inside its parent.
+    parent = {c.id: c.parent for c in g.graph["clusters"]}
+    for n, r in L.nodes.items():
+        c = g.nodes[n]["cluster"]
+        if c is not None:
+            assert _inside(r, L.clusters[c]), n
+    for c, p in parent.items():
+        if p is not None:
+            assert _inside(L.clusters[c], L.clusters[p]), c
+    # Sibling nested boxes do not overlap, nor do boxes and nested boxes that do not hold them.
+    for c, r in L.clusters.items():
+        for n, box in boxes.items():
+            if c not in G.cluster_path(g, g.nodes[n]["cluster"]):
+                assert not _overlap(box, r), (n, c)
+    # Wires never run backwards: each path goes forward along the flow.
+    for w in L.wires:
+        pts = L.paths[w.key]
+        assert all(b[0] >= a[0] - EPS for a, b in zip(pts, pts[1:])), w
+    # A wire's label, where it is written, clears every box (left to right:
+    # above the middle of the wire's first stretch).
+    if L.lr:
+        for w in L.wires:
+            if not w.labelled:
+                continue
+            (f0, c0), (f1, c1) = L.paths[w.key][:2]
+            width = text_width(w.label, SMALL_CHAR)
+            mid_f, mid_c = (f0 + f1) / 2, (c0 + c1) / 2
+            label = (mid_f - width / 2, mid_c - LINE, width, LINE)
+            for n, box in boxes.items():
+                assert not _overlap(label, box), (w.label, n)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=IDS)
+def test_wires_enter_and_leave_in_order(path: Path) -> None:
+    L, g = _layout(path)
+    ins = sorted((d["index"], n) for n, d in g.nodes(data=True) if d["kind"] == G.INPUT)
+    outs = sorted((d["index"], n) for n, d in g.nodes(data=True) if d["kind"] == G.OUTPUT)
+    starts = [L.paths[next(w.key for w in L.wires if w.src == n)][0] for _, n in ins]
+    ends = [L.paths[next(w.key for w in L.wires if w.dst == n)][-1] for _, n in outs]
+    # Inputs all start on the first edge, outputs end on the last, in order across the flow.
+    assert len({round(p[0], 6) for p in starts}) <= 1 and len({round(p[0], 6) for p in ends}) <= 1
+    assert [p[1] for p in starts] == sorted(p[1] for p in starts)
+    assert [p[1] for p in ends] == sorted(p[1] for p in ends)
+    # The ports of every box are used in order across the flow.
+    for n, d in g.nodes(data=True):
+        if d["kind"] != G.BOX or d["n_in"] < 2:
+            continue
+        into = sorted((w.dport, L.paths[w.key][-1][1]) for w in L.wires if w.dst == n)
+        assert [c for _, c in into] == sorted(c for _, c in into)
