@@ -373,7 +373,7 @@ class Checker:
         else:
             if not target.is_file():
                 self.error("E0203", f"cannot find `{decl.path}`", decl.span,
-                           notes=[f"looked for {target}"], help="import paths are relative to the importing file")
+                           notes=[f"looked for {_display_path(target)}"], help="import paths are relative to the importing file")
             shown = _display_path(target)
             text = read_source(target, shown)
             sub = Checker(text, shown, target.parent, self.loading + [key], self.cache)
