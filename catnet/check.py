@@ -563,6 +563,10 @@ class Checker:
             if p.name in seen:
                 self.error("E0202", f"parameter `{p.name}` is declared twice", p.span)
             seen.add(p.name)
+            if isinstance(decl, A.MorphismDecl) and p.cod is None:
+                self.error("E0208", f"`{p.name} : {fmt.typ(p.dom)}` names a wire, but `{decl.name}` is point-free", p.span,
+                           help=f"write the wiring form `morphism {decl.name}({p.name} : {fmt.typ(p.dom)}) -> B {{ ... }}`, "
+                                "or give a morphism parameter its type `A -> B`")
         scope = _Scope({n: dims.sym(n) for n in decl.dim_params}, {}, infer, symbols=list(decl.dim_params))
         dom, cod = self.signature(decl, scope)
         for p in decl.params:
@@ -589,6 +593,9 @@ class Checker:
         return Diagram(d.dom, cod, d.layers) if d.cod == cod else d
 
     def fix_hint(self, got: Ty, want: Ty) -> str | None:
+        if len(got) == len(want) and all(a.base == b.base and len(a.shape) == len(b.shape) and a.group != b.group
+                                         for a, b in zip(got.obs, want.obs)):
+            return "the body does not keep the group action; equivariant layers are not in the library yet"
         if len(got) == 1 and len(want) == 1 and got.obs[0].base == "R" and want.obs[0].base == "R":
             return "end with a `dense` layer to map to the declared width"
         if len(got) != len(want):
@@ -609,7 +616,7 @@ class Checker:
             label = f"`{box.name}`" if box is not None else "a wire"
             self.error("E0304", f"cannot infer the size of {label}'s output", where,
                        notes=[f"{label} maps {_show_ty(box.dom)} -> {_show_ty(box.cod)}" if box else "some size is never fixed"],
-                       help=f"give it explicitly, e.g. `{box.name}(features=128)`, or ascribe it: `({box.name} : A -> B)`" if box else None)
+                       help=_size_help(box) if box else None)
         return out
 
     # -- expressions
@@ -732,7 +739,7 @@ class Checker:
         raise AssertionError(e)  # pragma: no cover
 
     def expect(self, got: Ty, want: Ty, what: str, span: Span | None, origin: tuple[str, Span | None] | None, scope: _Scope,
-               name: str | None = None) -> None:
+               name: str | None = None, code: str = "E0303") -> None:
         """Unify the incoming wires ``got`` with what a part takes, ``want``.
 
         ``what`` says what the part takes (for the message); ``name`` names
@@ -748,7 +755,7 @@ class Checker:
                 self.error("E0301", title, _join(origin[1], span),
                            notes=[f"{origin[0]} ends in {shown}", f"{what} {_show_ty(want.subst(sol))}"],
                            help=self.similar(got.subst(sol), name))
-            self.error("E0303", f"{what} {_show_ty(want.subst(sol))}, but it gets {shown}", span,
+            self.error(code, f"{what} {_show_ty(want.subst(sol))}, but it gets {shown}", span,
                        help=self.similar(got.subst(sol), name))
 
         scope.infer.unify_ty(got, want, fail)
@@ -808,7 +815,10 @@ class Checker:
 
     def elab_inv(self, e: A.Inv, dom: Ty, scope: _Scope, origin: tuple[str, Span | None] | None) -> Diagram:
         d = self.synth(e.expr, scope)
-        if d is None:
+        start = self.inverse_domain(e.expr, dom, scope) if d is None else None
+        if start is not None:
+            d = self.elab(e.expr, start, scope, origin)
+        elif d is None:
             d = self.elab(e.expr, dom, scope, origin)
             self.expect(d.cod, dom, "`inv` of a morphism whose type is not written must end where it starts:",
                         e.span, None, scope)
@@ -821,6 +831,29 @@ class Checker:
                        help="invertible generators: `coupling`, `reverse`, `swap`, `id`, `triv`, and composites of them")
         box = Box("inv", d.cod, d.dom, kind="inv", body=d, iso=True, span=e.span)
         return box.diagram()
+
+    def inverse_domain(self, e: A.Expr, cod: Ty, scope: _Scope) -> Ty | None:
+        """Where a bare generator must start for its inverse to take ``cod``."""
+        if not isinstance(e, A.Ref) or e.args or e.dims is not None or e.name in scope.morphisms:
+            return None
+        target = self.target(e, scope)
+        if not isinstance(target, Generator) or len(cod) != 2:
+            return None
+        if target.name == "swap":
+            return Ty((cod.obs[1], cod.obs[0]))
+        if target.name == "triv":
+            bundles = [t for t in {**self.module.imported_objects, **self.module.objects}.values()
+                       if len(t) == 1 and t.obs[0].base == "bundle" and t.obs[0].over == cod[:1] and t.obs[0].fiber == cod[1:]]
+            for name in self.object_decls:
+                ty = self.object(name, None)
+                if len(ty) == 1 and ty.obs[0].base == "bundle" and ty.obs[0].over == cod[:1] and ty.obs[0].fiber == cod[1:] and ty not in bundles:
+                    bundles.append(ty)
+            if len(bundles) == 1:
+                return bundles[0]
+            if len(bundles) > 1:
+                self.error("E0304", f"several bundles have base {_show_ty(cod[:1])} and fiber {_show_ty(cod[1:])}", e.span,
+                           help="ascribe it: `inv((triv : E -> B ⊗ F))`")
+        return None
 
     def elab_scan(self, e: A.Scan, dom: Ty, scope: _Scope, origin: tuple[str, Span | None] | None) -> Diagram:
         state = self.type(e.state, scope)
@@ -896,7 +929,9 @@ class Checker:
                 infer.unify(env[name], value, lambda: self.error("E0305", "size argument does not fit", d.span))
         gdom, gcod = defn.dom.subst(env), defn.cod.subst(env)
         if dom is not None:
-            self.expect(dom, gdom, f"{defn.name} starts in", e.span, origin, scope, defn.name)
+            shown = defn.name + (f"[{', '.join(fmt.dim(d) for d in e.dims)}]" if e.dims is not None else "")
+            self.expect(dom, gdom, f"{shown} starts in", e.span, origin, scope, defn.name,
+                        code="E0305" if e.dims is not None else "E0303")
             if origin is not None and infer.pending:
                 infer.retry()
         if defn.is_template:
@@ -994,8 +1029,11 @@ class Checker:
                     hint = suggest(a.name, [x.name for x in g.args])
                     self.error("E0207", f"`{g.name}` has no argument `{a.name}`", a.span,
                                notes=[_gen_sig(g)], help=f"did you mean `{hint}`?" if hint else None)
-            if spec.name in out:
+            if spec.name in out or (varargs and collected):
                 self.error("E0206", f"argument `{spec.name}` of `{g.name}` is given twice", a.span)
+            if varargs:
+                collected.append(self.arg_value(g, spec, a, scope))  # type: ignore[arg-type]
+                continue
             out[spec.name] = self.arg_value(g, spec, a, scope)
         if varargs:
             out[g.args[0].name] = tuple(collected)
@@ -1057,6 +1095,14 @@ class Checker:
             left, right = self.value_dim(v.left, scope, bad), self.value_dim(v.right, scope, bad)
             return dims.add(left, right) if v.op == "+" else dims.sub(left, right) if v.op == "-" else dims.mul(left, right)
         bad("must be a size")
+
+
+def _size_help(box: Box) -> str:
+    if box.kind == "generator" and GENERATORS[box.name].arg("features") is not None:
+        return f"give it explicitly, e.g. `{box.name}(features=128)`, or ascribe it: `({box.name} : A -> B)`"
+    if box.kind == "composite":
+        return f"ascribe it: `({box.name} : A -> B)`, or give its sizes in brackets: `{box.name}[...]`"
+    return f"ascribe it: `({box.name} : A -> B)`"
 
 
 def _display_path(p: Path) -> str:
@@ -1144,6 +1190,7 @@ class _Wiring:
         self.live: list[tuple[str, Ob]] = []  # (wire id, wire type)
         self.layers: list[Layer] = []
         self.uses: dict[str, int] = {}
+        self.assigned: set[str] = set()
         self.types: dict[str, Ty] = {}
         self.parts: dict[str, list[str]] = {}  # variable -> wire ids of its obs
         self.counter = 0
@@ -1160,6 +1207,8 @@ class _Wiring:
         for s in stmts:
             for w in (s.values if isinstance(s, A.Return) else (s.value,)):
                 self.count(w)
+            if isinstance(s, A.Assign):
+                self.assigned.update(s.names)
         for p in self.decl.params:
             if p.cod is None:
                 ty = self.c.type(p.dom, self.scope)
@@ -1283,7 +1332,7 @@ class _Wiring:
         if name not in self.types:
             if name in GENERATORS or name in self.c.decls or name in self.c.module.imported or name in self.scope.morphisms:
                 self.c.error("E0501", f"`{name}` is a morphism, not a wire", w.span, help=f"apply it to a wire: `{name}(x)`")
-            later = name in self.uses
+            later = name in self.assigned
             hint = suggest(name, self.types)
             self.c.error("E0501", f"undefined wire `{name}`", w.span,
                          help=f"did you mean `{hint}`?" if hint else ("define it before this line" if later else None))

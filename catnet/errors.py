@@ -112,7 +112,7 @@ class CatnetError(Exception):
                 pad = " " * len(gutter)
                 lines.append(f"{gutter:>{len(gutter)}} | {text}")
                 lines.append(f"{pad} | {' ' * (col - 1)}{'^' * width}")
-        pad = " " * (len(str(sp.line)) if sp is not None and src is not None else 0)
+        pad = " " * (len(str(sp.line)) if sp is not None and src is not None else 1)
         for n in self.notes:
             lines.append(f"{pad} = note: {n}")
         if self.help:

@@ -120,10 +120,16 @@ def _real_same(name: str) -> Rule:
     return rule
 
 
+def _require_real(ctx: RuleContext, ob: Ob, name: str) -> None:
+    if ob.base != "R":
+        ctx.fail(f"`{name}` acts on real wires, but its input is {ob}", "use `embed` to turn ids into vectors")
+
+
 def _axis_rule(name: str) -> Rule:
     def rule(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
         ob = _one(dom)
         shape = _last_axis(ctx, ob, name)
+        _require_real(ctx, ob, name)
         axis = int(args["axis"])  # type: ignore[arg-type]
         if not -len(shape) <= axis < len(shape):
             ctx.fail(f"`{name}(axis={axis})` is out of range for {ob}, which has {len(shape)} axes")
@@ -142,6 +148,7 @@ def _dense(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
 
 def _spatial(ctx: RuleContext, ob: Ob, name: str) -> tuple[Dim, ...]:
     shape = _tensor(ctx, ob, name)
+    _require_real(ctx, ob, name)
     if len(shape) not in (2, 3):
         ctx.fail(
             f"`{name}` takes a 1-D input R[L, C] or a 2-D input R[H, W, C], but its input is {ob}",

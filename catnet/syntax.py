@@ -436,7 +436,10 @@ def _label(err: UnexpectedInput) -> tuple[str, str] | None:
     if key is None:
         return None
     exact, by_state = _label_table()
-    return exact.get(key) or by_state.get(key[0])
+    if key in exact:
+        return exact[key]
+    # The state alone is evidence enough only when the input simply ran out.
+    return by_state.get(key[0]) if key[1] == "$END" else None
 
 
 def _describe(expected: set[str]) -> str:
