@@ -6,13 +6,21 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench system-deps clean
+.PHONY: demo test bench system-deps test-deps clean
+
+APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
 # Debian's graphviz provides `dot` for SVG/PNG/PDF output.
 system-deps:
 	@command -v dot >/dev/null 2>&1 || { \
 	  echo "installing Debian graphviz (dot is missing)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; }
+	  apt-get update -qq && $(APT) graphviz >/dev/null; }
+
+# pdflatex lets the tests compile every example's TikZ figure (about a minute).
+test-deps: system-deps
+	@command -v pdflatex >/dev/null 2>&1 && kpsewhich standalone.cls >/dev/null 2>&1 || { \
+	  echo "installing Debian TeX Live (pdflatex, TikZ, standalone) for the figure tests"; \
+	  apt-get update -qq && $(APT) texlive-latex-base texlive-pictures texlive-latex-extra >/dev/null; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +31,7 @@ $(STAMP): pyproject.toml
 demo: system-deps $(STAMP)
 	$(VENV)/bin/catnet check examples/*.cat
 
-test: system-deps $(STAMP)
+test: test-deps $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -13,7 +13,7 @@ It also compiles the training step of ``repeat 4`` and ``repeat 48``
 transformer blocks: ``repeat`` lowers to a scan over stacked parameters, so
 XLA compile time should not grow with the depth.
 
-    python bench/bench_lower.py [--rounds 15] [--steps 50] [--markdown]
+    python bench/bench_lower.py [--rounds 30] [--steps 30] [--markdown]
 """
 
 from __future__ import annotations
@@ -224,8 +224,8 @@ def depth_scaling(x: Any, y: Any, compiles: int) -> dict[int, tuple[float, float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15, help="paired timing rounds (default 15)")
-    parser.add_argument("--steps", type=int, default=50, help="steps per timing (default 50)")
+    parser.add_argument("--rounds", type=int, default=30, help="paired timing rounds (default 30)")
+    parser.add_argument("--steps", type=int, default=30, help="steps per timing (default 30)")
     parser.add_argument("--compiles", type=int, default=3, help="paired compile timings (default 3)")
     parser.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")

@@ -65,6 +65,7 @@ CODES: dict[str, str] = {
     "E0504": "wrong number of wires",
     # not yet
     "E0601": "not supported yet",
+    "E0602": "external tool missing or failed",
 }
 
 

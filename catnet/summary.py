@@ -152,7 +152,7 @@ def summarize(diagram: Diagram) -> Summary:
 
 def render(summary: Summary, title: str = "") -> str:
     """A plain-text table, the total on the last line."""
-    head = ("box", "kind", "type", "params", "")
+    head = ("box", "kind", "type", "params", "notes")
     body = [(r.path, r.kind, r.type, f"{r.params:,}", r.note) for r in summary.rows]
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(4)]
     lines = [title] if title else []

@@ -313,12 +313,14 @@ class Run:
     resume: bool
     metrics_out: str | None
     progress: TextIO | None
+    started: float = field(default_factory=time.perf_counter)
 
 
 def prepare(args: argparse.Namespace) -> Run:
     """Load and check the file and the data; no JAX yet, so errors come fast."""
     import catnet
 
+    started = time.perf_counter()
     _validate(args)
     module = catnet.load(args.file)
     diagram = module.diagram(args.entry)
@@ -339,12 +341,11 @@ def prepare(args: argparse.Namespace) -> Run:
         epochs=args.epochs,
     )
     out = Path(args.out) if args.out else Path("runs") / Path(args.file).stem
-    return Run(config, diagram, train, test, out, args.resume, args.metrics_out, None if args.quiet else sys.stderr)
+    return Run(config, diagram, train, test, out, args.resume, args.metrics_out, None if args.quiet else sys.stderr, started)
 
 
 def fit(run: Run) -> dict[str, Any]:
     """Train, evaluate and checkpoint every epoch; the final metrics."""
-    started = time.perf_counter()
     import jax
     import jax.numpy as jnp
     from flax import nnx
@@ -397,6 +398,8 @@ def fit(run: Run) -> dict[str, Any]:
         history = list(meta.get("history", []))
         first = latest + 1
         progress.note(f"resuming from epoch {latest} in {run.out}")
+    elif run.resume:
+        progress.note(f"no checkpoint in {run.out} yet: starting from the first epoch")
 
     def evaluate() -> tuple[float, float | None]:
         total, correct = 0.0, 0.0
@@ -414,8 +417,8 @@ def fit(run: Run) -> dict[str, Any]:
             raise CatnetError(
                 datalib.code("E0704", "E0601"),
                 f"the training loss became {value} at epoch {epoch}, step {step} of {steps}",
-                help=f"lower the learning rate (now --lr {cfg.lr}) or check the data for inf/nan; "
-                f"the checkpoint of epoch {epoch - 1} is intact",
+                help=f"lower the learning rate (now --lr {cfg.lr}) or check the data for inf/nan"
+                + (f"; the checkpoint of epoch {epoch - 1} is intact" if epoch > 1 else ""),
             )
         return value
 
@@ -455,8 +458,11 @@ def fit(run: Run) -> dict[str, Any]:
             )
             progress.epoch(epoch, row)
     except KeyboardInterrupt:
-        done = checkpoints.latest()
-        checkpoints.close()
+        try:
+            done = checkpoints.latest()
+            checkpoints.close()
+        except Exception:  # an interrupted save: orbax never commits a partial checkpoint
+            done = None
         progress.note(
             f"interrupted; the last checkpoint is epoch {done} in {run.out}" if done else "interrupted before the first checkpoint"
         )
@@ -477,7 +483,7 @@ def fit(run: Run) -> dict[str, Any]:
         "test_accuracy": last.get("test_accuracy"),
         "test_loss": last.get("test_loss"),
         "train_loss": last.get("train_loss"),
-        "seconds": time.perf_counter() - started,
+        "seconds": time.perf_counter() - run.started,
         "checkpoints": str(checkpoints.dir),
         "history": history,
     }

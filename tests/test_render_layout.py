@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import catnet
 from catnet.render import graph as G
 from catnet.render.layout import LINE, SMALL_CHAR, Layout, layout, text_width
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES
 
 IDS = [p.stem for p in EXAMPLES]
 EPS = 1e-6
@@ -23,7 +22,7 @@ CASES = [
 
 
 def _layout(path: Path, params: bool = False, depth: int | None = None, lr: bool = True) -> tuple[Layout, object]:
-    module = catnet.load(os.path.relpath(path, ROOT))
+    module = catnet.load(str(path))
     g = G.build(module.diagram(), name=module.entry_name(), depth=depth, params=params)
     return layout(g, lr=lr), g
 

@@ -275,8 +275,8 @@ def apply_box(box: Box, module: Any, wires: Wires, ctx: Context, inverse: bool =
 
 
 def _shared_modules(ctx: Context) -> tuple[tuple[str, ...], tuple[Any, ...]]:
-    names = tuple(sorted(ctx.shared))
-    return names, tuple(ctx.shared[n] for n in names)
+    keys = tuple(sorted(ctx.shared))
+    return keys, tuple(ctx.shared[k] for k in keys)
 
 
 StepFn = Callable[[Any, Any, Any, Context], tuple[Any, Any]]
@@ -303,7 +303,7 @@ def module_scan(
     written back afterwards, instead of being mutated across trace levels.
     ``step(carry, x, (stacked_slice, fixed), ctx) -> (carry, y)``.
     """
-    names, shared = _shared_modules(ctx)
+    shared_names, shared = _shared_modules(ctx)
     s_def, s_params, s_rest = nnx.split(stacked, nnx.Param, ...)
     f_def, f_params, f_rest = nnx.split((fixed, shared), nnx.Param, ...)
     keys = jax.random.split(ctx.key(), length) if ctx.train and ctx.has_key else None
@@ -313,7 +313,7 @@ def module_scan(
         sp, sr, key, xt = x
         here = nnx.merge(s_def, sp, sr)
         fixed_here, shared_here = nnx.merge(f_def, f_params, f_state)
-        inner = ctx.inner(key, dict(zip(names, shared_here)))
+        inner = ctx.inner(key, dict(zip(shared_names, shared_here)))
         inner_carry, y = step(inner_carry, xt, (here, fixed_here), inner)
         _, _, sr = nnx.split(here, nnx.Param, ...)
         _, _, f_state = nnx.split((fixed_here, shared_here), nnx.Param, ...)

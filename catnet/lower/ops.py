@@ -12,7 +12,7 @@ it computes.  Every entry is an :class:`Op`:
 
 Nothing here decides a type: sizes come from the checked IR (``box.dom``,
 ``box.kwargs``) and the checker has already made sure they fit, so
-violations are ``assert``\\ s.  Per-example axes in the IR are shifted by one
+violations are assertions.  Per-example axes in the IR are shifted by one
 for the batch axis (:func:`batch_axis`).
 """
 

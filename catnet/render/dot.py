@@ -172,8 +172,10 @@ def to_dot(g: nx.MultiDiGraph, opts: Options = Options()) -> str:
                 label += " (shared)"
             attrs = [("label", _q(label)), ("style", '"rounded,filled"'), ("fillcolor", _q(cluster_fill(level + 1 if c.kind != "entry" else 0))),
                      ("color", _q(CLUSTER_BORDER if c.kind != "entry" else "#000000")), ("fontsize", "10" if c.kind != "entry" else "11")]
-            if c.kind == "repeat":
-                attrs.append(("peripheries", "1"))
+            if g.graph.get("params") and c.kind != "entry":
+                # Parameter wires come in from the top; the title goes below
+                # so that they do not cross it.
+                attrs.append(("labelloc", "b"))
             out.append(f"{indent}subgraph cluster_{c.id} {{")
             out.append(f"{indent}  graph {_attrs(attrs)};")
             emit(c.id, level + (1 if c.kind != "entry" else 0), indent + "  ")

@@ -12,8 +12,11 @@ The graph holds what the picture shows and nothing about where it goes:
   ``dst_port``), in IR order, so ports keep the order of ``dom`` and ``cod``;
 - free wire ends: :data:`INPUT` / :data:`OUTPUT` nodes for the boundary of
   the diagram (the unit ``I`` has none), :data:`PARAM` nodes for parameter
-  wires in the Para view, and :data:`WAYPOINT` nodes where a wire crosses a
-  nested box without touching anything inside;
+  wires in the Para view (with a :data:`COPY` dot of style ``param_copy``
+  where a shared instance's parameters are copied to its uses; such nodes
+  have ``ir=False`` and ``target``, the first box they feed), and
+  :data:`WAYPOINT` nodes where a wire crosses a nested box without
+  touching anything inside;
 - nested boxes as a tree of :class:`Cluster` in ``graph.graph["clusters"]``;
   each node's ``cluster`` is the innermost one that holds it.
 
@@ -196,6 +199,8 @@ class _Builder:
             nid = self.node("n", kind, cluster, label=box.name, n_in=len(box.dom), n_out=len(box.cod), ir=True)
         else:
             label, mark = box.name, ""
+            if box.kind in NESTING and box.body is not None:
+                label = " = ".join(_alias_chain(box)[0])
             if box.kind == "repeat":
                 mark = f"×{box.kwargs.get('n')}"
             count = param_count(box)

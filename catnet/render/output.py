@@ -35,7 +35,7 @@ def run_dot(dot_text: str, fmt: str) -> bytes:
     exe = dot_program()
     if exe is None:
         raise CatnetError(
-            "E0601",
+            "E0602",
             f"drawing {fmt.upper()} needs Graphviz's `dot` program, which is not installed",
             help="install Graphviz (on Debian: `apt-get install graphviz`), or write `.dot` or `.tex` output",
         )
@@ -45,11 +45,11 @@ def run_dot(dot_text: str, fmt: str) -> bytes:
     try:
         proc = subprocess.run(cmd, input=dot_text.encode("utf-8"), capture_output=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CatnetError("E0601", f"Graphviz's `dot` could not draw the diagram: {exc}") from None
+        raise CatnetError("E0602", f"Graphviz's `dot` could not draw the diagram: {exc}") from None
     if proc.returncode != 0:
         detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise CatnetError(
-            "E0601",
+            "E0602",
             f"Graphviz's `dot` failed to draw the diagram (exit code {proc.returncode})",
             notes=detail[-3:],
             help="write `.dot` output and run `dot` on it to see the full message",

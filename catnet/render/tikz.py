@@ -97,7 +97,6 @@ class _Writer:
             kind = d["kind"]
             if kind == G.BOX:
                 x, y, wd, ht = self.rect(f, c, F, C)
-                st = box_style(d["style"])
                 title = tex(d["label"])
                 if d["style"] in ("composite", "repeat"):
                     title = f"\\textbf{{{title}}}"
@@ -108,7 +107,6 @@ class _Writer:
                 opts = [f"box={d['style'] if d['style'] in _BOX_KINDS else 'generator'}",
                         f"minimum width={_n(wd)}cm", f"minimum height={_n(ht)}cm"]
                 self.out.append(f"\\node[{', '.join(opts)}] ({n}) at ({_n(x)},{_n(y)}) {{{title}}};")
-                _ = st
             elif kind in (G.COPY, G.DISCARD):
                 self.out.append(f"\\fill {self.xy(f + F / 2, c + C / 2)} circle (1.6pt);")
             elif kind == G.ADD:
@@ -132,7 +130,7 @@ class _Writer:
             target = d["target"]
             f, c, F, C = self.L.nodes[target]
             mid = f + F / 2
-            reach = LANE * 0.55 if self.lr else LANE * 0.55
+            reach = LANE * 0.55  # the stub; the count is written beyond its end
             start = (mid, c - reach)
             label = f"node[paramlabel, {side}] {{{tex(d['label'])}}}"
             succ = list(self.g.successors(n))
