@@ -1062,16 +1062,16 @@ class Checker:
         x = v.value
         if spec.kind == "bool":
             if not isinstance(x, bool):
-                bad(f"must be `true` or `false`, not {_lit(x)}")
+                bad(f"must be `true` or `false`, not {fmt.lit(x)}")
             return x
         if spec.kind == "str":
             if not isinstance(x, str):
-                bad(f"must be a string, not {_lit(x)}", help=f"one of {', '.join(repr(c) for c in spec.choices)}" if spec.choices else None)
+                bad(f"must be a string, not {fmt.lit(x)}", help=f"one of {', '.join(repr(c) for c in spec.choices)}" if spec.choices else None)
             if spec.choices and x not in spec.choices:
                 bad(f"must be one of {', '.join(chr(34) + c + chr(34) for c in spec.choices)}, not \"{x}\"")
             return x
         if isinstance(x, bool) or isinstance(x, str):
-            bad(f"must be a number, not {_lit(x)}")
+            bad(f"must be a number, not {fmt.lit(x)}")
         if spec.kind == "int":
             if isinstance(x, float):
                 bad(f"must be a whole number, not {x}")
@@ -1085,7 +1085,7 @@ class Checker:
     def value_dim(self, v: A.Value, scope: _Scope, bad: Callable[..., NoReturn]) -> Dim:
         if isinstance(v, A.Lit):
             if isinstance(v.value, bool) or not isinstance(v.value, int):
-                bad(f"must be a whole number, not {_lit(v.value)}")
+                bad(f"must be a whole number, not {fmt.lit(v.value)}")
             return v.value  # type: ignore[return-value]
         if isinstance(v, A.Ref) and v.dims is None and v.args is None:
             if v.name in scope.dims:
@@ -1116,17 +1116,9 @@ def _display_path(p: Path) -> str:
 def _gen_sig(g: Generator) -> str:
     parts = []
     for a in g.args:
-        default = "" if a.required else f"={_lit(a.default)}" if a.default is not None else "=<from types>" if a.kind == "dim" else "=…"
+        default = "" if a.required else f"={fmt.lit(a.default)}" if a.default is not None else "=<from types>" if a.kind == "dim" else "=…"
         parts.append(f"{a.name}{default}" if a.kind != "dims" else f"*{a.name}")
     return f"{g.name}({', '.join(parts)})"
-
-
-def _lit(x: object) -> str:
-    if isinstance(x, bool):
-        return "true" if x else "false"
-    if isinstance(x, str):
-        return f'"{x}"'
-    return str(x)
 
 
 def _label(e: A.Expr) -> str:
