@@ -1,5 +1,5 @@
 # Two entry points do all set-up on a fresh machine:
-#   make demo   venv + install + check/fmt an example   (the main job)
+#   make demo   venv + install + check, summarise, draw and train an example (the main job)
 #   make test   venv + install + the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -28,14 +28,25 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The main job: check every example, then summarise, draw and train the
+# LeNet-style digits network end to end (about a minute on two cores).
+DEMO := runs/demo
 demo: system-deps $(STAMP)
 	$(VENV)/bin/catnet check examples/*.cat
+	$(VENV)/bin/catnet summary examples/digits_cnn.cat
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(VENV)/bin/catnet render examples/digits_cnn.cat -o $(DEMO)/digits_cnn.svg
+	$(VENV)/bin/catnet train examples/digits_cnn.cat --data digits --epochs 30 --seed 0 \
+	  --out $(DEMO)/digits_cnn --metrics-out $(DEMO)/metrics.json
+	@echo "figure: $(DEMO)/digits_cnn.svg  checkpoints: $(DEMO)/digits_cnn  metrics: $(DEMO)/metrics.json"
 
 test: test-deps $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(PY) bench/check_scaling.py
+	$(PY) bench/bench_render.py
+	$(PY) bench/bench_lower.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -28,17 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import dims
-from .errors import CODES, CatnetError
+from .errors import CatnetError
 from .ir import Ob, Ty
 
 
-def code(preferred: str, fallback: str) -> str:
-    """``preferred`` if the error table has it, else the nearest older code."""
-    return preferred if preferred in CODES else fallback
-
-
 def _data_error(message: str, help: str | None = None, notes: tuple[str, ...] = ()) -> CatnetError:
-    return CatnetError(code("E0701", "E0303"), message, None, notes=notes, help=help)
+    return CatnetError("E0701", message, None, notes=notes, help=help)
 
 
 @dataclass(frozen=True)
@@ -59,6 +54,11 @@ class Dataset:
 
     def take(self, index: np.ndarray) -> "Dataset":
         return Dataset(self.name, tuple(x[index] for x in self.inputs), self.target[index])
+
+
+def _described(ob: Ob) -> str:
+    """``Tokens = Z[T]`` for a named wire, the structure otherwise."""
+    return ob.structure() if ob.name is None or ob.name == ob.structure() else f"{ob.name} = {ob.structure()}"
 
 
 def _shape_text(ob: Ob) -> str:
@@ -111,7 +111,7 @@ def task(cod: Ty) -> Ob:
     """The one codomain wire training fits; more wires are not supported."""
     if len(cod) != 1 or cod.obs[0].base != "R":
         raise CatnetError(
-            code("E0702", "E0601"),
+            "E0702",
             f"`catnet train` fits a morphism with one real output wire, but this one returns {cod}",
             help="train a morphism that ends in logits or in one real wire",
         )
@@ -175,7 +175,7 @@ def _npz(path: str, dom: Ty, cod: Ty) -> Dataset:
 def _fit_digits(images: np.ndarray, ob: Ob, what: str) -> np.ndarray:
     if ob.base != "R" or not all(isinstance(d, int) for d in ob.shape) or int(np.prod(ob.shape, dtype=np.int64)) != 64:
         raise _data_error(
-            f"the digits are 8×8 images (64 reals), but the entry's {what} is {ob}",
+            f"the digits are 8×8 images (64 reals), but the entry's {what} is {_described(ob)}",
             help="use R[64] or R[8, 8, 1] for digit images, or pass your own data as an .npz file",
         )
     return images.reshape((images.shape[0],) + tuple(int(d) for d in ob.shape))
@@ -196,7 +196,7 @@ def _digits(dom: Ty, cod: Ty) -> Dataset:
         target = _fit_digits(images, out, "output")  # reconstruct the image
     else:
         raise _data_error(
-            f"the digits have 10 classes and 8×8 images, but the entry returns {out}",
+            f"the digits have 10 classes and 8×8 images, but the entry returns {_described(out)}",
             help="end in R[10] logits to classify, or in an image to reconstruct",
         )
     return Dataset("digits", (x,), target)

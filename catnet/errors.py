@@ -66,6 +66,11 @@ CODES: dict[str, str] = {
     # not yet
     "E0601": "not supported yet",
     "E0602": "external tool missing or failed",
+    # training
+    "E0701": "data does not fit the entry morphism",
+    "E0702": "cannot train this morphism",
+    "E0703": "bad training option or run directory",
+    "E0704": "training loss is not finite",
 }
 
 

@@ -36,6 +36,7 @@ from typing import Any, Callable, TextIO
 import numpy as np
 
 from . import data as datalib
+from .check import require_lowerable
 from .errors import CatnetError
 from .ir import Diagram
 
@@ -84,7 +85,7 @@ class Config:
 
 
 def _fail(message: str, help: str | None = None) -> CatnetError:
-    return CatnetError(datalib.code("E0703", "E0208"), message, None, help=help)
+    return CatnetError("E0703", message, None, help=help)
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -324,6 +325,7 @@ def prepare(args: argparse.Namespace) -> Run:
     _validate(args)
     module = catnet.load(args.file)
     diagram = module.diagram(args.entry)
+    require_lowerable(diagram, args.entry or module.entry_name())
     dataset = datalib.load(args.data, diagram.dom, diagram.cod)
     _loss_kind(args.loss, dataset.labels)
     train, test = datalib.split(dataset, args.test_fraction)
@@ -415,7 +417,7 @@ def fit(run: Run) -> dict[str, Any]:
     def check(value: float, epoch: int, step: int) -> float:
         if not math.isfinite(value):
             raise CatnetError(
-                datalib.code("E0704", "E0601"),
+                "E0704",
                 f"the training loss became {value} at epoch {epoch}, step {step} of {steps}",
                 help=f"lower the learning rate (now --lr {cfg.lr}) or check the data for inf/nan"
                 + (f"; the checkpoint of epoch {epoch - 1} is intact" if epoch > 1 else ""),

@@ -11,19 +11,24 @@ from ..ir import Diagram
 from .model import Model
 
 
-def lower(diagram: Diagram, *, rngs: nnx.Rngs) -> Model:
-    """The Flax NNX model of a checked diagram; weights drawn from ``rngs``."""
-    return Model(diagram, rngs=rngs)
+def lower(diagram: Diagram, *, rngs: nnx.Rngs, name: str = "the entry") -> Model:
+    """The Flax NNX model of a checked diagram; weights drawn from ``rngs``.
+
+    ``name`` is the morphism's name for diagnostics.  What checks but cannot
+    be compiled yet (fiber bundles, group actions) raises ``CatnetError``
+    E0601.
+    """
+    return Model(diagram, rngs=rngs, name=name)
 
 
 def _is_path(source: str) -> bool:
     return "\n" not in source and (source.endswith(".cat") or os.path.isfile(source))
 
 
-def load_diagram(source: Any, entry: str | None = None) -> Diagram:
-    """The entry diagram of a path, a source text, a loaded module or a diagram."""
+def load_diagram(source: Any, entry: str | None = None) -> tuple[Diagram, str]:
+    """The entry diagram and its name, from a path, a source text, a loaded module or a diagram."""
     if isinstance(source, Diagram):
-        return source
+        return source, entry or "the entry"
     import catnet
 
     if isinstance(source, os.PathLike) or (isinstance(source, str) and _is_path(source)):
@@ -32,7 +37,7 @@ def load_diagram(source: Any, entry: str | None = None) -> Diagram:
         module = catnet.loads(source)
     else:
         module = source
-    return module.diagram(entry)
+    return module.diagram(entry), entry or module.entry_name()
 
 
 def compile(source: Any, entry: str | None = None, *, rngs: nnx.Rngs) -> Model:
@@ -45,4 +50,5 @@ def compile(source: Any, entry: str | None = None, *, rngs: nnx.Rngs) -> Model:
     ``jax.vmap`` and ``nnx.split``/``nnx.merge``.  Errors in the file raise
     ``CatnetError``.
     """
-    return lower(load_diagram(source, entry), rngs=rngs)
+    diagram, name = load_diagram(source, entry)
+    return lower(diagram, rngs=rngs, name=name)

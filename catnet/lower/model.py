@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from .. import dims
+from ..check import require_lowerable
 from ..errors import CatnetError
 from ..ir import Box, Diagram, Ob, Ty
 from . import names
@@ -88,9 +89,7 @@ def _op(box: Box) -> Op:
 
 
 def _check_lowerable(box: Box) -> None:
-    for ob in (*box.dom.obs, *box.cod.obs):
-        if ob.base == "bundle":
-            raise _unsupported(box, f"its wire {ob} is a fiber bundle")
+    """What ``check.require_lowerable`` leaves to the lowering: the table's names."""
     if box.kind in ("generator", "structural"):
         op = _op(box)
         if op.make is not None:
@@ -373,7 +372,8 @@ class Model(Node):
     ``shared`` name.
     """
 
-    def __init__(self, diagram: Diagram, *, rngs: nnx.Rngs) -> None:
+    def __init__(self, diagram: Diagram, *, rngs: nnx.Rngs, name: str = "the entry") -> None:
+        require_lowerable(diagram, name)
         # Shared instances first, on the root, named after their `shared`
         # name: built once, before any vmapped `repeat` construction could
         # stack them.
