@@ -590,7 +590,8 @@ class Checker:
                        help=self.fix_hint(d.cod, cod))
 
         scope.infer.unify_ty(d.cod, cod, fail)
-        return Diagram(d.dom, cod, d.layers) if d.cod == cod else d
+        # The declared codomain carries the object names (sizes agree once solved).
+        return Diagram(d.dom, cod, d.layers)
 
     def fix_hint(self, got: Ty, want: Ty) -> str | None:
         if len(got) == len(want) and all(a.base == b.base and len(a.shape) == len(b.shape) and a.group != b.group
@@ -729,7 +730,7 @@ class Checker:
                            e.span)
 
             scope.infer.unify_ty(d.cod, b, fail)
-            return Diagram(dom, b, d.layers) if d.dom == dom else Diagram(dom, b, d.layers)
+            return Diagram(dom, b, d.layers)
         if isinstance(e, A.Repeat):
             return self.elab_repeat(e, dom, scope, origin)
         if isinstance(e, A.Inv):

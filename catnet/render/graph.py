@@ -165,8 +165,11 @@ class _Builder:
         self.g.add_node(nid, **base)
         return nid
 
-    def connect(self, end: _End, node: str, port: int) -> None:
-        ob = end.ob
+    def connect(self, end: _End, node: str, port: int, into: Ob | None = None) -> None:
+        # A wire is labelled with its object's name, taken from whichever end
+        # names it: a generator's output is unnamed, the next box's input may
+        # be `Image` by its declared type.
+        ob = into if into is not None and end.ob.name is None and into.name is not None else end.ob
         self.g.add_edge(end.node, node, key=self.wires, kind=DATA, style=DATA, src_port=end.port, dst_port=port,
                         label=str(ob), shape=wire_label(ob, True), labelled=end.labelled)
         self.wires += 1
@@ -209,7 +212,7 @@ class _Builder:
             if self.params and count:
                 self.use_params(nid, box, count, share)
         for i, end in enumerate(ins):
-            self.connect(end, nid, i)
+            self.connect(end, nid, i, box.dom.obs[i])
         # A dot's outputs repeat the type of its input, already labelled.
         labelled = box.kind != "structural" or box.name not in ("copy", "swap", "add")
         return [_End(nid, j, ob, labelled) for j, ob in enumerate(box.cod.obs)]
@@ -356,7 +359,7 @@ def build(diagram: Diagram, *, name: str | None = None, depth: int | None = None
     if top is not None:
         outs = b.close(top, wires, outs)
     for j, end in enumerate(outs):
-        b.connect(end, b.node("out", OUTPUT, None, n_in=1, index=j), 0)
+        b.connect(end, b.node("out", OUTPUT, None, n_in=1, index=j), 0, diagram.cod.obs[j])
     b.parameters()
     b.g.graph["name"] = name
     b.g.graph["clusters"] = tuple(b.clusters)
