@@ -143,6 +143,18 @@ class Module:
             raise CatnetError("E0210", f"{self.path} defines no morphism to use as entry", None)
         return own[-1].name
 
+    def locate(self, error: CatnetError, name: str | None = None) -> CatnetError:
+        """Give an error of a later stage (lowering, data) this file's location.
+
+        An error without a span is placed at the definition ``name``; one in
+        this file gets the source for its excerpt.
+        """
+        if error.span is None and name is not None and (name in self.definitions or name in self.imported):
+            error.span = self.lookup(name).span
+        if error.source is None and error.span is not None and error.span.file == self.path:
+            error.source = self.source
+        return error
+
     def entry_box(self, name: str | None = None) -> Box:
         """The entry definition as one composite box (its name wraps the body)."""
         name = name or self.entry_name()

@@ -324,10 +324,17 @@ def prepare(args: argparse.Namespace) -> Run:
     started = time.perf_counter()
     _validate(args)
     module = catnet.load(args.file)
-    diagram = module.diagram(args.entry)
-    require_lowerable(diagram, args.entry or module.entry_name())
-    dataset = datalib.load(args.data, diagram.dom, diagram.cod)
-    _loss_kind(args.loss, dataset.labels)
+    entry = args.entry or module.entry_name()
+    try:
+        diagram = module.diagram(entry)
+        require_lowerable(diagram, entry)
+        dataset = datalib.load(args.data, diagram.dom, diagram.cod)
+        _loss_kind(args.loss, dataset.labels)
+    except CatnetError as e:
+        # Data that does not fit is reported at the morphism it must fit.
+        if e.code == "E0701":
+            e.notes = e.notes + (f"data: {args.data}",)
+        raise module.locate(e, entry) from None
     train, test = datalib.split(dataset, args.test_fraction)
     config = Config(
         file=args.file,

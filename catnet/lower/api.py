@@ -29,15 +29,18 @@ def load_diagram(source: Any, entry: str | None = None) -> tuple[Diagram, str]:
     """The entry diagram and its name, from a path, a source text, a loaded module or a diagram."""
     if isinstance(source, Diagram):
         return source, entry or "the entry"
+    module = _module_of(source)
+    return module.diagram(entry), entry or module.entry_name()
+
+
+def _module_of(source: Any) -> Any:
     import catnet
 
     if isinstance(source, os.PathLike) or (isinstance(source, str) and _is_path(source)):
-        module = catnet.load(os.fspath(source))
-    elif isinstance(source, str):
-        module = catnet.loads(source)
-    else:
-        module = source
-    return module.diagram(entry), entry or module.entry_name()
+        return catnet.load(os.fspath(source))
+    if isinstance(source, str):
+        return catnet.loads(source)
+    return source
 
 
 def compile(source: Any, entry: str | None = None, *, rngs: nnx.Rngs) -> Model:
@@ -50,5 +53,13 @@ def compile(source: Any, entry: str | None = None, *, rngs: nnx.Rngs) -> Model:
     ``jax.vmap`` and ``nnx.split``/``nnx.merge``.  Errors in the file raise
     ``CatnetError``.
     """
-    diagram, name = load_diagram(source, entry)
-    return lower(diagram, rngs=rngs, name=name)
+    from ..errors import CatnetError
+
+    if isinstance(source, Diagram):
+        return lower(source, rngs=rngs, name=entry or "the entry")
+    module = _module_of(source)
+    name = entry or module.entry_name()
+    try:
+        return lower(module.diagram(name), rngs=rngs, name=name)
+    except CatnetError as e:
+        raise module.locate(e, name) from None
