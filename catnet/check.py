@@ -1196,6 +1196,7 @@ class _Wiring:
         self.layers: list[Layer] = []
         self.uses: dict[str, int] = {}
         self.assigned: set[str] = set()
+        self.value_of: dict[str, str] = {}  # wire id -> the wire it is a copy of
         self.types: dict[str, Ty] = {}
         self.parts: dict[str, list[str]] = {}  # variable -> wire ids of its obs
         self.counter = 0
@@ -1322,12 +1323,18 @@ class _Wiring:
         del self.live[i]
 
     def to_end(self, i: int) -> None:
-        """Move the wire at position ``i`` to the end with adjacent swaps."""
+        """Move the wire at position ``i`` to the end with adjacent swaps.
+
+        Passing a copy of the same value needs no box: the two wires carry
+        equal values (``copy ; swap = copy``), so only their names trade places.
+        """
         while i < len(self.live) - 1:
             a, b = self.live[i], self.live[i + 1]
-            left = Ty(tuple(o for _, o in self.live[:i]))
-            right = Ty(tuple(o for _, o in self.live[i + 2 :]))
-            self.layers.append(Layer(left, Box("swap", Ty((a[1], b[1])), Ty((b[1], a[1])), kind="structural", iso=True), right))
+            twin = a[0] in self.value_of and self.value_of.get(a[0]) == self.value_of.get(b[0])
+            if not twin:
+                left = Ty(tuple(o for _, o in self.live[:i]))
+                right = Ty(tuple(o for _, o in self.live[i + 2 :]))
+                self.layers.append(Layer(left, Box("swap", Ty((a[1], b[1])), Ty((b[1], a[1])), kind="structural", iso=True), right))
             self.live[i], self.live[i + 1] = b, a
             i += 1
 
@@ -1351,6 +1358,7 @@ class _Wiring:
                 right = Ty(tuple(o for _, o in self.live[i + 1 :]))
                 self.layers.append(Layer(left, Box("copy", Ty((ob,)), Ty((ob, ob)), kind="structural", span=w.span), right))
                 fresh = self.new_id()
+                self.value_of[fresh] = self.value_of.setdefault(wid, wid)
                 self.live.insert(i + 1, (fresh, ob))
                 i += 1
                 wid = fresh
