@@ -504,7 +504,16 @@ def _syntax_error(err: UnexpectedInput, text: str, file: str) -> CatnetError:
     if code in ("E0102", "E0103") and found == "the end of the file":
         message = f"{title}: the file ends here"
     notes = [f"expected {_describe(expected)}"] if expected else []
-    return CatnetError(code, message, span, notes=notes)
+    return CatnetError(code, message, span, notes=notes, help=_pairing_help(text, token, expected))
+
+
+def _pairing_help(text: str, token: Token | None, expected: set[str]) -> str | None:
+    """`<f, <g, h>>` lexes its end as `>>` (composition): say so."""
+    end = token.start_pos if token is not None and token.type != "$END" and token.start_pos is not None else len(text)
+    before = text[:end].rstrip()
+    if before.endswith(">>") and "<" in text[:end] and ("RANGLE" in expected or "NAME" in expected):
+        return "close two pairings with `> >`: `>>` is composition"
+    return None
 
 
 def parse(text: str, file: str = "<string>") -> A.Module:
