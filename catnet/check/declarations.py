@@ -1,0 +1,371 @@
+"""Declarations: files, imports, objects, sizes and definitions.
+
+The part of the checker that walks a file's declarations, resolves objects
+and size expressions, and checks each definition against its signature.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, NoReturn
+
+from .. import ast as A
+from .. import dims, fmt
+from ..dims import Dim
+from ..errors import CatnetError, suggest
+from ..ir import Box, Diagram, Ob, Span, Ty
+from ..library import GENERATORS
+from ..syntax import parse, read_source
+from .infer import MAX_DIM, MAX_ELEMENTS, Infer, Scope, has_vars, show_ty
+from .module import Definition, Module
+from .wiring import Wiring
+
+#: Words of the language; the contextual lexer accepts them as names where a
+#: keyword cannot appear, so the checker refuses them as definition names.
+KEYWORDS = frozenset({"import", "object", "bundle", "over", "under", "shared", "main", "morphism", "repeat",
+                      "inv", "scan", "return", "true", "false", "R", "Z", "I", "Seq"})
+
+
+class Declarations:
+    """Top level of a file: names, imports, objects, definitions (a checker mixin)."""
+
+    # -- top level
+    def run(self) -> Module:
+        tree = parse(self.text, self.path)
+        self.module.syntax = tree
+        if not tree.decls:
+            self.error("E0003", "this file defines nothing", Span(self.path, 1, 1, 1, 1),
+                       help="start with `object Image = R[64]` and a `morphism`; see docs/language.md")
+        for decl in tree.decls:
+            if isinstance(decl, A.Import):
+                self.do_import(decl)
+        for decl in tree.decls:
+            if isinstance(decl, (A.ObjectDecl, A.BundleDecl, A.MorphismDecl, A.WiringDecl, A.SharedDecl)):
+                self.declare(decl)
+        for decl in tree.decls:
+            if isinstance(decl, (A.ObjectDecl, A.BundleDecl)):
+                self.object(decl.name, decl.span)
+            elif isinstance(decl, (A.MorphismDecl, A.WiringDecl, A.SharedDecl)):
+                self.definition(decl.name, decl.span)
+        entries = [d for d in tree.decls if isinstance(d, A.MainDecl)]
+        for extra in entries[1:]:
+            self.error("E0202", "a file has one `main`", extra.span, notes=[f"`main {entries[0].name}` comes first"])
+        if entries:
+            main = entries[0]
+            if main.name not in self.module.definitions and main.name not in self.module.imported:
+                self.unknown(main.name, main.span, "morphism")
+            self.module.entry = main.name
+        # Keep declaration order for listing.
+        order = [d.name for d in tree.decls if isinstance(d, (A.MorphismDecl, A.WiringDecl, A.SharedDecl))]
+        self.module.definitions = {n: self.module.definitions[n] for n in order}
+        return self.module
+
+    def declare(self, decl: A.Decl) -> None:
+        name = decl.name  # type: ignore[union-attr]
+        if name in KEYWORDS:
+            self.error("E0202", f"`{name}` is a keyword and cannot name a definition", decl.span,
+                       help=f"choose another name, e.g. `{name}_`")
+        if name in GENERATORS:
+            self.error("E0202", f"`{name}` is a built-in generator and cannot be redefined", decl.span,
+                       help=f"choose another name, e.g. `my_{name}`")
+        prior = self.decls.get(name) or self.object_decls.get(name)
+        if prior is not None or name in self.module.imported or name in self.module.imported_objects:
+            where = f"first defined at line {prior.span.line}" if prior is not None and prior.span else "imported"
+            self.error("E0202", f"`{name}` is defined twice", decl.span, notes=[where], help="rename one of them")
+        if isinstance(decl, (A.ObjectDecl, A.BundleDecl)):
+            self.object_decls[name] = decl
+        else:
+            self.decls[name] = decl
+
+    def do_import(self, decl: A.Import) -> None:
+        target = (self.base_dir / decl.path).resolve()
+        key = str(target)
+        if key in self.loading:
+            chain = self.loading[self.loading.index(key):] + [key]
+            shown = " → ".join(Path(p).name for p in chain)
+            self.error("E0204", f"import cycle: {shown}", decl.span, help="move the shared definitions into a third file")
+        if key in self.cache:
+            mod = self.cache[key]
+        else:
+            if not target.is_file():
+                self.error("E0203", f"cannot find `{decl.path}`", decl.span,
+                           notes=[f"looked for {_display_path(target)}"], help="import paths are relative to the importing file")
+            shown = _display_path(target)
+            text = read_source(target, shown)
+            from .checker import Checker  # the checker of the imported file
+
+            sub = Checker(text, shown, target.parent, self.loading + [key], self.cache)
+            try:
+                mod = sub.run()
+            except CatnetError as e:
+                if e.source is None and e.span is not None and e.span.file == shown:
+                    e.source = text
+                raise
+            self.cache[key] = mod
+        for table, src in ((self.module.imported, {**mod.imported, **mod.definitions}),
+                           (self.module.imported_objects, {**mod.imported_objects, **mod.objects})):
+            for name, value in src.items():
+                if name in table and table[name] is not value:  # type: ignore[comparison-overlap]
+                    self.error("E0202", f"`{name}` is imported twice from different files", decl.span)
+                table[name] = value  # type: ignore[assignment]
+
+    # -- names
+    def all_names(self) -> list[str]:
+        return list(self.decls) + list(self.object_decls) + list(self.module.imported) + list(self.module.imported_objects) + list(GENERATORS)
+
+    def unknown(self, name: str, span: Span | None, what: str, extra: Iterable[str] = ()) -> NoReturn:
+        pool = list(extra) + self.all_names()
+        hint = suggest(name, pool)
+        self.error("E0201", f"unknown {what} `{name}`", span, help=f"did you mean `{hint}`?" if hint else None)
+
+    # -- objects
+    def object(self, name: str, span: Span | None) -> Ty:
+        if name in self.module.objects:
+            return self.module.objects[name]
+        if name in self.module.imported_objects:
+            return self.module.imported_objects[name]
+        decl = self.object_decls.get(name)
+        if decl is None:
+            if name in self.decls or name in self.module.imported or name in GENERATORS:
+                self.error("E0205", f"`{name}` is a morphism, not an object", span,
+                           help="objects are wire types such as `R[64]`; morphisms go after `=`")
+            hint = suggest(name, list(self.object_decls) + list(self.module.imported_objects))
+            self.error("E0205", f"unknown object `{name}`", span,
+                       help=f"did you mean `{hint}`?" if hint else f"declare it: `object {name} = R[...]`")
+        if name in self.in_progress:
+            self.error("E0211", f"object `{name}` is defined in terms of itself", decl.span)
+        self.in_progress.append(name)
+        try:
+            scope = Scope({}, {}, Infer(), new_symbols=True)
+            if isinstance(decl, A.BundleDecl):
+                fiber = self.type(decl.fiber, scope)
+                base = self.type(decl.base, scope)
+                ty = Ty((Ob("bundle", (), fiber=fiber, over=base, name=name),))
+            else:
+                ty = self.type(decl.type, scope)
+                if len(ty) == 1:
+                    ob = ty.obs[0]
+                    group = decl.group
+                    ty = Ty((Ob(ob.base, ob.shape, group=group or ob.group, fiber=ob.fiber, over=ob.over, name=name),))
+                elif decl.group:
+                    self.error("E0308", "a group acts on one wire, not on a product", decl.span)
+        finally:
+            self.in_progress.pop()
+        self.module.objects[name] = ty
+        return ty
+
+    def type(self, t: A.TypeExpr, scope: Scope) -> Ty:
+        if isinstance(t, A.TUnit):
+            return Ty()
+        if isinstance(t, A.TSpace):
+            shape = tuple(self.dim(d, scope) for d in t.shape)
+            self.check_size(shape, t.span)
+            return Ty((Ob(t.base, shape),))
+        if isinstance(t, A.TProduct):
+            return Ty(tuple(o for f in t.factors for o in self.type(f, scope).obs))
+        if isinstance(t, A.TSeq):
+            length = self.dim(t.length, scope)
+            item = self.type(t.item, scope)
+            out = []
+            for ob in item.obs:
+                if ob.base == "bundle":
+                    self.error("E0308", "a sequence holds tensor wires, not bundles", t.span)
+                out.append(Ob(ob.base, (length,) + ob.shape, group=ob.group))
+            ty = Ty(tuple(out))
+            for ob in ty.obs:
+                self.check_size(ob.shape, t.span)
+            return ty
+        assert isinstance(t, A.TRef)
+        ty = self.object(t.name, t.span)
+        syms = ty.symbols()
+        if syms:
+            env: dict[str, Dim] = {}
+            for s in sorted(syms):
+                if s in scope.dims:
+                    env[s] = scope.dims[s]
+                elif scope.new_symbols:
+                    scope.dims[s] = dims.sym(s)
+                    scope.symbols.append(s)
+                else:
+                    self.error("E0304", f"object `{t.name}` has size `{s}`, which is not known here", t.span,
+                               help=f"add `{s}` to the definition's signature or parameters")
+            ty = ty.subst({k: v for k, v in env.items() if v != dims.sym(k)})
+        return ty
+
+    def check_size(self, shape: tuple[Dim, ...], span: Span | None) -> None:
+        total = 1
+        for d in shape:
+            if isinstance(d, int):
+                total *= d
+        if total > MAX_ELEMENTS:
+            self.error("E0307", f"a wire of {total:,} elements per example is absurdly large", span,
+                       help="sizes are per example; the batch axis is never written")
+
+    def dim(self, d: A.DimExpr, scope: Scope) -> Dim:
+        if isinstance(d, A.DNum):
+            if isinstance(d.value, float):
+                self.error("E0308", f"a size must be a whole number, not {d.value}", d.span)
+            if d.value <= 0:
+                self.error("E0307", f"a size must be positive, not {d.value}", d.span)
+            if d.value > MAX_DIM:
+                self.error("E0307", f"size {d.value} is absurdly large (the limit is {MAX_DIM})", d.span)
+            return d.value
+        if isinstance(d, A.DSym):
+            if d.name in scope.dims:
+                return scope.dims[d.name]
+            if scope.new_symbols:
+                scope.dims[d.name] = dims.sym(d.name)
+                scope.symbols.append(d.name)
+                return scope.dims[d.name]
+            hint = suggest(d.name, scope.dims)
+            self.error("E0201", f"unknown size `{d.name}`", d.span,
+                       help=f"did you mean `{hint}`?" if hint else "sizes must be declared in the signature, e.g. `morphism f[d] : R[d] -> R[d]`")
+        assert isinstance(d, A.DBin)
+        left, right = self.dim(d.left, scope), self.dim(d.right, scope)
+        out = dims.add(left, right) if d.op == "+" else dims.sub(left, right) if d.op == "-" else dims.mul(left, right)
+        if isinstance(out, int) and not (0 < out <= MAX_DIM):
+            self.error("E0307", f"this size evaluates to {out}", d.span, help="sizes must be positive")
+        return out
+
+    # -- definitions
+    def definition(self, name: str, span: Span | None) -> Definition:
+        found = self.module.definitions.get(name) or self.module.imported.get(name)
+        if found is not None:
+            return found
+        decl = self.decls[name]
+        if name in self.in_progress:
+            chain = " → ".join(self.in_progress[self.in_progress.index(name):] + [name])
+            self.error("E0211", f"`{name}` is defined in terms of itself ({chain})", span,
+                       help="recursion is not a diagram; use `repeat n` or `scan` for iteration")
+        self.in_progress.append(name)
+        try:
+            defn = self.check_definition(decl)  # type: ignore[arg-type]
+        except RecursionError:
+            self.error("E0106", f"`{name}` is nested too deeply to check", decl.span,
+                       help="split it into named definitions")
+        finally:
+            self.in_progress.pop()
+        self.module.definitions[name] = defn
+        return defn
+
+    def signature(self, decl: A.MorphismDecl | A.WiringDecl, scope: Scope) -> tuple[Ty, Ty]:
+        scope.new_symbols = True
+        for p in decl.params:
+            if p.cod is not None:
+                self.type(p.dom, scope), self.type(p.cod, scope)
+        if isinstance(decl, A.MorphismDecl):
+            dom = self.type(decl.dom, scope)
+        else:
+            dom = Ty(tuple(o for p in decl.params if p.cod is None for o in self.type(p.dom, scope).obs))
+        cod = self.type(decl.cod, scope)
+        scope.new_symbols = False
+        return dom, cod
+
+    def check_definition(self, decl: A.MorphismDecl | A.WiringDecl | A.SharedDecl) -> Definition:
+        infer = Infer()
+        if isinstance(decl, A.SharedDecl):
+            scope = Scope({}, {}, infer)
+            body = self.synth(decl.expr, scope)
+            if body is None:
+                self.error("E0304", f"cannot infer the type of the shared instance `{decl.name}`", decl.expr.span,
+                           help=f"ascribe it: `shared {decl.name} = (…  : A -> B)`, or share a named morphism")
+            body = self.finish(body, infer, decl.expr.span)
+            symbols = tuple(sorted(body.dom.symbols() | body.cod.symbols()))
+            return Definition(decl.name, "shared", body.dom, body.cod, symbols, (), (), body, decl, self.module, decl.span)
+        seen: set[str] = set()
+        for n in decl.dim_params:
+            if n in seen:
+                self.error("E0202", f"size parameter `{n}` is declared twice", decl.span)
+            seen.add(n)
+        for p in decl.params:
+            if p.name in seen:
+                self.error("E0202", f"parameter `{p.name}` is declared twice", p.span)
+            seen.add(p.name)
+            if isinstance(decl, A.MorphismDecl) and p.cod is None:
+                self.error("E0208", f"`{p.name} : {fmt.typ(p.dom)}` names a wire, but `{decl.name}` is point-free", p.span,
+                           help=f"write the wiring form `morphism {decl.name}({p.name} : {fmt.typ(p.dom)}) -> B {{ ... }}`, "
+                                "or give a morphism parameter its type `A -> B`")
+        scope = Scope({n: dims.sym(n) for n in decl.dim_params}, {}, infer, symbols=list(decl.dim_params))
+        dom, cod = self.signature(decl, scope)
+        for p in decl.params:
+            if p.cod is not None:
+                pd, pc = self.type(p.dom, scope), self.type(p.cod, scope)
+                scope.morphisms[p.name] = Box(p.name, pd, pc, kind="composite", span=p.span)
+        body = self.body(decl, scope, dom, cod)
+        body = self.finish(body, infer, decl.span)
+        template = any(p.cod is not None for p in decl.params)
+        return Definition(decl.name, "morphism", dom, cod, tuple(scope.symbols), decl.dim_params, decl.params,
+                          None if template else body, decl, self.module, decl.name_span or decl.span)
+
+    def body(self, decl: A.MorphismDecl | A.WiringDecl, scope: Scope, dom: Ty, cod: Ty) -> Diagram:
+        if isinstance(decl, A.WiringDecl):
+            return Wiring(self, decl, scope, dom, cod).run()
+        d = self.elab(decl.body, dom, scope, None)
+
+        def fail() -> NoReturn:
+            self.error("E0303", f"`{decl.name}` is declared to end in {show_ty(cod)}, but its body ends in {show_ty(d.cod.subst(scope.infer.solution()))}",
+                       decl.body.span, notes=[f"declared: {decl.name} : {dom} -> {cod}"],
+                       help=self.fix_hint(d.cod, cod))
+
+        scope.infer.unify_ty(d.cod, cod, fail)
+        # The declared codomain carries the object names (sizes agree once solved).
+        return Diagram(d.dom, cod, d.layers)
+
+    def fix_hint(self, got: Ty, want: Ty) -> str | None:
+        if len(got) == len(want) and all(a.base == b.base and len(a.shape) == len(b.shape) and a.group != b.group
+                                         for a, b in zip(got.obs, want.obs)):
+            return "the body does not keep the group action; equivariant layers are not in the library yet"
+        if len(got) == 1 and len(want) == 1 and got.obs[0].base == "R" and want.obs[0].base == "R":
+            return "end with a `dense` layer to map to the declared width"
+        if len(got) != len(want):
+            return f"the body gives {len(got)} wire(s), the declaration {len(want)}"
+        return None
+
+    def finish(self, d: Diagram, infer: Infer, span: Span | None) -> Diagram:
+        """Apply the solved sizes; any size still unknown is an error at its box."""
+        infer.retry()
+        if infer.pending:
+            a, b, fail = infer.pending[0]
+            fail()
+        sol = infer.solution()
+        out = d.subst(sol)
+        if any(dims.is_var(s) for s in out.dom.symbols() | out.cod.symbols()) or _diagram_has_vars(out):
+            box = _first_box_with_vars(out)
+            where = box.span if box is not None and box.span is not None else span
+            label = f"`{box.name}`" if box is not None else "a wire"
+            self.error("E0304", f"cannot infer the size of {label}'s output", where,
+                       notes=[f"{label} maps {show_ty(box.dom)} -> {show_ty(box.cod)}" if box else "some size is never fixed"],
+                       help=_size_help(box) if box else None)
+        return out
+
+
+
+def _size_help(box: Box) -> str:
+    if box.kind == "generator" and GENERATORS[box.name].arg("features") is not None:
+        return f"give it explicitly, e.g. `{box.name}(features=128)`, or ascribe it: `({box.name} : A -> B)`"
+    if box.kind == "composite":
+        return f"ascribe it: `({box.name} : A -> B)`, or give its sizes in brackets: `{box.name}[...]`"
+    return f"ascribe it: `({box.name} : A -> B)`"
+
+
+def _display_path(p: Path) -> str:
+    """A path as users see it: relative to the working directory when inside it."""
+    try:
+        return str(p.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+
+def _diagram_has_vars(d: Diagram) -> bool:
+    return _first_box_with_vars(d) is not None
+
+
+def _first_box_with_vars(d: Diagram) -> Box | None:
+    for _, box in d.walk():
+        if has_vars(box.dom) or has_vars(box.cod):
+            return box
+    for layer in d.layers:
+        if has_vars(layer.left) or has_vars(layer.right):
+            return layer.box
+    return None

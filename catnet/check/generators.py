@@ -1,0 +1,140 @@
+"""Generator calls: arguments checked against the library's signatures, shape rules run."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, NoReturn
+
+from .. import ast as A
+from .. import dims, fmt
+from ..dims import Dim
+from ..errors import suggest
+from ..ir import Box, Diagram, Span, Ty, Value
+from ..library import Generator
+from .expressions import join_spans
+from .infer import MAX_DIM, RuleCtx, Scope, show_ty
+
+
+class Generators:
+    """Elaboration of a call to a library generator (a checker mixin)."""
+
+    # -- generators
+    def generator(self, g: Generator, e: A.Ref, dom: Ty, scope: Scope, origin: tuple[str, Span | None] | None) -> Diagram:
+        if e.dims is not None:
+            self.error("E0206", f"`{g.name}` takes no size arguments in brackets", e.span,
+                       help=f"sizes come from the types; give them as keywords, e.g. `{g.name}(features=64)`" if g.arg("features") else None)
+        if g.arity is not None and len(dom) != g.arity and g.name not in ("copy", "discard"):
+            shown = show_ty(dom.subst(scope.infer.solution()))
+            if origin is not None:
+                self.error("E0301", f"cannot compose `{origin[0]}` with `{g.name}`", join_spans(origin[1], e.span),
+                           notes=[f"`{origin[0]}` gives {len(dom)} wire(s): {shown}", f"`{g.name}` takes {g.arity}: {g.doc}"])
+            self.error("E0306", f"`{g.name}` takes {g.arity} wire(s), but gets {len(dom)}: {shown}", e.span,
+                       notes=[f"`{g.name}`: {g.doc}"])
+        args = self.gen_args(g, e.args or (), scope, e.span)
+        if g.name == "id":
+            return Diagram.id(dom)  # identities are wires, not boxes
+        ctx = RuleCtx(scope.infer, g.name, e.span, dom)
+        cod = g.rule(ctx, dom, args)
+        for ob in cod.obs:
+            self.check_size(tuple(scope.infer.resolve(d) for d in ob.shape), e.span)
+        box = Box(g.name, dom, cod, kind="structural" if g.structural else "generator",
+                  args=tuple(sorted(args.items())), iso=g.iso, span=e.span)
+        return box.diagram()
+
+    def gen_args(self, g: Generator, given: Iterable[A.Arg], scope: Scope, span: Span | None) -> dict[str, Value]:
+        out: dict[str, Value] = {}
+        positional = [a for a in g.args]
+        varargs = len(g.args) == 1 and g.args[0].kind == "dims"
+        collected: list[Dim] = []
+        i = 0
+        for a in given:
+            if a.name is None:
+                if varargs:
+                    collected.append(self.arg_value(g, g.args[0], a, scope, single=True))  # type: ignore[arg-type]
+                    continue
+                if i >= len(positional):
+                    self.error("E0206", f"`{g.name}` takes {len(positional)} argument(s), but more are given", a.span,
+                               notes=[_gen_sig(g)])
+                spec = positional[i]
+                i += 1
+            else:
+                spec = g.arg(a.name)  # type: ignore[assignment]
+                if spec is None:
+                    hint = suggest(a.name, [x.name for x in g.args])
+                    self.error("E0207", f"`{g.name}` has no argument `{a.name}`", a.span,
+                               notes=[_gen_sig(g)], help=f"did you mean `{hint}`?" if hint else None)
+            if spec.name in out or (varargs and collected):
+                self.error("E0206", f"argument `{spec.name}` of `{g.name}` is given twice", a.span)
+            if varargs:
+                collected.append(self.arg_value(g, spec, a, scope))  # type: ignore[arg-type]
+                continue
+            out[spec.name] = self.arg_value(g, spec, a, scope)
+        if varargs:
+            out[g.args[0].name] = tuple(collected)
+        for spec in g.args:
+            if spec.name not in out:
+                if spec.required:
+                    self.error("E0206", f"`{g.name}` needs the argument `{spec.name}`", span, notes=[_gen_sig(g)],
+                               help=f"e.g. `{g.name}({spec.name}=...)`")
+                out[spec.name] = spec.default  # type: ignore[assignment]
+        return out
+
+    def arg_value(self, g: Generator, spec, a: A.Arg, scope: Scope, single: bool = False) -> Value:  # noqa: ANN001
+        v = a.value
+        where = a.span
+
+        def bad(msg: str, help: str | None = None) -> NoReturn:
+            self.error("E0208", f"argument `{spec.name}` of `{g.name}` {msg}", where, notes=[_gen_sig(g)], help=help)
+
+        if spec.kind in ("dim", "dims"):
+            d = self.value_dim(v, scope, bad)
+            if isinstance(d, int) and not (0 < d <= MAX_DIM):
+                bad(f"must be a positive size, not {d}")
+            return d
+        if not isinstance(v, A.Lit):
+            bad("must be a literal value" + (" (a number)" if spec.kind in ("int", "float") else ""))
+        x = v.value
+        if spec.kind == "bool":
+            if not isinstance(x, bool):
+                bad(f"must be `true` or `false`, not {fmt.lit(x)}")
+            return x
+        if spec.kind == "str":
+            if not isinstance(x, str):
+                bad(f"must be a string, not {fmt.lit(x)}", help=f"one of {', '.join(repr(c) for c in spec.choices)}" if spec.choices else None)
+            if spec.choices and x not in spec.choices:
+                bad(f"must be one of {', '.join(chr(34) + c + chr(34) for c in spec.choices)}, not \"{x}\"")
+            return x
+        if isinstance(x, bool) or isinstance(x, str):
+            bad(f"must be a number, not {fmt.lit(x)}")
+        if spec.kind == "int":
+            if isinstance(x, float):
+                bad(f"must be a whole number, not {x}")
+        else:
+            x = float(x)
+        if spec.low is not None and x < spec.low or spec.high is not None and (x > spec.high or spec.high_open and x >= spec.high):
+            rng = f"from {spec.low:g} to {spec.high:g}" + (" (exclusive)" if spec.high_open else "")
+            bad(f"must be {rng}, not {x}")
+        return x
+
+    def value_dim(self, v: A.Value, scope: Scope, bad: Callable[..., NoReturn]) -> Dim:
+        if isinstance(v, A.Lit):
+            if isinstance(v.value, bool) or not isinstance(v.value, int):
+                bad(f"must be a whole number, not {fmt.lit(v.value)}")
+            return v.value  # type: ignore[return-value]
+        if isinstance(v, A.Ref) and v.dims is None and v.args is None:
+            if v.name in scope.dims:
+                return scope.dims[v.name]
+            bad(f"refers to `{v.name}`, which is not a size in scope")
+        if isinstance(v, A.VBin):
+            left, right = self.value_dim(v.left, scope, bad), self.value_dim(v.right, scope, bad)
+            return dims.add(left, right) if v.op == "+" else dims.sub(left, right) if v.op == "-" else dims.mul(left, right)
+        bad("must be a size")
+
+
+
+
+def _gen_sig(g: Generator) -> str:
+    parts = []
+    for a in g.args:
+        default = "" if a.required else f"={fmt.lit(a.default)}" if a.default is not None else "=<from types>" if a.kind == "dim" else "=…"
+        parts.append(f"{a.name}{default}" if a.kind != "dims" else f"*{a.name}")
+    return f"{g.name}({', '.join(parts)})"

@@ -1,0 +1,164 @@
+"""Inference state: unification variables for sizes, and what shape rules may ask.
+
+Sizes that only a later part of the program decides (the width of a
+``dense`` fixed by the declared codomain) are variables ``?n``; unifying two
+sizes binds a variable, waits (a non-linear equation), or fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, NoReturn
+
+from .. import dims
+from ..dims import Dim
+from ..errors import CatnetError
+from ..ir import Box, Diagram, Span, Ty
+
+#: Sizes above this are refused as absurd (no tensor axis is 2^31 long).
+MAX_DIM = 2**31 - 1
+#: Total elements of one wire above this are refused (a terabyte of floats).
+MAX_ELEMENTS = 2**40
+MAX_REPEAT = 100_000
+
+
+# -- inference state ------------------------------------------------------------
+
+
+class Infer:
+    """Unification variables, their solutions, and constraints that wait."""
+
+    def __init__(self) -> None:
+        self.counter = 0
+        self.env: dict[str, Dim] = {}
+        self.pending: list[tuple[Dim, Dim, Callable[[], NoReturn]]] = []
+
+    def fresh(self) -> Dim:
+        self.counter += 1
+        return dims.sym(f"?{self.counter}")
+
+    def resolve(self, d: Dim) -> Dim:
+        if isinstance(d, int) or not self.env:
+            return d
+        for _ in range(64):
+            syms = dims.symbols(d)
+            if not syms.intersection(self.env):
+                return d
+            d = dims.subst(d, self.env)
+        return d
+
+    def unify(self, a: Dim, b: Dim, fail: Callable[[], NoReturn]) -> None:
+        a, b = self.resolve(a), self.resolve(b)
+        result = dims.solve(a, b)
+        if result is True:
+            return
+        if result is False:
+            fail()
+        if result is None:
+            self.pending.append((a, b, fail))
+            return
+        var, value = result
+        if var in dims.symbols(value):
+            fail()
+        if isinstance(value, int) and not (0 < value <= MAX_DIM):
+            fail()
+        self.env[var] = value
+        if self.pending:
+            self.retry()
+
+    def retry(self) -> None:
+        progress = True
+        while progress and self.pending:
+            progress = False
+            waiting, self.pending = self.pending, []
+            for a, b, fail in waiting:
+                a2, b2 = self.resolve(a), self.resolve(b)
+                r = dims.solve(a2, b2)
+                if r is None:
+                    self.pending.append((a2, b2, fail))
+                    continue
+                progress = True
+                if r is False:
+                    fail()
+                if r is not True:
+                    var, value = r
+                    if var in dims.symbols(value):
+                        fail()
+                    self.env[var] = value
+
+    def unify_ty(self, a: Ty, b: Ty, fail: Callable[[], NoReturn]) -> None:
+        if len(a) != len(b):
+            fail()
+        for x, y in zip(a.obs, b.obs):
+            if x.base != y.base or len(x.shape) != len(y.shape) or x.group != y.group:
+                fail()
+            if x.base == "bundle":
+                assert x.fiber is not None and y.fiber is not None and x.over is not None and y.over is not None
+                self.unify_ty(x.fiber, y.fiber, fail)
+                self.unify_ty(x.over, y.over, fail)
+            for p, q in zip(x.shape, y.shape):
+                self.unify(p, q, fail)
+
+    def solution(self) -> dict[str, Dim]:
+        return {v: self.resolve(d) for v, d in self.env.items()}
+
+    def show(self, ty: Ty) -> str:
+        return ty.subst(self.solution()).described() if self.env else ty.described()
+
+
+def has_vars(ty: Ty) -> bool:
+    return any(dims.is_var(s) for s in ty.symbols())
+
+
+def show_ty(ty: Ty) -> str:
+    """A type for messages; unsolved sizes print as `_`."""
+    text = ty.described()
+    if "?" in text:
+        import re
+
+        text = re.sub(r"\?\d+", "_", text)
+    return text
+
+
+# -- the rule context handed to generator shape rules ------------------------------
+
+
+class RuleCtx:
+    def __init__(self, infer: Infer, name: str, span: Span | None, dom: Ty) -> None:
+        self.infer = infer
+        self.name = name
+        self.span = span
+        self.dom = dom
+
+    def fresh(self) -> Dim:
+        return self.infer.fresh()
+
+    def resolve(self, d: Dim) -> Dim:
+        return self.infer.resolve(d)
+
+    def need_int(self, d: Dim, what: str) -> int:
+        r = self.infer.resolve(d)
+        if not isinstance(r, int):
+            self.fail(f"{what} must be a known number here, but it is `{dims.show(r).replace('?', '_')}`",
+                      "ascribe the input type, e.g. `(f : R[8, 8, 1] -> ...)`")
+        return r  # type: ignore[return-value]
+
+    def equal(self, a: Dim, b: Dim, what: str) -> None:
+        def fail() -> NoReturn:
+            self.fail(what)
+
+        self.infer.unify(a, b, fail)
+
+    def fail(self, message: str, help: str | None = None) -> NoReturn:
+        raise CatnetError("E0306", message, self.span, notes=[f"`{self.name}` gets {show_ty(self.dom)}"], help=help)
+
+
+@dataclass
+class Scope:
+    """Names visible while elaborating one definition body."""
+
+    dims: dict[str, Dim]
+    morphisms: dict[str, Diagram | Box]  # morphism parameters
+    infer: Infer
+    new_symbols: bool = False  # may a type introduce size symbols? (signatures only)
+    symbols: list[str] = field(default_factory=list)
