@@ -17,21 +17,14 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from . import dims
-from .errors import CatnetError
+from .check.lowerable import parameter_size
 from .ir import Box, Diagram
 from .library import GENERATORS
 from .lower import names
 
 
 def _size(d: dims.Dim, box: Box) -> int:
-    if not isinstance(d, int):
-        raise CatnetError(
-            "E0304",
-            f"`{box.name}` needs a number for its parameter size, but it is {dims.show(d)}",
-            box.span,
-            help="give the dimension a value in the types, e.g. `R[64]`",
-        )
-    return d
+    return parameter_size(d, box)
 
 
 def generator_params(box: Box) -> int:

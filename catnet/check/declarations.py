@@ -329,15 +329,14 @@ class Declarations:
             fail()
         sol = infer.solution()
         out = d.subst(sol)
-        if any(dims.is_var(s) for s in out.dom.symbols() | out.cod.symbols()) or _diagram_has_vars(out):
-            box = _first_box_with_vars(out)
+        box = _first_box_with_vars(out)
+        if box is not None or any(dims.is_var(s) for s in out.dom.symbols() | out.cod.symbols()):
             where = box.span if box is not None and box.span is not None else span
             label = f"`{box.name}`" if box is not None else "a wire"
             self.error("E0304", f"cannot infer the size of {label}'s output", where,
                        notes=[f"{label} maps {show_ty(box.dom)} -> {show_ty(box.cod)}" if box else "some size is never fixed"],
                        help=_size_help(box) if box else None)
         return out
-
 
 
 def _size_help(box: Box) -> str:
@@ -354,11 +353,6 @@ def _display_path(p: Path) -> str:
         return str(p.relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(p)
-
-
-
-def _diagram_has_vars(d: Diagram) -> bool:
-    return _first_box_with_vars(d) is not None
 
 
 def _first_box_with_vars(d: Diagram) -> Box | None:

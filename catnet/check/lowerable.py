@@ -4,10 +4,33 @@ from __future__ import annotations
 
 from .. import dims
 from ..errors import CatnetError
-from ..ir import Diagram
+from ..dims import Dim
+from ..ir import Box, Diagram
+from ..library import GENERATORS
 
 #: Boxes the checker types but no lowering implements yet, with what they are.
 NOT_LOWERED = {"proj": "bundle projection", "triv": "bundle trivialization"}
+
+
+def parameter_sizes(box: Box) -> list[Dim]:
+    """The sizes that shape a generator's parameters: widths, vocabulary, input features."""
+    sizes = [v for k, v in box.args if k in ("features", "vocab")]
+    if box.name != "embed":
+        sizes += [ob.shape[-1] for ob in box.dom.obs if ob.shape]
+    return sizes  # type: ignore[return-value]
+
+
+def parameter_size(d: Dim, box: Box, entry: str | None = None) -> int:
+    """``d`` as a number, or E0304: a parameter cannot have a symbolic size."""
+    if not isinstance(d, int):
+        raise CatnetError(
+            "E0304",
+            f"`{box.name}` needs a number for its parameter size, but it is `{dims.show(d)}`",
+            box.span,
+            notes=[f"in `{entry}`"] if entry else [],
+            help="give the dimension a value in the types, e.g. `R[64]`",
+        )
+    return d
 
 
 def require_lowerable(d: Diagram, entry: str) -> None:
@@ -27,7 +50,10 @@ def require_lowerable(d: Diagram, entry: str) -> None:
                 what = "bundle" if ob.base == "bundle" else f"G-space (under {ob.group})"
                 raise CatnetError("E0601", f"compiling a {what} wire `{ob}` is not supported yet", box.span,
                                   notes=[f"`{box.name}` in `{entry}` touches it"])
-        for key, value in box.args:
-            if key in ("features", "vocab", "size") and value is not None and not isinstance(value, int):
-                raise CatnetError("E0304", f"`{box.name}` needs a known {key}, but it is `{dims.show(value)}`", box.span,  # type: ignore[arg-type]
-                                  notes=[f"in `{entry}`"], help="give the size a number in the entry's types")
+        if box.kind == "generator" and box.name in GENERATORS and GENERATORS[box.name].params:
+            for dim in parameter_sizes(box):
+                parameter_size(dim, box, entry)
+        size = box.kwargs.get("size") if box.name == "split" else None
+        if size is not None and not isinstance(size, int):
+            raise CatnetError("E0304", f"`split` needs a known size, but it is `{dims.show(size)}`", box.span,  # type: ignore[arg-type]
+                              notes=[f"in `{entry}`"], help="give the size a number in the entry's types")

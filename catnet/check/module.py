@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from .. import ast as A
 from ..errors import CatnetError, suggest
-from ..ir import Box, Diagram, Span, Ty
+from ..ir import Diagram, Span, Ty
 
 
 @dataclass
@@ -108,9 +108,3 @@ class Module:
         if error.source is None and error.span is not None and error.span.file == self.path:
             error.source = self.source
         return error
-
-    def entry_box(self, name: str | None = None) -> Box:
-        """The entry definition as one composite box (its name wraps the body)."""
-        name = name or self.entry_name()
-        body = self.diagram(name)
-        return Box(name, body.dom, body.cod, kind="composite", body=body, iso=body.is_iso, span=self.lookup(name).span)

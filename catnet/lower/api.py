@@ -25,14 +25,6 @@ def _is_path(source: str) -> bool:
     return "\n" not in source and (source.endswith(".cat") or os.path.isfile(source))
 
 
-def load_diagram(source: Any, entry: str | None = None) -> tuple[Diagram, str]:
-    """The entry diagram and its name, from a path, a source text, a loaded module or a diagram."""
-    if isinstance(source, Diagram):
-        return source, entry or "the entry"
-    module = _module_of(source)
-    return module.diagram(entry), entry or module.entry_name()
-
-
 def _module_of(source: Any) -> Any:
     import catnet
 

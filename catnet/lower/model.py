@@ -91,19 +91,7 @@ def _op(box: Box) -> Op:
 def _check_lowerable(box: Box) -> None:
     """What ``check.require_lowerable`` leaves to the lowering: the table's names."""
     if box.kind in ("generator", "structural"):
-        op = _op(box)
-        if op.make is not None:
-            sizes = [v for k, v in box.args if k in ("features", "vocab")]
-            if box.name != "embed":
-                sizes += [ob.shape[-1] for ob in box.dom.obs if ob.shape]
-            for d in sizes:
-                if not isinstance(d, int):
-                    raise CatnetError(
-                        "E0304",
-                        f"`{box.name}` needs a number for its parameter size, but it is {dims.show(d)}",
-                        box.span,
-                        help="give the dimension a value in the types, e.g. `R[64]`",
-                    )
+        _op(box)
 
 
 def _random(diagram: Diagram) -> bool:
