@@ -25,6 +25,7 @@ CODES: dict[str, str] = {
     "E0001": "cannot read file",
     "E0002": "file is not valid UTF-8",
     "E0003": "file defines nothing",
+    "E0004": "file outside the import root",
     # syntax
     "E0101": "unexpected token",
     "E0102": "unclosed bracket",
@@ -56,6 +57,8 @@ CODES: dict[str, str] = {
     "E0306": "generator cannot take this shape",
     "E0307": "absurd size",
     "E0308": "bad object",
+    "E0309": "size expression too large",
+    "E0310": "diagram too large",
     # invertibility
     "E0401": "inverse of a non-isomorphism",
     # wiring form
@@ -66,11 +69,16 @@ CODES: dict[str, str] = {
     # not yet
     "E0601": "not supported yet",
     "E0602": "external tool missing or failed",
+    "E0603": "model does not fit in memory",
     # training
     "E0701": "data does not fit the entry morphism",
     "E0702": "cannot train this morphism",
     "E0703": "bad training option or run directory",
     "E0704": "training loss is not finite",
+    "E0705": "checkpoint is corrupt or does not match the run",
+    # the Python API
+    "E0801": "bad argument to the Python API",
+    "E0802": "model input does not fit",
 }
 
 
