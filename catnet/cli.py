@@ -4,6 +4,8 @@ Each subcommand lives in its own module, imported only when it runs, so
 ``catnet check`` and ``catnet fmt`` never import JAX.  A module provides
 ``configure(parser)`` and ``run(args) -> int``.  Every ``CatnetError`` is
 printed as a diagnostic and exits 1; Ctrl-C exits 130 without a traceback.
+Commands that read ``.cat`` files take ``--root DIR``, the directory their
+imports must stay in (:func:`add_root_argument`).
 """
 
 from __future__ import annotations
@@ -34,9 +36,21 @@ EPILOG = """examples:
 The language is described in docs/language.md, error codes in docs/errors.md."""
 
 
+def add_root_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--root DIR``, the import root, to a command that reads ``.cat`` files.
+
+    The command passes ``args.root`` on: ``catnet.load(path, root=args.root)``
+    or ``check_file(path, root=args.root)``; ``None`` (the default) means
+    the directory of each file.
+    """
+    parser.add_argument("--root", metavar="DIR",
+                        help="imports must stay inside DIR (default: the directory of the file given)")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help=".cat files to check")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing when the files are fine")
+    add_root_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            module = check_file(path)
+            module = check_file(path, root=args.root)
         except CatnetError as e:
             print(e.render(), file=sys.stderr)
             failed += 1

@@ -15,6 +15,11 @@ so two dimensions are equal exactly when their normal forms are ``==``::
 
 Symbols whose name starts with ``?`` are unification variables (made by the
 checker); all others are rigid symbols written by the user (``T``, ``d``).
+
+Sizes stay small: a polynomial with more than :data:`MAX_TERMS` terms or of
+degree above :data:`MAX_DEGREE` raises :class:`SizeTooLarge` (the checker
+reports it as E0309 where the size was written), so a short file cannot
+make size arithmetic multiply out without bound.
 """
 
 from __future__ import annotations
@@ -23,6 +28,17 @@ from dataclasses import dataclass
 from typing import Mapping, Union
 
 Mono = tuple[str, ...]  # sorted symbol names, with repetition for powers
+
+#: No real architecture needs a size with more terms than this ...
+MAX_TERMS = 32
+#: ... or of a higher degree (``h * w * c`` is degree 3) ...
+MAX_DEGREE = 8
+#: ... or with a larger coefficient.
+MAX_COEFFICIENT = 2**62
+
+
+class SizeTooLarge(ArithmeticError):
+    """A size expression grew past :data:`MAX_TERMS` terms or :data:`MAX_DEGREE`."""
 
 
 @dataclass(frozen=True, order=True)
@@ -52,6 +68,15 @@ def _norm(terms: dict[Mono, int]) -> Dim:
     items = tuple(sorted((m, c) for m, c in terms.items() if c))
     if not items:
         return 0
+    if len(items) > MAX_TERMS:
+        raise SizeTooLarge(f"a size that multiplies out to {len(items)} terms (the limit is {MAX_TERMS})")
+    degree = max(len(m) for m, _ in items)
+    if degree > MAX_DEGREE:
+        raise SizeTooLarge(f"a size of degree {degree} (the limit is {MAX_DEGREE})")
+    if len(items) > 1 or items[0][0]:
+        big = max(abs(c) for _, c in items)
+        if big > MAX_COEFFICIENT:
+            raise SizeTooLarge(f"a size with a coefficient of {len(str(big)) if big.bit_length() < 10000 else 'thousands of'} digits")
     if len(items) == 1 and items[0][0] == ():
         return items[0][1]
     return Poly(items)
@@ -80,8 +105,11 @@ def mul(a: Dim, b: Dim) -> Dim:
     if isinstance(a, int) and isinstance(b, int):
         return a * b
     t: dict[Mono, int] = {}
-    for m1, c1 in _terms(a).items():
-        for m2, c2 in _terms(b).items():
+    ta, tb = _terms(a), _terms(b)
+    if len(ta) * len(tb) > MAX_TERMS * MAX_TERMS:
+        raise SizeTooLarge(f"a size that multiplies out to about {len(ta) * len(tb)} terms (the limit is {MAX_TERMS})")
+    for m1, c1 in ta.items():
+        for m2, c2 in tb.items():
             m = tuple(sorted(m1 + m2))
             t[m] = t.get(m, 0) + c1 * c2
     return _norm(t)

@@ -14,6 +14,7 @@ the way a compiler does::
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Iterable, Sequence
 
 from .ir import Span
@@ -105,36 +106,121 @@ class CatnetError(Exception):
         self.source = source
 
     def render(self, source: str | None = None) -> str:
-        """The full diagnostic, with a caret excerpt when the source is known."""
+        """The full diagnostic, with a caret excerpt when the source is known.
+
+        Lines are those of :func:`source_lines`, the parser's notion of a
+        line, so the excerpt is the line the position names.  Everything
+        printed is safe for a terminal: control characters and escape
+        sequences (from a file name, a string literal, a binary file) show
+        as ``\\x1b``-style escapes, never raw, and the caret is placed under
+        the escaped text.  An excerpt line is clipped around the caret to at
+        most :data:`EXCERPT_WIDTH` columns.
+        """
         src = source if source is not None else self.source
         sp = self.span
         where = f"{sp.file}:{sp.line}:{sp.column}: " if sp else ""
-        lines = [f"{where}error[{self.code}]: {self.message}"]
+        lines = [printable(f"{where}error[{self.code}]: {self.message}")]
         if sp is not None and src is not None:
-            text_lines = src.splitlines() or [""]
+            text_lines = source_lines(src) or [""]
             if 1 <= sp.line <= len(text_lines):
-                text = text_lines[sp.line - 1].expandtabs(1)
-                if len(text) > 200:
-                    start = max(0, sp.column - 60)
-                    text = text[start : start + 160]
-                    col = sp.column - start
-                else:
-                    col = sp.column
-                width = (sp.end_column - sp.column) if sp.end_line == sp.line else len(text) - col + 1
-                width = max(1, min(width, max(1, len(text) - col + 1)))
+                text, col, width = _excerpt(text_lines[sp.line - 1], sp)
                 gutter = str(sp.line)
                 pad = " " * len(gutter)
-                lines.append(f"{gutter:>{len(gutter)}} | {text}")
+                lines.append(f"{gutter} | {text}")
                 lines.append(f"{pad} | {' ' * (col - 1)}{'^' * width}")
         pad = " " * (len(str(sp.line)) if sp is not None and src is not None else 1)
         for n in self.notes:
-            lines.append(f"{pad} = note: {n}")
+            lines.append(printable(f"{pad} = note: {n}"))
         if self.help:
-            lines.append(f"{pad} = help: {self.help}")
+            lines.append(printable(f"{pad} = help: {self.help}"))
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.render()
+
+
+#: An excerpt line longer than this many columns is clipped to
+#: :data:`EXCERPT_CLIP` columns around the caret.
+EXCERPT_WIDTH = 200
+EXCERPT_CLIP = 160
+#: Columns of context kept before the caret in a clipped line.
+_CLIP_BEFORE = 59
+
+#: What ends a line: ``\n``, ``\r\n`` and a lone ``\r`` -- and nothing else.
+#: ``str.splitlines`` also splits at form feeds, ``\v``, ``\x1c``-``\x1e``,
+#: ``\x85``, U+2028 and U+2029, which the lexer does not count, so an
+#: excerpt cut with it would show another line than the one reported.
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of ``text`` as the parser counts them, without their endings.
+
+    Lines end at ``\n``, ``\r\n`` or ``\r`` only; line ``k`` of a span is
+    ``source_lines(text)[k - 1]``.  Like ``str.splitlines``, a final line
+    ending does not start another (empty) line, and ``""`` has no lines.
+    """
+    lines = _LINE_END.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character but tab written as an escape.
+
+    ESC, BEL, NUL, DEL, bidirectional overrides, line and paragraph
+    separators and other invisible characters become ``\\x1b``,
+    ``\\u202e``, ... so that nothing in a diagnostic can drive the terminal
+    or hide text.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == "\t" else _escape(ch) for ch in text)
+
+
+def _excerpt(line: str, sp: Span) -> tuple[str, int, int]:
+    """The shown excerpt of ``line``, and the caret's column and width in it.
+
+    Each character is shown as itself, a tab as one space (so that columns
+    stay one per character), anything else unprintable as its escape; the
+    caret's column and width are counted in shown columns.
+    """
+    first = min(max(sp.column, 1), len(line) + 1) - 1  # index of the caret's character
+    if sp.end_line == sp.line:
+        last = max(first + 1, min(sp.end_column - 1, len(line)))
+    else:
+        last = max(first + 1, len(line))  # a span past the line is marked to its end
+    clip = len(line) > EXCERPT_WIDTH
+    if clip:
+        # Every character takes at least one column, so this window holds
+        # the clipped excerpt; escaping a whole long line would cost memory.
+        offset = max(0, first - _CLIP_BEFORE)
+        line = line[offset : first + EXCERPT_CLIP]
+        first, last = first - offset, last - offset
+    shown = [ch if ch.isprintable() else " " if ch == "\t" else _escape(ch) for ch in line]
+    start, stop = 0, len(shown)
+    if clip or sum(len(s) for s in shown) > EXCERPT_WIDTH:
+        start, room = first, _CLIP_BEFORE
+        while start > 0 and len(shown[start - 1]) <= room:
+            start -= 1
+            room -= len(shown[start])
+        stop, room = start, EXCERPT_CLIP
+        while stop < len(shown) and len(shown[stop]) <= room:
+            room -= len(shown[stop])
+            stop += 1
+    col = sum(len(s) for s in shown[start:first]) + 1
+    width = sum(len(s) for s in shown[first : min(last, stop)])
+    return "".join(shown[start:stop]), col, max(1, width)
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str | None:

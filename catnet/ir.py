@@ -20,7 +20,7 @@ pretty-printed and parsed again, gives equal IR.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Union
+from typing import AbstractSet, Callable, Iterable, Iterator, TypeVar, Union
 
 from . import dims
 from .dims import Dim
@@ -89,41 +89,201 @@ class Ob:
         return out
 
 
-@dataclass(frozen=True)
-class Ty:
-    """An object of the category: a monoidal product of wires (``()`` is ``I``)."""
+#: Products up to this many wires are plain tuples; wider ones are built
+#: lazily (see :class:`Ty`).
+_SMALL = 16
 
-    obs: tuple[Ob, ...] = ()
+#: A symbol hint larger than this is replaced by :data:`ANY`.
+_HINT_MAX = 64
+
+#: The symbol hint of a part that mentions too many symbols to track: it
+#: meets every substitution and counts as mentioning a variable.
+ANY: frozenset[str] = frozenset({"?*"})
+
+
+def _union(hints: Iterable[frozenset[str] | set[str]]) -> frozenset[str]:
+    """The union of symbol hints, or :data:`ANY` once it grows large."""
+    out: set[str] = set()
+    for h in hints:
+        if h is ANY or len(h) > _HINT_MAX:
+            return ANY
+        out |= h
+        if len(out) > _HINT_MAX:
+            return ANY
+    return frozenset(out)
+
+
+def meets(hint: frozenset[str], keys: AbstractSet[str]) -> bool:
+    """Whether a part with this symbol hint may mention one of ``keys``.
+
+    ``keys`` is a set or a dict's keys: their ``isdisjoint`` walks the
+    smaller side, so the test costs the hint's size, not the environment's.
+    """
+    if hint is ANY:
+        return True
+    return bool(hint) and not keys.isdisjoint(hint)
+
+
+class Ty:
+    """An object of the category: a monoidal product of wires (``Ty()`` is ``I``).
+
+    A type is a sequence of :class:`Ob`; two types are equal when their wires
+    are.  Wide types are built lazily: ``a @ b`` and a slice ``t[i:j]`` of
+    a type wider than a few wires are nodes that point at their parts, and
+    the flat tuple ``obs`` is made on first use, without recursion.  This is
+    what keeps an ``n``-factor product linear: each of its ``n`` layers
+    whiskers its box with the wires on either side, and those whiskers are
+    views into one shared tuple instead of ``n`` copies of up to ``n`` wires.
+    The symbols a type mentions are known (as a superset) without
+    flattening it, so substituting sizes into a type that does not mention
+    them costs nothing.
+    """
+
+    __slots__ = ("_obs", "_len", "_left", "_right", "_src", "_lo", "_hint", "_hash")
+
+    def __init__(self, obs: Iterable[Ob] = ()) -> None:
+        self._obs: tuple[Ob, ...] | None = obs if type(obs) is tuple else tuple(obs)
+        self._len = len(self._obs)
+        self._left: Ty | None = None
+        self._right: Ty | None = None
+        self._src: Ty | None = None
+        self._lo = 0
+        self._hint: frozenset[str] | None = None
+        self._hash: int | None = None
+
+    # -- lazy construction
+    @staticmethod
+    def _lazy(length: int, hint: frozenset[str]) -> "Ty":
+        t = Ty.__new__(Ty)
+        t._obs, t._len, t._left, t._right, t._src, t._lo, t._hint, t._hash = None, length, None, None, None, 0, hint, None
+        return t
+
+    @staticmethod
+    def _cat(a: "Ty", b: "Ty") -> "Ty":
+        if not b._len:
+            return a
+        if not a._len:
+            return b
+        if a._len + b._len <= _SMALL:
+            return Ty(a.obs + b.obs)
+        t = Ty._lazy(a._len + b._len, _union((a.symbol_hint(), b.symbol_hint())))
+        t._left, t._right = a, b
+        return t
+
+    @staticmethod
+    def _view(src: "Ty", lo: int, hi: int) -> "Ty":
+        """``src[lo:hi]`` without copying (``src`` is flattened once)."""
+        obs = src.obs
+        if hi - lo <= _SMALL:
+            return Ty(obs[lo:hi])
+        if lo == 0 and hi == len(obs):
+            return src
+        t = Ty._lazy(hi - lo, src.symbol_hint())
+        t._src, t._lo = src, lo
+        return t
+
+    @staticmethod
+    def concat(types: Iterable["Ty"]) -> "Ty":
+        """The product of many types, flattened in one pass."""
+        out: list[Ob] = []
+        for t in types:
+            out.extend(t.obs)
+        return Ty(tuple(out))
+
+    @property
+    def obs(self) -> tuple[Ob, ...]:
+        """The wires, left to right."""
+        if self._obs is None:
+            out: list[Ob] = []
+            stack: list[Ty] = [self]
+            while stack:
+                t = stack.pop()
+                if t._obs is not None:
+                    out.extend(t._obs)
+                elif t._src is not None:
+                    out.extend(t._src.obs[t._lo : t._lo + t._len])
+                else:
+                    assert t._left is not None and t._right is not None
+                    stack.append(t._right)
+                    stack.append(t._left)
+            self._obs = tuple(out)
+            self._left = self._right = self._src = None
+            self._hint = None  # the hint was a superset; recompute it exactly when asked
+        return self._obs
 
     @staticmethod
     def tensor_space(base: str, shape: tuple[Dim, ...], name: str | None = None) -> "Ty":
         return Ty((Ob(base, tuple(shape), name=name),))
 
     def tensor(self, *others: "Ty") -> "Ty":
-        obs = self.obs
+        out = self
         for o in others:
-            obs = obs + o.obs
-        return Ty(obs)
+            out = Ty._cat(out, o)
+        return out
 
     __matmul__ = tensor
 
     def __len__(self) -> int:
-        return len(self.obs)
+        return self._len
+
+    def __bool__(self) -> bool:
+        return self._len > 0
 
     def __iter__(self) -> Iterator[Ob]:
         return iter(self.obs)
 
     def __getitem__(self, key: slice) -> "Ty":
         assert isinstance(key, slice)
-        return Ty(self.obs[key])
+        lo, hi, step = key.indices(self._len)
+        if step != 1:
+            return Ty(self.obs[key])
+        return Ty._view(self, lo, max(lo, hi))
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Ty):
+            return NotImplemented
+        return self._len == other._len and self.obs == other.obs
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            # Equal types have equal wires; a wide type is hashed by its
+            # length and ends so that hashing never flattens it.
+            if self._len <= 64:
+                self._hash = hash(self.obs)
+            else:
+                self._hash = hash((self._len, self._at(0), self._at(self._len - 1)))
+        return self._hash
+
+    def _at(self, i: int) -> Ob:
+        t = self
+        while t._obs is None:
+            if t._src is not None:
+                i += t._lo
+                t = t._src
+            else:
+                assert t._left is not None and t._right is not None
+                if i < t._left._len:
+                    t = t._left
+                else:
+                    i -= t._left._len
+                    t = t._right
+        return t._obs[i]
+
+    def __repr__(self) -> str:
+        return f"Ty({self.obs!r})"
+
+    def __reduce__(self) -> tuple:
+        return (Ty, (self.obs,))
 
     def __str__(self) -> str:
-        if not self.obs:
+        if not self._len:
             return "I"
         return " ⊗ ".join(str(o) for o in self.obs)
 
     def structure(self) -> str:
-        if not self.obs:
+        if not self._len:
             return "I"
         return " ⊗ ".join(o.structure() for o in self.obs)
 
@@ -133,13 +293,50 @@ class Ty:
         named = str(self)
         return s if named == s else f"{named} = {s}"
 
-    def subst(self, env: dict[str, Dim]) -> "Ty":
-        if not env or not self.obs:
+    def symbol_hint(self) -> frozenset[str]:
+        """A superset of the symbols this type mentions (exact once flattened)."""
+        if self._hint is None:
+            out: set[str] = set()
+            for o in self.obs:
+                out |= o.symbols()
+            self._hint = frozenset(out)
+        return self._hint
+
+    def subst(self, env: dict[str, Dim], memo: dict[int, "Ty"] | None = None) -> "Ty":
+        """Replace size symbols; ``memo`` shares the work between views of one type."""
+        if not env or not self._len or not meets(self.symbol_hint(), env.keys()):
             return self
+        if self._obs is None and memo is not None:
+            return self._subst_lazy(env, memo)
         obs = tuple(o.subst(env) for o in self.obs)
         return self if all(a is b for a, b in zip(obs, self.obs)) else Ty(obs)
 
+    def _subst_lazy(self, env: dict[str, Dim], memo: dict[int, "Ty"]) -> "Ty":
+        """Substitute in a lazy type part by part, each shared part once (no recursion)."""
+        stack: list[tuple[Ty, bool]] = [(self, False)]
+        while stack:
+            t, ready = stack.pop()
+            if id(t) in memo:
+                continue
+            if t._obs is not None or not meets(t.symbol_hint(), env.keys()):
+                memo[id(t)] = t.subst(env)
+            elif t._src is not None:
+                if id(t._src) not in memo:
+                    stack += [(t, True), (t._src, False)]
+                    continue
+                memo[id(t)] = Ty._view(memo[id(t._src)], t._lo, t._lo + t._len)
+            else:
+                assert t._left is not None and t._right is not None
+                if not ready:
+                    stack += [(t, True), (t._right, False), (t._left, False)]
+                    continue
+                memo[id(t)] = Ty._cat(memo[id(t._left)], memo[id(t._right)])
+        return memo[id(self)]
+
     def symbols(self) -> set[str]:
+        hint = self.symbol_hint()
+        if not hint or (self._obs is not None and hint is not ANY):
+            return set(hint)
         out: set[str] = set()
         for o in self.obs:
             out |= o.symbols()
@@ -156,7 +353,7 @@ I = Ty()
 BOX_KINDS = ("generator", "structural", "composite", "repeat", "inv", "scan")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Box:
     """A morphism with a parameter space (Para).
 
@@ -175,9 +372,27 @@ class Box:
     shared: str | None = None
     iso: bool = False
     span: Span | None = field(default=None, compare=False)
+    #: For an occurrence of a checked definition: its generic body and the
+    #: sizes it was instantiated with.  Substitution starts again from the
+    #: generic body, so instantiating a definition whose sizes come back to
+    #: its own symbols shares that body instead of copying it, and chains
+    #: of definitions check in linear time.  Not compared.
+    inst: "tuple[Diagram, tuple[tuple[str, Dim], ...]] | None" = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         assert self.kind in BOX_KINDS, self.kind
+
+    def __eq__(self, other: object) -> bool:
+        return _same(self, other) if isinstance(other, Box) else NotImplemented
+
+    def __hash__(self) -> int:
+        # The body is left out: hashing stays flat however deep the nesting.
+        h = self.__dict__.get("_hash")
+        if h is None:
+            simple = tuple((k, v) for k, v in self.args if isinstance(v, (int, float, str, bool, dims.Poly)))
+            h = hash((self.name, self.kind, self.dom, self.cod, simple, self.shared, self.iso))
+            object.__setattr__(self, "_hash", h)
+        return h
 
     @property
     def kwargs(self) -> dict[str, Value]:
@@ -187,31 +402,244 @@ class Box:
         return Diagram(self.dom, self.cod, (Layer(I, self, I),))
 
     def subst(self, env: dict[str, Dim]) -> "Box":
-        if not env:
-            return self
-        dom, cod = self.dom.subst(env), self.cod.subst(env)
-        args = tuple((k, _subst_value(v, env)) for k, v in self.args) if self.args else self.args
-        body = self.body.subst(env) if self.body is not None else None
-        if dom is self.dom and cod is self.cod and body is self.body and args == self.args:
-            return self
-        return replace(self, dom=dom, cod=cod, args=args, body=body)
+        """The box with sizes replaced (see :meth:`Diagram.subst`)."""
+        return _subst_boxes([self], env)[0] if env else self
+
+    def symbol_hint(self) -> frozenset[str]:
+        """A superset of the size symbols this box mentions, at any depth."""
+        h = self.__dict__.get("_hint")
+        if h is None:
+            _compute_hints(self)
+            h = self.__dict__["_hint"]
+        return h
+
+    def _own_hint(self) -> frozenset[str]:
+        out = set(self.dom.symbol_hint() | self.cod.symbol_hint())
+        for _, v in self.args:
+            out |= _value_symbols(v)
+        if self.inst is not None:
+            for _, v in self.inst[1]:
+                out |= dims.symbols(v)
+        return _union([out])
+
+    def children(self) -> list["Diagram"]:
+        """The diagrams nested in this box that substitution must visit."""
+        out = [v for _, v in self.args if isinstance(v, Diagram)]
+        if self.body is not None and self.inst is None:
+            out.append(self.body)
+        return out
 
 
-def _subst_value(v: Value, env: dict[str, Dim]) -> Value:
+def _value_symbols(v: Value) -> set[str]:
+    if isinstance(v, dims.Poly):
+        return dims.symbols(v)
+    if isinstance(v, tuple):
+        out: set[str] = set()
+        for x in v:
+            out |= _value_symbols(x)
+        return out
+    return set()
+
+
+def _compute_hints(root: "Box | Diagram") -> None:
+    """Cache the symbol hints of ``root`` and everything nested in it, without recursion."""
+    stack: list[tuple[Box | Diagram, bool]] = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        if "_hint" in node.__dict__:
+            continue
+        kids: list[Box | Diagram] = list(l.box for l in node.layers) if isinstance(node, Diagram) else list(node.children())
+        if not ready:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if "_hint" not in k.__dict__)
+            continue
+        if isinstance(node, Diagram):
+            parts = [node.dom.symbol_hint(), node.cod.symbol_hint()]
+            for l in node.layers:
+                parts += [l.left.symbol_hint(), l.right.symbol_hint(), l.box.__dict__["_hint"]]
+            hint = _union(parts)
+        else:
+            hint = _union([node._own_hint(), *(k.__dict__["_hint"] for k in kids)])
+        object.__setattr__(node, "_hint", hint)
+
+
+def _subst_boxes(boxes: list[Box], env: dict[str, Dim]) -> list[Box]:
+    """Substitute in several boxes and everything nested in them, without recursion.
+
+    Work items are (part, sizes): a definition's occurrence (``Box.inst``)
+    takes its body from the generic one under sizes of its own, so one walk
+    may carry several environments.  Each part is rebuilt at most once per
+    environment (memos by identity), bottom-up; a part whose symbol hint
+    does not meet its environment is kept as it is.
+    """
+    # Environments are numbered: memo keys stay cheap to hash however
+    # large the environment (a definition's solution can have thousands of sizes).
+    numbers: dict[tuple, int] = {}
+    envs: list[dict[str, Dim]] = []
+
+    def key_of(e: dict[str, Dim]) -> int:
+        k = tuple(sorted(e.items(), key=lambda kv: kv[0]))
+        if k not in numbers:
+            numbers[k] = len(envs)
+            envs.append(e)
+        return numbers[k]
+
+    top = key_of(env)
+    memo: dict[tuple[int, int], Box | Diagram] = {}
+    tys: dict[int, dict[int, Ty]] = {}
+    stack: list[tuple[Box | Diagram, int, bool]] = [(b, top, False) for b in boxes]
+    while stack:
+        node, k, ready = stack.pop()
+        if (id(node), k) in memo:
+            continue
+        e = envs[k]
+        if not meets(node.symbol_hint(), e.keys()):
+            memo[id(node), k] = node
+            continue
+        if not ready:
+            stack.append((node, k, True))
+            if isinstance(node, Diagram):
+                stack.extend((l.box, k, False) for l in node.layers)
+            else:
+                stack.extend((c, k, False) for c in node.children())
+                if node.inst is not None:
+                    generic, sizes = node.inst
+                    inner = _inst_sizes(sizes, e)
+                    if inner is not None:
+                        stack.append((generic, key_of(inner), False))
+            continue
+        ty_memo = tys.setdefault(k, {})
+        if isinstance(node, Diagram):
+            layers = []
+            changed = False
+            for l in node.layers:
+                left, box, right = l.left.subst(e, ty_memo), memo[id(l.box), k], l.right.subst(e, ty_memo)
+                if left is l.left and box is l.box and right is l.right:
+                    layers.append(l)
+                else:
+                    layers.append(Layer(left, box, right))  # type: ignore[arg-type]
+                    changed = True
+            dom, cod = node.dom.subst(e, ty_memo), node.cod.subst(e, ty_memo)
+            memo[id(node), k] = node if not changed and dom is node.dom and cod is node.cod else Diagram(dom, cod, tuple(layers))
+            continue
+        box = node
+        dom, cod = box.dom.subst(e, ty_memo), box.cod.subst(e, ty_memo)
+        args = tuple((name, _subst_value(v, e, memo, k)) for name, v in box.args) if box.args else box.args
+        inst = box.inst
+        if inst is not None:
+            generic, sizes = inst
+            new_sizes = tuple((s, dims.subst(v, e)) for s, v in sizes)
+            inner = _inst_sizes(sizes, e)
+            # An instance whose sizes come back to the definition's own is
+            # the definition itself: share its body.
+            body: Diagram | None = generic if inner is None else memo[id(generic), key_of(inner)]  # type: ignore[assignment]
+            inst = (generic, new_sizes)
+        else:
+            body = memo[id(box.body), k] if box.body is not None else None  # type: ignore[assignment]
+        if dom is box.dom and cod is box.cod and body is box.body and args == box.args and inst is box.inst:
+            memo[id(box), k] = box
+        else:
+            memo[id(box), k] = replace(box, dom=dom, cod=cod, args=args, body=body, inst=inst)
+    return [memo[id(b), top] for b in boxes]  # type: ignore[misc]
+
+
+def _inst_sizes(sizes: tuple[tuple[str, Dim], ...], env: dict[str, Dim]) -> dict[str, Dim] | None:
+    """The sizes an occurrence's generic body takes under ``env``; ``None`` when they are its own."""
+    out = {s: dims.subst(v, env) for s, v in sizes}
+    return None if all(v == dims.sym(s) for s, v in out.items()) else out
+
+
+T = TypeVar("T")
+
+
+def fold_bodies(root: "Diagram", key: str, box_value: Callable[[Box, Callable[["Diagram"], T]], T],
+                combine: Callable[[list[T]], T]) -> T:
+    """A value of ``root`` computed bottom-up over nested bodies, without recursion.
+
+    ``box_value(box, of)`` is the value of one box, where ``of(body)`` gives
+    the (already computed) value of a nested body; ``combine`` turns a
+    diagram's box values into its own.  Each diagram's value is cached on it
+    under ``key``, so a body shared by many occurrences (every use of a
+    definition) is computed once: the cost is the size of the IR, not of
+    its expansion.
+    """
+    stack: list[tuple[Diagram, bool]] = [(root, False)]
+    while stack:
+        d, ready = stack.pop()
+        if key in d.__dict__:
+            continue
+        bodies = [l.box.body for l in d.layers if l.box.body is not None]
+        if not ready:
+            stack.append((d, True))
+            stack.extend((b, False) for b in bodies if key not in b.__dict__)
+            continue
+        value = combine([box_value(l.box, lambda b: b.__dict__[key]) for l in d.layers])
+        object.__setattr__(d, key, value)
+    return root.__dict__[key]
+
+
+def _same(a: object, b: object) -> bool:
+    """Structural equality of IR nodes and argument values, without recursion."""
+    stack: list[tuple[object, object]] = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if x is y:
+            continue
+        if isinstance(x, Diagram) or isinstance(y, Diagram):
+            if not (isinstance(x, Diagram) and isinstance(y, Diagram)):
+                return False
+            if len(x.layers) != len(y.layers) or x.dom != y.dom or x.cod != y.cod:
+                return False
+            stack.extend(zip(x.layers, y.layers))
+        elif isinstance(x, Layer) or isinstance(y, Layer):
+            if not (isinstance(x, Layer) and isinstance(y, Layer)) or x.left != y.left or x.right != y.right:
+                return False
+            stack.append((x.box, y.box))
+        elif isinstance(x, Box) or isinstance(y, Box):
+            if not (isinstance(x, Box) and isinstance(y, Box)):
+                return False
+            if (x.name, x.kind, x.shared, x.iso, len(x.args)) != (y.name, y.kind, y.shared, y.iso, len(y.args)):
+                return False
+            if x.dom != y.dom or x.cod != y.cod or (x.body is None) != (y.body is None):
+                return False
+            for (k1, v1), (k2, v2) in zip(x.args, y.args):
+                if k1 != k2:
+                    return False
+                stack.append((v1, v2))
+            if x.body is not None:
+                stack.append((x.body, y.body))
+        elif isinstance(x, tuple) and isinstance(y, tuple):
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y))
+        elif x != y:
+            return False
+    return True
+
+
+def _subst_value(v: Value, env: dict[str, Dim], memo: dict[tuple[int, int], "Box | Diagram"], key: int) -> Value:
     if isinstance(v, dims.Poly):
         return dims.subst(v, env)
     if isinstance(v, tuple):
-        return tuple(_subst_value(x, env) for x in v)
+        return tuple(_subst_value(x, env, memo, key) for x in v)
     if isinstance(v, Diagram):
-        return v.subst(env)
+        return memo[id(v), key]
     return v
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Layer:
+    """One box whiskered by the wires to its ``left`` and ``right``."""
+
     left: Ty
     box: Box
     right: Ty
+
+    def __eq__(self, other: object) -> bool:
+        return _same(self, other) if isinstance(other, Layer) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.left, self.box, self.right))
 
     @property
     def dom(self) -> Ty:
@@ -222,13 +650,28 @@ class Layer:
         return self.left @ self.box.cod @ self.right
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Diagram:
-    """A morphism ``dom -> cod`` built from layers, read top to bottom."""
+    """A morphism ``dom -> cod`` built from layers, read top to bottom.
+
+    Equality is structural (spans aside) and hashing is consistent with it;
+    both walk the nesting with an explicit stack, so deeply nested
+    definitions compare and hash without recursion.
+    """
 
     dom: Ty
     cod: Ty
     layers: tuple[Layer, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        return _same(self, other) if isinstance(other, Diagram) else NotImplemented
+
+    def __hash__(self) -> int:
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.dom, self.cod, tuple(hash(l) for l in self.layers)))
+            object.__setattr__(self, "_hash", h)
+        return h
 
     @staticmethod
     def id(ty: Ty) -> "Diagram":
@@ -252,7 +695,7 @@ class Diagram:
 
     def whisker(self, left: Ty, right: Ty) -> "Diagram":
         """``id(left) ⊗ self ⊗ id(right)``."""
-        if not left.obs and not right.obs:
+        if not left and not right:
             return self
         return Diagram(
             left @ self.dom @ right,
@@ -261,15 +704,22 @@ class Diagram:
         )
 
     def tensor(self, *others: "Diagram") -> "Diagram":
-        """Parallel composition: each factor's layers run after the ones to its left."""
+        """Parallel composition: each factor's layers run after the ones to its left.
+
+        Linear in the number of factors: the wires beside each factor are
+        views into the product's domain and codomain, not copies.
+        """
         parts = [self, *others]
-        dom = Ty(tuple(o for p in parts for o in p.dom.obs))
-        cod = Ty(tuple(o for p in parts for o in p.cod.obs))
+        if len(parts) == 1:
+            return self
+        dom = Ty.concat(p.dom for p in parts)
+        cod = Ty.concat(p.cod for p in parts)
         layers: list[Layer] = []
-        for i, p in enumerate(parts):
-            left = Ty(tuple(o for q in parts[:i] for o in q.cod.obs))
-            right = Ty(tuple(o for q in parts[i + 1 :] for o in q.dom.obs))
-            layers.extend(p.whisker(left, right).layers)
+        done, todo = 0, 0  # wires of the codomain left of part i; of the domain up to its end
+        for p in parts:
+            todo += len(p.dom)
+            layers.extend(p.whisker(cod[:done], dom[todo:]).layers)
+            done += len(p.cod)
         return Diagram(dom, cod, tuple(layers))
 
     __matmul__ = tensor
@@ -283,21 +733,39 @@ class Diagram:
         return all(l.box.iso for l in self.layers)
 
     def subst(self, env: dict[str, Dim]) -> "Diagram":
-        if not env:
+        """The diagram with size symbols replaced by ``env``.
+
+        Parts that do not mention a symbol of ``env`` are shared, not
+        copied, and the walk uses an explicit stack: deep nesting is fine.
+        """
+        if not env or not meets(self.symbol_hint(), env.keys()):
             return self
-        layers = []
-        changed = False
-        for l in self.layers:
-            left, box, right = l.left.subst(env), l.box.subst(env), l.right.subst(env)
-            if left is l.left and box is l.box and right is l.right:
-                layers.append(l)
-            else:
-                layers.append(Layer(left, box, right))
-                changed = True
-        dom, cod = self.dom.subst(env), self.cod.subst(env)
-        if not changed and dom is self.dom and cod is self.cod:
-            return self
-        return Diagram(dom, cod, tuple(layers))
+        wrapper = Box("subst", self.dom, self.cod, kind="composite", body=self)
+        out = _subst_boxes([wrapper], env)[0].body
+        assert out is not None
+        return out
+
+    def expanded_size(self) -> int:
+        """How many boxes the diagram has with every definition opened.
+
+        Each occurrence of a definition counts its body again (that is what
+        drawing and compiling walk); a ``repeat n`` body counts once, as it
+        is compiled once.
+        """
+        return fold_bodies(self, "_expanded", lambda box, of: 1 + (of(box.body) if box.body is not None else 0), sum)
+
+    def nesting_depth(self) -> int:
+        """How many levels of nested bodies (definitions, ``repeat``, ...) the diagram has."""
+        return fold_bodies(self, "_nesting", lambda box, of: 1 + of(box.body) if box.body is not None else 0,
+                           lambda values: max(values, default=0))
+
+    def symbol_hint(self) -> frozenset[str]:
+        """A superset of the size symbols this diagram mentions, at any depth."""
+        h = self.__dict__.get("_hint")
+        if h is None:
+            _compute_hints(self)
+            h = self.__dict__["_hint"]
+        return h
 
     def walk(self) -> Iterator[tuple[tuple[str, ...], Box]]:
         """Every box at every depth with its path of enclosing composite names."""
@@ -313,12 +781,16 @@ class Diagram:
                 stack.append((path + (layer.box.name,), iter(layer.box.body.layers)))
 
     def __str__(self) -> str:
-        from .pretty import pretty
+        show = DISPLAY.get("text")
+        return show(self) if show is not None else f"<diagram {self.dom} -> {self.cod}, {len(self.layers)} layers>"
 
-        return pretty(self)
-
-    def _repr_svg_(self) -> str:
+    def _repr_svg_(self) -> str | None:
         """The diagram drawn as a string diagram, for Jupyter (needs Graphviz's ``dot``)."""
-        from .render import render
+        show = DISPLAY.get("svg")
+        return show(self) if show is not None else None
 
-        return render(self, format="svg")  # type: ignore[return-value]
+
+#: How a diagram shows itself: ``"text"`` for ``str`` (the pretty-printer)
+#: and ``"svg"`` for notebooks (the renderer).  ``catnet/__init__.py`` fills
+#: this in, so that the IR imports neither stage: data flows one way.
+DISPLAY: dict[str, Callable[[Diagram], str]] = {}

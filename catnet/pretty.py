@@ -9,15 +9,25 @@ diagram equal to ``d`` (spans and object names are not compared)::
     >>> m = loads("morphism f : R[4] -> R[2] = dense ; relu")
     >>> pretty(m.diagram("f"))
     '(dense(features=2) : R[4] -> R[2]) ; (relu : R[2] -> R[2])'
+
+The walk over nested bodies (``repeat``, ``inv``, ``scan``, diagram
+arguments) uses an explicit stack, not recursion, so a diagram nested to
+any depth prints.
 """
 
 from __future__ import annotations
 
+from typing import Any, Callable, Union
+
 from . import dims
 from .ir import Box, Diagram, Ob, Ty, Value
 
+#: What the printer's stack holds: text, or a node to expand, ``(kind, node)``.
+Piece = Union[str, tuple]
+
 
 def pretty_ob(ob: Ob) -> str:
+    """One wire's type: ``R[8, d]``, or the declared name of a bundle or G-space."""
     if ob.base == "bundle" or ob.group:
         assert ob.name, "bundles and G-spaces are only written by their object name"
         return ob.name
@@ -25,65 +35,110 @@ def pretty_ob(ob: Ob) -> str:
 
 
 def pretty_ty(ty: Ty) -> str:
-    return " ⊗ ".join(pretty_ob(o) for o in ty.obs) if ty.obs else "I"
+    """A product of wires, ``I`` when empty."""
+    return " ⊗ ".join(pretty_ob(o) for o in ty) if len(ty) else "I"
 
 
-def pretty_value(v: Value) -> str:
+def _value(v: Value) -> list[Piece]:
     if isinstance(v, bool):
-        return "true" if v else "false"
+        return ["true" if v else "false"]
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return ['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"']
     if isinstance(v, float):
-        return repr(v)
+        return [repr(v)]
     if isinstance(v, Diagram):
-        return pretty(v)
+        return [("diagram", v)]
     if isinstance(v, tuple):
-        return ", ".join(pretty_value(x) for x in v)
-    return dims.show(v)  # type: ignore[arg-type]
+        return _joined([("value", x) for x in v], ", ")
+    return [dims.show(v)]  # type: ignore[arg-type]
 
 
-def _args(box: Box) -> str:
-    parts = []
+def _args(box: Box) -> list[Piece]:
+    out: list[Piece] = []
     for k, v in box.args:
         if v is None:
             continue
-        if isinstance(v, tuple):  # variadic sizes, e.g. reshape(8, 8, 1)
-            parts.extend(pretty_value(x) for x in v)
-        elif isinstance(v, Diagram):
-            parts.append(f"{k}={pretty(v)}")
+        # Variadic sizes are positional, e.g. reshape(8, 8, 1).
+        for part in [[("value", x)] for x in v] if isinstance(v, tuple) else [[f"{k}=", ("value", v)]]:
+            out += [", " if out else "(", *part]
+    return [*out, ")"] if out else []
+
+
+def _box(box: Box) -> list[Piece]:
+    sig = f" : {pretty_ty(box.dom)} -> {pretty_ty(box.cod)})"
+    if box.kind in ("generator", "structural", "composite"):
+        return [f"({box.name}", *_args(box), sig]
+    assert box.body is not None
+    if box.kind == "repeat":
+        return [f"(repeat {box.kwargs['n']} (", ("diagram", box.body), ")", sig]
+    if box.kind == "inv":
+        return ["inv(", ("diagram", box.body), ")"]
+    if box.kind == "scan":
+        state = box.body.dom[: int(box.kwargs["state"])]  # type: ignore[arg-type]
+        return [f"scan[{pretty_ty(state)}](", ("diagram", box.body), ")"]
+    raise AssertionError(box.kind)
+
+
+def _identity(ty: Ty) -> str:
+    return f"(id : {pretty_ty(ty)} -> {pretty_ty(ty)})"
+
+
+def _diagram(d: Diagram) -> list[Piece]:
+    if not d.layers:
+        return [_identity(d.dom)]
+    out: list[Piece] = []
+    for layer in d.layers:
+        if out:
+            out.append(" ; ")
+        if len(layer.left):
+            out += [_identity(layer.left), " ⊗ "]
+        out.append(("box", layer.box))
+        if len(layer.right):
+            out += [" ⊗ ", _identity(layer.right)]
+    return out
+
+
+_EXPAND: dict[str, Callable[[Any], list[Piece]]] = {"value": _value, "box": _box, "diagram": _diagram}
+
+
+def _render(root: Piece) -> str:
+    """The text of a piece, nodes expanded from an explicit stack, left to right.
+
+    Boxes nest diagrams (``repeat``, ``inv``, ``scan`` bodies, diagram
+    arguments) to any depth; the stack grows with the nesting instead of
+    Python's call stack.
+    """
+    out: list[str] = []
+    stack: list[Piece] = [root]
+    while stack:
+        piece = stack.pop()
+        if isinstance(piece, str):
+            out.append(piece)
         else:
-            parts.append(f"{k}={pretty_value(v)}")
-    return f"({', '.join(parts)})" if parts else ""
+            kind, node = piece
+            stack.extend(reversed(_EXPAND[kind](node)))
+    return "".join(out)
+
+
+def _joined(items: list[Piece], sep: str) -> list[Piece]:
+    out: list[Piece] = []
+    for item in items:
+        if out:
+            out.append(sep)
+        out.append(item)
+    return out
+
+
+def pretty_value(v: Value) -> str:
+    """An argument value as source text (a diagram argument in full)."""
+    return _render(("value", v))
 
 
 def pretty_box(box: Box) -> str:
-    sig = f"{pretty_ty(box.dom)} -> {pretty_ty(box.cod)}"
-    if box.kind in ("generator", "structural"):
-        return f"({box.name}{_args(box)} : {sig})"
-    if box.kind == "composite":
-        return f"({box.name}{_args(box)} : {sig})"
-    assert box.body is not None
-    if box.kind == "repeat":
-        return f"(repeat {box.kwargs['n']} ({pretty(box.body)}) : {sig})"
-    if box.kind == "inv":
-        return f"inv({pretty(box.body)})"
-    if box.kind == "scan":
-        state = box.body.dom[: int(box.kwargs["state"])]  # type: ignore[arg-type]
-        return f"scan[{pretty_ty(state)}]({pretty(box.body)})"
-    raise AssertionError(box.kind)
+    """One box with its exact type ascribed; bodies of ``repeat``/``inv``/``scan`` in full."""
+    return _render(("box", box))
 
 
 def pretty(d: Diagram) -> str:
     """Source text for a diagram; see the module docstring for the contract."""
-    if not d.layers:
-        return f"(id : {pretty_ty(d.dom)} -> {pretty_ty(d.dom)})"
-    out = []
-    for layer in d.layers:
-        parts = []
-        if layer.left.obs:
-            parts.append(f"(id : {pretty_ty(layer.left)} -> {pretty_ty(layer.left)})")
-        parts.append(pretty_box(layer.box))
-        if layer.right.obs:
-            parts.append(f"(id : {pretty_ty(layer.right)} -> {pretty_ty(layer.right)})")
-        out.append(" ⊗ ".join(parts))
-    return " ; ".join(out)
+    return _render(("diagram", d))

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from . import dims
 from .check.lowerable import parameter_size
-from .ir import Box, Diagram
+from .ir import Box, Diagram, Layer, fold_bodies
 from .library import GENERATORS
 from .lower import names
 
@@ -74,30 +74,39 @@ class Summary:
     total: int
 
 
-def box_params(box: Box, shared: dict[str, int] | None = None) -> int:
-    """Parameters one occurrence of ``box`` adds, shared instances counted in ``shared``."""
-    if box.shared is not None:
-        if shared is not None and box.shared not in shared:
-            shared[box.shared] = _unshared_params(box, shared)
-        return 0
-    return _unshared_params(box, shared)
+def box_params(box: Box) -> int:
+    """Parameters one occurrence of ``box`` adds; a shared instance adds 0 (it is counted once)."""
+    return 0 if box.shared is not None else _unshared_params(box)
 
 
-def _unshared_params(box: Box, shared: dict[str, int] | None) -> int:
+def _unshared_params(box: Box) -> int:
+    """Parameters of ``box`` as if it were not shared (shared boxes inside count 0)."""
+    return _box_value(box, _body_params)
+
+
+def _box_value(box: Box, of: Callable[[Diagram], int]) -> int:
     if box.kind in ("generator", "structural"):
         return generator_params(box)
     assert box.body is not None
-    inner = sum(box_params(layer.box, shared) for layer in box.body.layers)
+    inner = of(box.body)
     if box.kind == "repeat":
         return int(box.kwargs["n"]) * inner  # type: ignore[arg-type]
     return inner
 
 
+def _body_params(d: Diagram) -> int:
+    """Parameters of a body, shared instances left out; folded once per body (no recursion)."""
+    return fold_bodies(d, "_summary_params", lambda box, of: 0 if box.shared is not None else _box_value(box, of), sum)
+
+
 def total_params(diagram: Diagram) -> int:
-    """All parameters of the model of ``diagram``: what training updates."""
-    shared: dict[str, int] = {}
-    own = sum(box_params(layer.box, shared) for layer in diagram.layers)
-    return own + sum(shared.values())
+    """All parameters of the model of ``diagram``: what training updates.
+
+    Every box occurrence owns fresh parameters, ``repeat n f`` owns ``n``
+    copies, and each ``shared`` instance counts once wherever it is used.
+    """
+    shared = names.shared_instances(diagram)
+    return _body_params(diagram) + sum(_unshared_params(box) for box in shared.values())
 
 
 def _kind(box: Box) -> str:
@@ -108,39 +117,61 @@ def _kind(box: Box) -> str:
     return box.kind
 
 
-def _rows(diagram: Diagram, prefix: str, depth: int, seen: set[str]) -> Iterator[Row]:
-    for layer, slot in zip(diagram.layers, names.slots(diagram)):
+#: Rows are listed down to this many levels of nesting unless ``depth`` says otherwise.
+MAX_DEPTH = 32
+
+
+def _rows(diagram: Diagram, depth: int) -> Iterator[Row]:
+    """The table's rows, outer boxes first; an explicit stack, so nesting depth costs no recursion.
+
+    A frame is (layers with their slots, path prefix, nesting level, notes
+    that every row in it carries, innermost ``repeat`` first).
+    """
+    seen: set[str] = set()
+    stack: list[tuple[Iterator[tuple[Layer, tuple[str, int | None] | None]], str, int, tuple[str, ...]]] = [
+        (iter(zip(diagram.layers, names.slots(diagram))), "", 0, ())
+    ]
+    while stack:
+        it, prefix, level, notes = stack[-1]
+        item = next(it, None)
+        if item is None:
+            stack.pop()
+            continue
+        layer, slot = item
         box = layer.box
         if box.kind == "structural":
             continue
         name = box.name if slot is None else slot[0] + ("" if slot[1] is None else f"[{slot[1]}]")
         path = f"{prefix}{name}"
         type_ = f"{box.dom} -> {box.cod}"
+        deeper = box.body is not None and level + 1 > depth
+        folded = "deeper boxes not listed (--depth)" if deeper and box.body.layers else ""  # type: ignore[union-attr]
         if box.shared is not None:
             first = box.shared not in seen
             seen.add(box.shared)
             note = f"shared `{box.shared}`" + ("" if first else ", counted once")
-            yield Row(path, depth, _kind(box), type_, _unshared_params(box, None), note)
-            if first and box.body is not None:
-                yield from _rows(box.body, f"{box.shared}.", depth + 1, seen)
+            yield Row(path, level, _kind(box), type_, _unshared_params(box), _join(note, folded, *notes))
+            if first and box.body is not None and not deeper:
+                stack.append((iter(zip(box.body.layers, names.slots(box.body))), f"{box.shared}.", level + 1, notes))
             continue
-        yield Row(path, depth, _kind(box), type_, box_params(box))
-        if box.body is None:
+        yield Row(path, level, _kind(box), type_, box_params(box), _join(folded, *notes))
+        if box.body is None or deeper:
             continue
         body = names.inner_body(box)
         if box.kind == "repeat":
-            n = box.kwargs["n"]
-            yield from (
-                Row(r.path, r.depth, r.kind, r.type, r.params, (r.note + "; " if r.note else "") + f"each of {n} copies")
-                for r in _rows(body, f"{path}[*].", depth + 1, seen)
-            )
+            inner = (f"each of {box.kwargs['n']} copies",) + notes
+            stack.append((iter(zip(body.layers, names.slots(body))), f"{path}[*].", level + 1, inner))
         else:
-            yield from _rows(body, f"{path}.", depth + 1, seen)
+            stack.append((iter(zip(body.layers, names.slots(body))), f"{path}.", level + 1, notes))
 
 
-def summarize(diagram: Diagram) -> Summary:
-    """The table rows (every non-structural box, nested) and the total."""
-    return Summary(tuple(_rows(diagram, "", 0, set())), total_params(diagram))
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def summarize(diagram: Diagram, depth: int | None = None) -> Summary:
+    """The table rows (every non-structural box, nested to ``depth`` levels) and the total."""
+    return Summary(tuple(_rows(diagram, MAX_DEPTH if depth is None else depth)), total_params(diagram))
 
 
 def render(summary: Summary, title: str = "") -> str:
@@ -162,17 +193,32 @@ def render(summary: Summary, title: str = "") -> str:
     return "\n".join(lines)
 
 
+def _depth(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the depth is 0 or more")
+    return value
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
+    from .cli import add_root_argument
+
     parser.add_argument("file", help="a .cat file")
     parser.add_argument("--entry", default=None, help="the morphism to summarize (default: the file's `main`)")
+    parser.add_argument("--depth", type=_depth, metavar="N", default=None,
+                        help=f"list boxes nested up to N levels deep (default {MAX_DEPTH}); the total counts every level")
+    add_root_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     import catnet
 
-    module = catnet.load(args.file)
+    module = catnet.load(args.file, root=args.root)
     diagram = module.diagram(args.entry)
     name = args.entry or getattr(module, "entry", None) or ""
     title = f"{args.file}: {name} : {diagram.dom} -> {diagram.cod}" if name else f"{args.file}"
-    print(render(summarize(diagram), title))
+    print(render(summarize(diagram, args.depth), title))
     return 0

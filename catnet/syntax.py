@@ -4,29 +4,70 @@
 :class:`CatnetError`.  Syntax errors get a human label ("unclosed
 bracket", "missing `=` before the body") by matching the parser state against
 small example inputs, as lark's ``match_examples`` does.
+
+Limits keep every later stage safe on hostile input: brackets nest at most
+:data:`MAX_DEPTH` levels and the AST at most :data:`MAX_NESTING` levels (a
+``repeat 2 repeat 2 …`` or ``1 + 1 + …`` chain nests one level per term),
+so that the recursive walks of ``check``, ``fmt`` and ``pretty`` stay well
+inside Python's recursion limit; numbers have at most :data:`MAX_DIGITS`
+characters; files are at most :data:`MAX_BYTES` bytes.  A line ends at
+``\\n``, ``\\r\\n`` or ``\\r`` (:func:`source_lines`) and nowhere else.
+
+``read_source`` reads a ``.cat`` file: only a regular file, never more than
+:data:`MAX_BYTES` (+1) bytes, with located errors for what goes wrong.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
+import math
+import os
+import re
+import stat
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import lark
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+from lark.lexer import LexerState, LexerThread, LineCounter
+from lark.utils import TextSlice
 
 from . import ast as A
-from .errors import CatnetError
+from .errors import CatnetError, printable, source_lines
 from .ir import Span
 
 #: Brackets nested deeper than this are refused before they reach any
 #: recursive stage (no real architecture needs more than a handful).
 MAX_DEPTH = 128
 
+#: The AST nests at most this many levels (each `repeat`, each term of a
+#: `+` chain, each product or pairing inside another is one level).  Measured with the bound lifted,
+#: the first recursive stage to fail is `fmt` on nested `⊗` products beyond
+#: 319 levels (three Python frames per level), then `check` and `pretty` on
+#: nested `repeat`s beyond 476; so 100 levels stay well inside Python's
+#: default limit of 1,000 frames.  Real architectures nest a few levels.
+MAX_NESTING = 100
+
+#: Number literals longer than this are refused: no size or argument needs
+#: them, and Python's ``int()`` refuses more than 4,300 digits (or as few as
+#: 640, the least that ``PYTHONINTMAXSTRDIGITS`` may set).
+MAX_DIGITS = 640
+
 #: Files larger than this are refused (no architecture is 64 MB of text).
 MAX_BYTES = 64 * 1024 * 1024
+
+#: Tokens quoted in a syntax error message are cut to this many characters.
+_QUOTE = 40
+
+#: Products and pairings have at most this many parts (wires), written or
+#: built: a wire can carry a whole axis, and a transformer has a handful.
+MAX_WIRES = 16_384
+
+#: Tokens after which the parts side by side are counted afresh.
+_BOUNDARIES = ("THEN", "ARROW", "EQUAL", "COLON", "RETURN", "IMPORT", "OBJECT", "BUNDLE", "SHARED", "MAIN", "MORPHISM")
 
 _OPEN = {"LPAR", "LSQB", "LBRACE", "LANGLE"}
 _CLOSE = {"RPAR", "RSQB", "RBRACE", "RANGLE"}
@@ -41,12 +82,19 @@ def _grammar_text() -> str:
 
 
 class _LexState:
-    """Per-parse lexer state: comments seen and bracket depth."""
+    """Per-parse lexer state: comments seen, bracket depth, items side by side.
+
+    ``widths`` counts, for each open bracket (and the top level), the
+    separators (``,`` and ``⊗``) seen since the last `;`, `->`, `=`, `:` or
+    declaration keyword, so that a product or pairing of absurd width is
+    refused as it is read, before the parser builds it.
+    """
 
     def __init__(self, file: str) -> None:
         self.file = file
         self.depth = 0
         self.comments: list[A.Comment] = []
+        self.widths: list[int] = [0]
 
 
 _state: _LexState | None = None
@@ -55,6 +103,7 @@ _state: _LexState | None = None
 def _on_open(tok: Token) -> Token:
     assert _state is not None
     _state.depth += 1
+    _state.widths.append(0)
     if _state.depth > MAX_DEPTH:
         raise CatnetError(
             "E0106",
@@ -68,6 +117,27 @@ def _on_open(tok: Token) -> Token:
 def _on_close(tok: Token) -> Token:
     assert _state is not None
     _state.depth -= 1
+    if len(_state.widths) > 1:
+        _state.widths.pop()
+    return tok
+
+
+def _on_separator(tok: Token) -> Token:
+    assert _state is not None
+    _state.widths[-1] += 1
+    if _state.widths[-1] >= MAX_WIRES:
+        raise CatnetError(
+            "E0310",
+            f"more than {MAX_WIRES:,} parts side by side",
+            _tok_span(tok, _state.file),
+            help="a wire can carry a whole axis: use one R[n, ...] wire instead of n separate ones",
+        )
+    return tok
+
+
+def _on_boundary(tok: Token) -> Token:
+    assert _state is not None
+    _state.widths[-1] = 0
     return tok
 
 
@@ -82,6 +152,8 @@ def _parser() -> Lark:
     callbacks: dict[str, Any] = {"COMMENT": _on_comment}
     callbacks.update({name: _on_open for name in _OPEN})
     callbacks.update({name: _on_close for name in _CLOSE})
+    callbacks.update({name: _on_separator for name in ("COMMA", "TENSOR")})
+    callbacks.update({name: _on_boundary for name in _BOUNDARIES})
     return Lark(
         _grammar_text(),
         parser="lalr",
@@ -90,7 +162,29 @@ def _parser() -> Lark:
         maybe_placeholders=True,
         keep_all_tokens=True,
         lexer_callbacks=callbacks,
+        _plugins={"LexerThread": _SliceThread},
     )
+
+
+class _SliceThread(LexerThread):
+    """Lark's lexer thread, able to start inside the text at a known line.
+
+    Lark lexes a ``TextSlice`` with positions in the whole text, but finds
+    the slice's first line by counting every newline before it; for a file
+    read one declaration at a time that is quadratic.  :func:`parse_stream`
+    knows the line already and hands the counter over in ``_start``.
+    """
+
+    @classmethod
+    def from_text(cls, lexer: Any, text_or_slice: Any) -> "LexerThread":
+        counter = _start
+        if counter is not None and isinstance(text_or_slice, TextSlice):
+            return cls(lexer, LexerState(text_or_slice, counter))
+        return super().from_text(lexer, text_or_slice)
+
+
+#: The line counter the next slice starts with (see :class:`_SliceThread`).
+_start: LineCounter | None = None
 
 
 def _tok_span(tok: Token, file: str) -> Span:
@@ -123,14 +217,21 @@ class _Build:
         return meta
 
     def build(self, tree: lark.Tree) -> Any:
-        """Post-order walk without recursion: deep input cannot overflow the stack."""
+        """Post-order walk without recursion: deep input cannot overflow the stack.
+
+        Each value carries its AST depth; a node nested more than
+        :data:`MAX_NESTING` levels is refused (E0106) before any recursive
+        stage sees it.  The error is located at the outermost node of the
+        chain that is too deep (the first `repeat` of a `repeat` chain).
+        """
         file = self.file
         stack: list[tuple[Any, bool]] = [(tree, False)]
-        out: list[tuple[Any, Any, Any]] = []  # (value, first token, last token)
+        out: list[tuple[Any, Any, Any, int]] = []  # (value, first token, last token, depth)
+        deep: tuple[str, Span | None] | None = None  # the outermost too-deep node so far
         while stack:
             node, visited = stack.pop()
             if not isinstance(node, lark.Tree):
-                out.append((node, node, node) if node is not None else (None, None, None))
+                out.append((node, node, node, 0) if node is not None else (None, None, None, 0))
                 continue
             if not visited:
                 stack.append((node, True))
@@ -140,8 +241,9 @@ class _Build:
             items = out[len(out) - n :] if n else []
             if n:
                 del out[len(out) - n :]
-            first = next((f for _, f, _ in items if f is not None), None)
-            last = next((l for _, _, l in reversed(items) if l is not None), None)
+            first = next((it[1] for it in items if it[1] is not None), None)
+            last = next((it[2] for it in reversed(items) if it[2] is not None), None)
+            depth = max((it[3] for it in items), default=0)
             # Punctuation and keywords count for the span, not as children.
             items = [it for it in items if not (isinstance(it[0], Token) and it[0].type not in _KEPT)]
             span = (
@@ -149,20 +251,37 @@ class _Build:
                 if first is not None
                 else None
             )
-            values = [v for v, _, _ in items]
+            values = [it[0] for it in items]
             handler = getattr(self, node.data, None)
             if handler is None:
                 # A parenthesised form: `( x )` is just `x`.
                 assert len(values) == 1, node.data
-                out.append((values[0], first, last))
+                out.append((values[0], first, last, depth))
                 continue
-            out.append((handler(span, values), first, last))
+            if deep is not None and node.data != deep[0]:
+                raise _too_deep(*deep)  # the chain ends here
+            if node.data not in _TOP:
+                depth += 1
+                if depth > MAX_NESTING:
+                    # Keep building (it is iterative) up to the chain's outermost node.
+                    deep = (node.data, span)
+            out.append((handler(span, values), first, last, depth))
+        if deep is not None:
+            raise _too_deep(*deep)
         return out[0][0]
 
-    def _number(self, tok: Token) -> int | float:
+    def _number(self, tok: Token, code: str, what: str) -> int | float:
+        """The value of a number token; absurd ones are ``code`` errors at the token."""
         text = str(tok)
+        if len(text) > MAX_DIGITS:
+            raise CatnetError(code, f"{what} `{_quote(text)}` is absurdly large", _tok_span(tok, self.file),
+                              notes=[f"it has {len(text):,} characters; a number has at most {MAX_DIGITS}"])
         if "." in text or "e" in text or "E" in text:
-            return float(text)
+            value = float(text)
+            if not math.isfinite(value):
+                raise CatnetError(code, f"{what} `{_quote(text)}` is absurdly large", _tok_span(tok, self.file),
+                                  notes=["it is beyond the largest floating-point number, about 1.8e308"])
+            return value
         return int(text)
 
     # declarations
@@ -227,7 +346,7 @@ class _Build:
 
     # dimensions
     def dnum(self, meta: Any, c: list) -> A.DNum:
-        return A.DNum(self._number(c[0]), self._span(meta))
+        return A.DNum(self._number(c[0], "E0307", "size"), self._span(meta))
 
     def dsym(self, meta: Any, c: list) -> A.DSym:
         return A.DSym(str(c[0]), self._span(meta))
@@ -253,7 +372,7 @@ class _Build:
         return A.Product(tuple(x for x in c if not isinstance(x, Token)), self._span(meta))
 
     def repeat(self, meta: Any, c: list) -> A.Repeat:
-        return A.Repeat(self._number(c[0]), c[1], self._span(meta))
+        return A.Repeat(self._number(c[0], "E0307", "repeat count"), c[1], self._span(meta))
 
     def ascribe(self, meta: Any, c: list) -> A.Ascribe:
         return A.Ascribe(c[0], c[1], c[3], self._span(meta))
@@ -301,7 +420,7 @@ class _Build:
         elif kind == "FALSE":
             value = False
         else:
-            value = self._number(tok) if kind == "NUMBER" else -self._number(Token("NUMBER", str(tok)[1:]))
+            value = self._number(tok, "E0208", "number")  # NUMBER or SIGNED: int() and float() take the sign
         return A.Lit(value, self._span(meta))
 
     # wiring form
@@ -323,6 +442,36 @@ class _Build:
 
     def wkwarg(self, meta: Any, c: list) -> A.Arg:
         return A.Arg(str(c[0]), c[1], self._span(meta))
+
+
+#: Nodes that do not nest: the file and its declarations.  A declaration
+#: whose body is as deep as allowed is fine.
+_TOP = frozenset({"start", "import_decl", "object_decl", "bundle_decl", "shared_decl", "main_decl", "morphism_decl",
+                  "wiring_decl", "assign", "return_stmt", "dim_params", "params", "param", "under"})
+
+#: What nests one level per term, for the message.
+_CHAINS = {
+    "dadd": "a size sum", "dsub": "a size difference", "dmul": "a size product",
+    "vadd": "an argument sum", "vsub": "an argument difference", "vmul": "an argument product",
+    "wadd": "a sum of wires", "repeat": "a `repeat` chain",
+}
+
+
+def _too_deep(rule: str, span: Span | None) -> CatnetError:
+    chain = _CHAINS.get(rule)
+    if chain is not None:
+        return CatnetError(
+            "E0106", f"{chain} of more than {MAX_NESTING} terms is nested too deeply", span,
+            notes=[f"each term of {chain} nests one level, and the limit is {MAX_NESTING} levels"],
+            help="compute the value in fewer terms, or name parts with their own definitions",
+        )
+    return CatnetError("E0106", f"expression nested more than {MAX_NESTING} levels deep", span,
+                       help="name the inner parts with their own `morphism` definitions")
+
+
+def _quote(text: str) -> str:
+    """``text`` cut to a length fit for quoting in a message."""
+    return text if len(text) <= _QUOTE else text[: _QUOTE - 1] + "…"
 
 
 def _unquote(tok: Any) -> str:
@@ -467,7 +616,7 @@ def _keyword(terminal: str) -> str:
 def _syntax_error(err: UnexpectedInput, text: str, file: str) -> CatnetError:
     line, col = getattr(err, "line", 1) or 1, getattr(err, "column", 1) or 1
     if line < 1:  # lark reports -1 for the end of input
-        lines = text.splitlines() or [""]
+        lines = source_lines(text) or [""]
         line, col = len(lines), len(lines[-1]) + 1
     width = 1
     token = getattr(err, "token", None)
@@ -478,10 +627,9 @@ def _syntax_error(err: UnexpectedInput, text: str, file: str) -> CatnetError:
         ch = text[err.pos_in_stream] if 0 <= err.pos_in_stream < len(text) else "?"
         if ch == '"':
             return CatnetError("E0105", "unterminated string", span, help='close the string with `"` on the same line')
-        shown = ch if ch.isprintable() else repr(ch)
         return CatnetError(
             "E0104",
-            f"unexpected character `{shown}`",
+            f"unexpected character `{printable(ch)}`",
             span,
             help="operators are `;` or `>>` (then), `⊗` or `@` (beside), `->` (arrow); comments start with `#`",
         )
@@ -493,7 +641,7 @@ def _syntax_error(err: UnexpectedInput, text: str, file: str) -> CatnetError:
             expected = set(interactive.accepts()) or expected
         except Exception:  # noqa: BLE001 - the plain expected set is still right
             pass
-    found = "the end of the file" if token is None or token.type == "$END" else f"`{token}`"
+    found = "the end of the file" if token is None or token.type == "$END" else f"`{_quote(str(token))}`"
     if label is None and (isinstance(err, UnexpectedEOF) or found == "the end of the file"):
         if _state is not None and _state.depth > 0:
             label = ("E0102", "unclosed bracket")
@@ -517,8 +665,15 @@ def _pairing_help(text: str, token: Token | None, expected: set[str]) -> str | N
 
 
 def parse(text: str, file: str = "<string>") -> A.Module:
-    """Parse ``.cat`` source into an AST, or raise a located ``CatnetError``."""
+    """Parse ``.cat`` source into an AST, or raise a located ``CatnetError``.
+
+    ``\\r\\n`` and a lone ``\\r`` end lines as ``\\n`` does: they are read as
+    ``\\n``, so every span's line and column are right for the text as
+    given (offsets count the text with ``\\n`` line ends).
+    """
     global _state
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     parser = _parser()
     outer, _state = _state, _LexState(file)
     state = _state
@@ -539,46 +694,197 @@ def parse(text: str, file: str = "<string>") -> A.Module:
     return A.Module(tuple(items), tuple(state.comments))
 
 
-def read_source(path: str | Path, shown: str | None = None) -> str:
-    """Read a ``.cat`` file as UTF-8, with located errors for what goes wrong."""
+#: Where a declaration may start: a keyword outside comments and strings.
+_DECLARATION = re.compile(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"|\b(import|object|bundle|shared|main|morphism)\b(?:\s+([A-Za-z_][A-Za-z0-9_]*))?')
+
+
+def declaration_starts(text: str) -> list[tuple[int, str, str | None]]:
+    """Where each top-level declaration starts: (offset, keyword, the name after it).
+
+    A cheap scan, not a parse: a declaration keyword outside comments and
+    strings starts a declaration (keywords cannot appear inside one).
+    """
+    return [(m.start(1), m.group(1), m.group(2)) for m in _DECLARATION.finditer(text) if m.group(1)]
+
+
+def parse_stream(text: str, file: str = "<string>", starts: list[int] | None = None) -> "Iterator[A.Module]":
+    """Parse ``.cat`` source one declaration at a time, lazily.
+
+    Yields one :class:`catnet.ast.Module` per stretch of text between
+    declaration starts (usually one declaration and the comments after it),
+    with spans in the whole text, so that a checker can report the first
+    error of a very long file without parsing all of it.  A stretch that
+    does not parse on its own is parsed again together with the rest of
+    the file: the error is then exactly the one :func:`parse` reports, and
+    if the rest parses after all (a keyword used as a name split a
+    declaration), its declarations come as the last module.
+    """
+    global _state, _start
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    offsets = [o for o, _, _ in declaration_starts(text)] if starts is None else starts
+    bounds = ([0] if not offsets or offsets[0] != 0 else []) + offsets + [len(text)]
+    parser = _parser()
+    line, line_start, counted = 1, 0, 0
+    for lo, hi in zip(bounds, bounds[1:]):
+        line += text.count("\n", counted, lo)
+        if line > 1 or counted:
+            nl = text.rfind("\n", 0, lo)
+            line_start = nl + 1
+        counted = lo
+        for end in (hi, len(text)):
+            counter = LineCounter("\n")
+            counter.char_pos, counter.line, counter.line_start_pos = lo, line, line_start
+            counter.column = lo - line_start + 1
+            outer, outer_start = _state, _start
+            _state, _start = _LexState(file), counter
+            state = _state
+            try:
+                try:
+                    tree = parser.parse(TextSlice(text, lo, end))
+                except UnexpectedInput as err:
+                    if end != len(text):
+                        continue  # parse on to the end: the same error `parse` gives
+                    raise _syntax_error(err, text, file) from None
+                if state.depth < 0:
+                    raise CatnetError("E0109", "unbalanced closing bracket", Span(file, line, 1, line, 2))
+                items = _Build(file).build(tree)
+            except CatnetError as e:
+                if e.source is None:
+                    e.source = text
+                raise
+            finally:
+                _state, _start = outer, outer_start
+            yield A.Module(tuple(items), tuple(state.comments))
+            if end == len(text) and hi != len(text):
+                return  # the rest was parsed as a whole
+            break
+
+
+#: What ``os.stat`` says a path is, for the message about it.
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_source(path: str | Path, shown: str | None = None, at: Span | None = None) -> str:
+    """Read a ``.cat`` file as UTF-8, with located errors for what goes wrong.
+
+    Only a regular file is read (decided by ``os.stat`` before opening, and
+    again on the open file, which is opened non-blocking so that a FIFO
+    never blocks), and at most :data:`MAX_BYTES` bytes of it, even where
+    ``stat`` gives no size (``/proc`` files).  Errors are E0001 (E0002 for
+    bad UTF-8) named ``shown`` (default: ``path``) and located at ``at``
+    (an ``import``), or at the file itself.
+    """
     name = shown or str(path)
-    p = Path(path)
+    where = at or Span(name, 1, 1, 1, 1)
+
+    def fail(why: str, help: str | None = None) -> CatnetError:
+        return CatnetError("E0001", why, where, help=help)
+
     try:
-        if p.is_dir():
-            raise CatnetError("E0001", f"`{name}` is a directory, not a .cat file", Span(name, 1, 1, 1, 1))
-        if p.exists() and p.stat().st_size > MAX_BYTES:
-            raise CatnetError("E0001", f"`{name}` is larger than {MAX_BYTES >> 20} MB", Span(name, 1, 1, 1, 1))
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise CatnetError("E0001", f"no such file: `{name}`", Span(name, 1, 1, 1, 1)) from None
+        info = os.stat(path)
+        _require_regular(info, name, fail)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            _require_regular(os.fstat(fd), name, fail)  # it may have changed since the stat
+            chunks: list[bytes] = []
+            size = 0
+            while size <= MAX_BYTES:
+                chunk = os.read(fd, min(MAX_BYTES + 1 - size, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
     except OSError as e:
-        raise CatnetError("E0001", f"cannot read `{name}`: {e.strerror or e}", Span(name, 1, 1, 1, 1)) from None
-    return decode(data, name)
+        raise os_error(e, name, fail) from None
+    except ValueError:  # a NUL in the path
+        raise fail(f"`{name}` is not a valid file name") from None
+    if size > MAX_BYTES:
+        raise fail(f"`{name}` is larger than {_megabytes()}")
+    return decode(b"".join(chunks), name)
+
+
+def _require_regular(info: os.stat_result, name: str, fail: Callable[..., CatnetError]) -> None:
+    """Raise ``fail(...)`` unless ``info`` is a regular file of at most :data:`MAX_BYTES`."""
+    if info.st_size > MAX_BYTES:
+        raise fail(f"`{name}` is larger than {_megabytes()}")
+    if stat.S_ISREG(info.st_mode):
+        return
+    kind = next((k for test, k in _KINDS if test(info.st_mode)), "not a regular file")
+    raise fail(f"`{name}` is {kind}, not a .cat file", help="catnet reads only regular files")
+
+
+def _megabytes() -> str:
+    """The size limit in words."""
+    return f"{MAX_BYTES >> 20} MB" if MAX_BYTES >= 1 << 20 else f"{MAX_BYTES:,} bytes"
+
+
+def os_error(e: OSError, name: str, fail: Callable[[str], CatnetError]) -> CatnetError:
+    """A human message for an operating-system error on the file ``name``.
+
+    ``fail(message)`` makes the error (with its code and location).
+    """
+    if e.errno in (errno.ENOENT, errno.ENOTDIR):
+        return fail(f"no such file: `{name}`")
+    if e.errno == errno.ELOOP:
+        return fail(f"cannot read `{name}`: its symbolic links form a loop")
+    if e.errno == errno.ENAMETOOLONG:
+        return fail(f"cannot read `{name}`: the path is longer than the system allows")
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return fail(f"cannot read `{name}`: permission denied")
+    return fail(f"cannot read `{name}`: {e.strerror or e}")
 
 
 def decode(data: bytes, name: str) -> str:
+    """``.cat`` bytes as text: UTF-8, without a byte-order mark, with located errors.
+
+    Invalid UTF-8 is E0002 at the first bad byte; a NUL is E0104.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        shown = data.decode("utf-8", errors="replace")
         before = data[: e.start]
-        line = before.count(b"\n") + 1
-        col = e.start - (before.rfind(b"\n") + 1) + 1
+        # Only the line with the bad byte is shown (and is clipped).
+        start = max(before.rfind(b"\n"), before.rfind(b"\r")) + 1
+        line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
+        col = len(before[start:].decode("utf-8")) + 1
+        end = len(data)
+        for stop in (data.find(b"\n", e.start), data.find(b"\r", e.start)):
+            if stop >= 0:
+                end = min(end, stop)
         raise CatnetError(
             "E0002",
             f"byte 0x{data[e.start]:02x} at offset {e.start} is not valid UTF-8",
             Span(name, line, col, line, col + 1),
             help="save the file as UTF-8",
-            source=shown,
+            source="\n" * (line - 1) + data[start:end].decode("utf-8", errors="replace"),
         ) from None
+    return clean(text, name)
+
+
+def clean(text: str, name: str) -> str:
+    """Source text as the parser takes it: a leading byte-order mark dropped, a NUL refused (E0104)."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    if "\x00" in text:
-        i = text.index("\x00")
-        line = text.count("\n", 0, i) + 1
-        col = i - (text.rfind("\n", 0, i) + 1) + 1
+    i = text.find("\x00")
+    if i >= 0:
+        line, col = _position(text[:i])
         raise CatnetError("E0104", "unexpected character `\\x00` (NUL)", Span(name, line, col, line, col + 1), source=text)
     return text
 
 
-__all__ = ["parse", "read_source", "decode", "MAX_DEPTH", "lark"]
+def _position(before: str) -> tuple[int, int]:
+    """Line and column just after ``before``, lines ending as :func:`source_lines` says."""
+    line = before.count("\n") + before.count("\r") - before.count("\r\n") + 1
+    return line, len(before) - max(before.rfind("\n"), before.rfind("\r"))
+
+
+__all__ = ["parse", "read_source", "decode", "clean", "source_lines", "os_error", "MAX_DEPTH", "MAX_NESTING", "MAX_DIGITS", "MAX_BYTES", "lark"]

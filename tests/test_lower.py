@@ -279,6 +279,9 @@ def test_structural_morphisms_move_wires() -> None:
     assert np.array_equal(run_text("R[3] @ R[3] -> R[3] = add", a, a), 2 * a)
     assert np.array_equal(run_text("R[3] @ R[4] -> R[4] = snd", a, b), b)
     assert np.array_equal(run_text("R[3] -> R[3] = reverse", a), a[:, ::-1])
+    # `copy` of a product copies every wire: A ⊗ B -> A ⊗ B ⊗ A ⊗ B
+    copies = run_text("R[3] @ R[4] -> R[3] @ R[4] @ R[3] @ R[4] = copy", a, b)
+    assert [np.asarray(c).tolist() for c in copies] == [a.tolist(), b.tolist(), a.tolist(), b.tolist()]
 
 
 def test_dropout_is_active_in_training_and_identity_in_evaluation() -> None:
@@ -416,10 +419,12 @@ main eval
 
 def test_model_rejects_wrong_inputs_clearly() -> None:
     model = compile(str(ROOT / "examples" / "siamese.cat"), rngs=nnx.Rngs(0))
-    with pytest.raises(TypeError, match="2 input wire"):
+    with pytest.raises(CatnetError, match="takes 2 inputs") as info:
         model(np.ones((2, 64), np.float32))
-    with pytest.raises(TypeError, match=r"shape \(batch, 64\)"):
+    assert info.value.code == "E0802"
+    with pytest.raises(CatnetError, match=r"shape \(batch, 64\)") as info:
         model(np.ones((64,), np.float32), np.ones((2, 64), np.float32))
+    assert info.value.code == "E0802"
 
 
 def test_bundles_are_reported_as_not_lowerable() -> None:

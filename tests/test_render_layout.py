@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,34 @@ def test_wires_enter_and_leave_in_order(path: Path) -> None:
             continue
         into = sorted((w.dport, L.paths[w.key][-1][1]) for w in L.wires if w.dst == n)
         assert [c for _, c in into] == sorted(c for _, c in into)
+
+
+def test_a_long_chain_is_one_row() -> None:
+    n = 2000
+    module = catnet.loads("morphism f : R[4] -> R[4] = " + " ; ".join(["relu"] * n) + "\n")
+    g = G.build(module.diagram("f"), name="f")
+    L = layout(g)
+    boxes = sorted((r for m, r in L.nodes.items() if g.nodes[m]["kind"] == G.BOX), key=lambda r: r[0])
+    assert len(boxes) == n
+    assert len({round(r[1], 6) for r in boxes}) == 1  # one line across the flow
+    assert all(b[0] >= a[0] + a[2] - EPS for a, b in zip(boxes, boxes[1:]))  # each after the one before
+
+
+def test_deep_nesting_needs_no_deep_recursion() -> None:
+    lines = ["morphism g0 : R[4] -> R[4] = relu"]
+    lines += [f"morphism g{i} : R[4] -> R[4] = g{i - 1} ; tanh" for i in range(1, 60)]
+    g = G.build(catnet.loads("\n".join(lines) + "\n").diagram("g59"), name="top")
+    parent = {c.id: c.parent for c in g.graph["clusters"]}
+    levels = len(G.cluster_path(g, g.graph["clusters"][-1].id))
+    assert levels >= 30  # as deep as a figure opens
+    # Leave fewer spare frames than there are levels (the layout itself
+    # needs about a dozen): a walk that recursed once per nested box fails.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + levels * 3 // 4)
+    try:
+        L = layout(g)
+    finally:
+        sys.setrecursionlimit(limit)
+    for c, p in parent.items():
+        if p is not None:
+            assert _inside(L.clusters[c], L.clusters[p]), c

@@ -6,19 +6,27 @@ and size expressions, and checks each definition against its signature.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Iterable, NoReturn
 
 from .. import ast as A
 from .. import dims, fmt
 from ..dims import Dim
-from ..errors import CatnetError, suggest
+from ..errors import suggest
 from ..ir import Box, Diagram, Ob, Span, Ty
 from ..library import GENERATORS
-from ..syntax import parse, read_source
-from .infer import MAX_DIM, MAX_ELEMENTS, Infer, Scope, has_vars, show_ty
+from ..syntax import MAX_WIRES, declaration_starts, parse, parse_stream
+from .infer import MAX_BOXES, MAX_DIM, MAX_ELEMENTS, Infer, Scope, has_vars, show_ty
 from .module import Definition, Module
 from .wiring import Wiring
+
+#: Files longer than this are checked while they are parsed (see
+#: ``Declarations.run_streaming``); shorter ones are parsed whole first.
+STREAM_BYTES = 256 * 1024
+
+#: The declarations that name an object or a definition.
+_DEFINES = (A.ObjectDecl, A.BundleDecl, A.MorphismDecl, A.WiringDecl, A.SharedDecl)
 
 #: Words of the language; the contextual lexer accepts them as names where a
 #: keyword cannot appear, so the checker refuses them as definition names.
@@ -31,23 +39,102 @@ class Declarations:
 
     # -- top level
     def run(self) -> Module:
-        tree = parse(self.text, self.path)
+        """Check the file: imports, then every object and definition, then `main`."""
+        if self.module.syntax is None and len(self.text) > STREAM_BYTES:
+            starts = declaration_starts(self.text)
+            kinds = [k for _, k, _ in starts]
+            # Imports bring names that a later declaration may use: stream
+            # only when they all come first (as they do in practice).
+            imports = kinds.count("import")
+            if kinds[:imports] == ["import"] * imports:
+                return self.run_streaming(starts)
+        # An imported file arrives parsed (the import loader read it first).
+        tree = self.module.syntax or parse(self.text, self.path)
         self.module.syntax = tree
         if not tree.decls:
-            self.error("E0003", "this file defines nothing", Span(self.path, 1, 1, 1, 1),
-                       help="start with `object Image = R[64]` and a `morphism`; see docs/language.md")
+            self.nothing()
         for decl in tree.decls:
             if isinstance(decl, A.Import):
                 self.do_import(decl)
         for decl in tree.decls:
-            if isinstance(decl, (A.ObjectDecl, A.BundleDecl, A.MorphismDecl, A.WiringDecl, A.SharedDecl)):
+            if isinstance(decl, _DEFINES):
                 self.declare(decl)
-        for decl in tree.decls:
-            if isinstance(decl, (A.ObjectDecl, A.BundleDecl)):
-                self.object(decl.name, decl.span)
-            elif isinstance(decl, (A.MorphismDecl, A.WiringDecl, A.SharedDecl)):
-                self.definition(decl.name, decl.span)
-        entries = [d for d in tree.decls if isinstance(d, A.MainDecl)]
+        # Dependencies first, so that checking a definition never recurses
+        # into the one it uses (a chain of N definitions is N flat steps).
+        for name in self.dependency_order(tree.decls):
+            self.check_name(name)
+        return self.finish_module(tree.decls)
+
+    def run_streaming(self, starts: list[tuple[int, str, str | None]]) -> Module:
+        """Check a long file while it is parsed, one declaration at a time.
+
+        A declaration is checked as soon as everything it names from this
+        file is checked (a cheap scan tells which names the file declares),
+        so the first error of a 100,000-line file is found without parsing
+        all of it; the rest wait for what they use and are checked in
+        dependency order at the end.  For a file that checks, the result is
+        the same module as :meth:`run` gives.
+        """
+        declared = {name for _, kind, name in starts if name and kind not in ("import", "main")}
+        decls: list[A.Decl] = []
+        comments: list[A.Comment] = []
+        waiting: dict[str, list[A.Decl]] = {}  # a name -> declarations that wait for it
+        missing: dict[int, set[str]] = {}  # id of a waiting declaration -> the names it waits for
+        done: set[str] = set()
+
+        def ready(decl: A.Decl) -> None:
+            work = [decl]
+            while work:
+                d = work.pop()
+                name = d.name  # type: ignore[union-attr]
+                self.check_name(name)
+                done.add(name)
+                for other in waiting.pop(name, ()):
+                    wait = missing[id(other)]
+                    wait.discard(name)
+                    if not wait:
+                        del missing[id(other)]
+                        work.append(other)
+
+        for part in parse_stream(self.text, self.path, [o for o, _, _ in starts]):
+            decls.extend(part.decls)
+            comments.extend(part.comments)
+            for decl in part.decls:
+                if isinstance(decl, A.Import):
+                    self.do_import(decl)
+                    continue
+                if not isinstance(decl, _DEFINES):
+                    continue
+                self.declare(decl)
+                wait = {n for n, _ in _references(decl) if n in declared and n not in done}
+                if not wait:
+                    ready(decl)
+                    continue
+                missing[id(decl)] = wait
+                for n in wait:
+                    waiting.setdefault(n, []).append(decl)
+        if not decls:
+            self.nothing()
+        self.module.syntax = A.Module(tuple(decls), tuple(comments))
+        for name in self.dependency_order([d for d in decls if id(d) in missing]):
+            self.check_name(name)
+        return self.finish_module(decls)
+
+    def nothing(self) -> NoReturn:
+        self.error("E0003", "this file defines nothing", Span(self.path, 1, 1, 1, 1),
+                   help="start with `object Image = R[64]` and a `morphism`; see docs/language.md")
+
+    def check_name(self, name: str) -> None:
+        """Check the object or definition ``name`` of this file (once)."""
+        if name in self.object_decls:
+            self.object(name, self.object_decls[name].span)
+        else:
+            self.definition(name, self.decls[name].span)
+
+    def finish_module(self, decls: Iterable[A.Decl]) -> Module:
+        """The entry (`main`) and the listing order, once everything is checked."""
+        decls = list(decls)
+        entries = [d for d in decls if isinstance(d, A.MainDecl)]
         for extra in entries[1:]:
             self.error("E0202", "a file has one `main`", extra.span, notes=[f"`main {entries[0].name}` comes first"])
         if entries:
@@ -56,7 +143,7 @@ class Declarations:
                 self.unknown(main.name, main.span, "morphism")
             self.module.entry = main.name
         # Keep declaration order for listing.
-        order = [d.name for d in tree.decls if isinstance(d, (A.MorphismDecl, A.WiringDecl, A.SharedDecl))]
+        order = [d.name for d in decls if isinstance(d, (A.MorphismDecl, A.WiringDecl, A.SharedDecl))]
         self.module.definitions = {n: self.module.definitions[n] for n in order}
         return self.module
 
@@ -78,36 +165,60 @@ class Declarations:
             self.decls[name] = decl
 
     def do_import(self, decl: A.Import) -> None:
-        target = (self.base_dir / decl.path).resolve()
-        key = str(target)
-        if key in self.loading:
-            chain = self.loading[self.loading.index(key):] + [key]
-            shown = " → ".join(Path(p).name for p in chain)
-            self.error("E0204", f"import cycle: {shown}", decl.span, help="move the shared definitions into a third file")
-        if key in self.cache:
-            mod = self.cache[key]
-        else:
-            if not target.is_file():
-                self.error("E0203", f"cannot find `{decl.path}`", decl.span,
-                           notes=[f"looked for {_display_path(target)}"], help="import paths are relative to the importing file")
-            shown = _display_path(target)
-            text = read_source(target, shown)
-            from .checker import Checker  # the checker of the imported file
+        """Bring in the definitions of an imported file (loaded and checked by ``imports``)."""
+        from .imports import import_module  # not at the top: it imports the checker, which imports this module
 
-            sub = Checker(text, shown, target.parent, self.loading + [key], self.cache)
-            try:
-                mod = sub.run()
-            except CatnetError as e:
-                if e.source is None and e.span is not None and e.span.file == shown:
-                    e.source = text
-                raise
-            self.cache[key] = mod
+        mod = import_module(self, decl)  # type: ignore[arg-type]
         for table, src in ((self.module.imported, {**mod.imported, **mod.definitions}),
                            (self.module.imported_objects, {**mod.imported_objects, **mod.objects})):
-            for name, value in src.items():
-                if name in table and table[name] is not value:  # type: ignore[comparison-overlap]
+            # Set operations and update() run in C: a long chain of imports,
+            # each bringing all names below it, stays fast.
+            for name in sorted(table.keys() & src.keys()):
+                if table[name] is not src[name]:  # type: ignore[comparison-overlap]
                     self.error("E0202", f"`{name}` is imported twice from different files", decl.span)
-                table[name] = value  # type: ignore[assignment]
+            table.update(src)  # type: ignore[arg-type]
+
+    def dependency_order(self, decls: Iterable[A.Decl]) -> list[str]:
+        """This file's objects and definitions, each after those it refers to.
+
+        A depth-first walk with an explicit stack (no recursion, whatever the
+        length of a chain); ties keep source order.  A cycle is E0211 at the
+        reference that closes it.
+        """
+        order: list[str] = []
+        # What is checked already needs no place in the order.
+        done: set[str] = set(self.module.definitions) | set(self.module.objects)
+        local = {**self.object_decls, **self.decls}
+        for decl in decls:
+            root = getattr(decl, "name", None)
+            if root not in local or root in done:
+                continue
+            path: list[str] = [root]
+            on_path = {root}
+            stack = [iter(_references(local[root]))]
+            while stack:
+                ref = next(stack[-1], None)
+                if ref is None:
+                    stack.pop()
+                    name = path.pop()
+                    on_path.discard(name)
+                    done.add(name)
+                    order.append(name)
+                    continue
+                name, span = ref
+                if name not in local or name in done:
+                    continue
+                if name in on_path:
+                    chain = path[path.index(name):] + [name]
+                    if name in self.object_decls:
+                        self.error("E0211", f"object `{name}` is defined in terms of itself", self.object_decls[name].span,
+                                   notes=[" → ".join(chain)] if len(chain) > 2 else [])
+                    self.error("E0211", f"`{name}` is defined in terms of itself ({' → '.join(chain)})", span,
+                               help="recursion is not a diagram; use `repeat n` or `scan` for iteration")
+                path.append(name)
+                on_path.add(name)
+                stack.append(iter(_references(local[name])))
+        return order
 
     # -- names
     def all_names(self) -> list[str]:
@@ -136,21 +247,27 @@ class Declarations:
             self.error("E0211", f"object `{name}` is defined in terms of itself", decl.span)
         self.in_progress.append(name)
         try:
-            scope = Scope({}, {}, Infer(), new_symbols=True)
-            if isinstance(decl, A.BundleDecl):
-                fiber = self.type(decl.fiber, scope)
-                base = self.type(decl.base, scope)
-                ty = Ty((Ob("bundle", (), fiber=fiber, over=base, name=name),))
-            else:
-                ty = self.type(decl.type, scope)
-                if len(ty) == 1:
-                    ob = ty.obs[0]
-                    group = decl.group
-                    ty = Ty((Ob(ob.base, ob.shape, group=group or ob.group, fiber=ob.fiber, over=ob.over, name=name),))
-                elif decl.group:
-                    self.error("E0308", "a group acts on one wire, not on a product", decl.span)
+            return self.object_body(name, decl)
+        except dims.SizeTooLarge as e:
+            self.error("E0309", f"the sizes of object `{name}` grow too large to work with: {e}", decl.span)
         finally:
             self.in_progress.pop()
+
+    def object_body(self, name: str, decl: A.ObjectDecl | A.BundleDecl) -> Ty:
+        """The type an object declaration stands for, recorded in the module."""
+        scope = Scope({}, {}, Infer(), new_symbols=True)
+        if isinstance(decl, A.BundleDecl):
+            fiber = self.type(decl.fiber, scope)
+            base = self.type(decl.base, scope)
+            ty = Ty((Ob("bundle", (), fiber=fiber, over=base, name=name),))
+        else:
+            ty = self.type(decl.type, scope)
+            if len(ty) == 1:
+                ob = ty.obs[0]
+                group = decl.group
+                ty = Ty((Ob(ob.base, ob.shape, group=group or ob.group, fiber=ob.fiber, over=ob.over, name=name),))
+            elif decl.group:
+                self.error("E0308", "a group acts on one wire, not on a product", decl.span)
         self.module.objects[name] = ty
         return ty
 
@@ -162,7 +279,11 @@ class Declarations:
             self.check_size(shape, t.span)
             return Ty((Ob(t.base, shape),))
         if isinstance(t, A.TProduct):
-            return Ty(tuple(o for f in t.factors for o in self.type(f, scope).obs))
+            out = Ty(tuple(o for f in t.factors for o in self.type(f, scope).obs))
+            if len(out) > MAX_WIRES:
+                self.error("E0310", f"a product of {len(out):,} wires (the limit is {MAX_WIRES:,})", t.span,
+                           help="a wire can carry a whole axis: use one R[n, ...] instead of n separate wires")
+            return out
         if isinstance(t, A.TSeq):
             length = self.dim(t.length, scope)
             item = self.type(t.item, scope)
@@ -222,7 +343,11 @@ class Declarations:
                        help=f"did you mean `{hint}`?" if hint else "sizes must be declared in the signature, e.g. `morphism f[d] : R[d] -> R[d]`")
         assert isinstance(d, A.DBin)
         left, right = self.dim(d.left, scope), self.dim(d.right, scope)
-        out = dims.add(left, right) if d.op == "+" else dims.sub(left, right) if d.op == "-" else dims.mul(left, right)
+        try:
+            out = dims.add(left, right) if d.op == "+" else dims.sub(left, right) if d.op == "-" else dims.mul(left, right)
+        except dims.SizeTooLarge as e:
+            self.error("E0309", f"this size is too large to work with: {e}", d.span,
+                       help="write the size as a number, or name a smaller expression with its own size parameter")
         if isinstance(out, int) and not (0 < out <= MAX_DIM):
             self.error("E0307", f"this size evaluates to {out}", d.span, help="sizes must be positive")
         return out
@@ -243,6 +368,9 @@ class Declarations:
         except RecursionError:
             self.error("E0106", f"`{name}` is nested too deeply to check", decl.span,
                        help="split it into named definitions")
+        except dims.SizeTooLarge as e:
+            self.error("E0309", f"the sizes in `{name}` grow too large to work with: {e}", getattr(decl, "name_span", None) or decl.span,
+                       help="sizes are kept as polynomials in the size symbols; give some of them as numbers")
         finally:
             self.in_progress.pop()
         self.module.definitions[name] = defn
@@ -270,6 +398,7 @@ class Declarations:
                 self.error("E0304", f"cannot infer the type of the shared instance `{decl.name}`", decl.expr.span,
                            help=f"ascribe it: `shared {decl.name} = (…  : A -> B)`, or share a named morphism")
             body = self.finish(body, infer, decl.expr.span)
+            self.check_expanded(decl, body)
             symbols = tuple(sorted(body.dom.symbols() | body.cod.symbols()))
             return Definition(decl.name, "shared", body.dom, body.cod, symbols, (), (), body, decl, self.module, decl.span)
         seen: set[str] = set()
@@ -293,9 +422,22 @@ class Declarations:
                 scope.morphisms[p.name] = Box(p.name, pd, pc, kind="composite", span=p.span)
         body = self.body(decl, scope, dom, cod)
         body = self.finish(body, infer, decl.span)
+        self.check_expanded(decl, body)
         template = any(p.cod is not None for p in decl.params)
         return Definition(decl.name, "morphism", dom, cod, tuple(scope.symbols), decl.dim_params, decl.params,
                           None if template else body, decl, self.module, decl.name_span or decl.span)
+
+    def check_expanded(self, decl: A.MorphismDecl | A.WiringDecl | A.SharedDecl, body: Diagram) -> None:
+        """E0310 when opening every definition in ``body`` gives more than MAX_BOXES boxes."""
+        n = body.expanded_size()
+        if n > MAX_BOXES:
+            biggest = max((l.box for l in body.layers if l.box.body is not None),
+                          key=lambda b: b.body.expanded_size(), default=None)  # type: ignore[union-attr]
+            notes = [f"`{biggest.name}` alone opens to {biggest.body.expanded_size():,} boxes"] if biggest is not None and biggest.body is not None else []
+            self.error("E0310", f"`{decl.name}` opens to {n:,} boxes (the limit is {MAX_BOXES:,})",
+                       getattr(decl, "name_span", None) or decl.span, notes=notes,
+                       help="each use of a definition is a fresh copy of its boxes; share one with `shared`, "
+                            "or use `repeat n`, which is built once")
 
     def body(self, decl: A.MorphismDecl | A.WiringDecl, scope: Scope, dom: Ty, cod: Ty) -> Diagram:
         if isinstance(decl, A.WiringDecl):
@@ -339,6 +481,35 @@ class Declarations:
         return out
 
 
+def _references(decl: A.Decl) -> list[tuple[str, Span | None]]:
+    """The names of objects and morphisms a declaration mentions, in source order.
+
+    Names bound by the declaration itself (its size and morphism
+    parameters) are left out.  The walk over the syntax tree uses an
+    explicit stack.
+    """
+    bound = set(getattr(decl, "dim_params", ()) or ()) | {p.name for p in getattr(decl, "params", ()) or ()}
+    out: list[tuple[str, Span | None]] = []
+    stack: list[object] = [decl]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, tuple):
+            stack.extend(reversed(node))
+            continue
+        names = _FIELDS.get(type(node))
+        if names is None:
+            if not dataclasses.is_dataclass(node):
+                continue
+            names = _FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node) if f.name not in ("span", "name_span"))
+        if isinstance(node, (A.Ref, A.WCall, A.TRef)) and node.name not in bound:
+            out.append((node.name, node.span))
+        stack.extend(getattr(node, n) for n in reversed(names))
+    return out
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _size_help(box: Box) -> str:
     if box.kind == "generator" and GENERATORS[box.name].arg("features") is not None:
         return f"give it explicitly, e.g. `{box.name}(features=128)`, or ascribe it: `({box.name} : A -> B)`"
@@ -349,17 +520,32 @@ def _size_help(box: Box) -> str:
 
 def _display_path(p: Path) -> str:
     """A path as users see it: relative to the working directory when inside it."""
-    try:
-        return str(p.relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(p)
+    from .imports import display_path
+
+    return display_path(str(p))
 
 
 def _first_box_with_vars(d: Diagram) -> Box | None:
-    for _, box in d.walk():
-        if has_vars(box.dom) or has_vars(box.cod):
-            return box
-    for layer in d.layers:
-        if has_vars(layer.left) or has_vars(layer.right):
-            return layer.box
+    """The first box (at any depth) whose sizes are still unification variables.
+
+    Only parts whose symbol hint mentions a variable are visited, so a
+    definition that uses checked definitions costs its own size, not theirs.
+    """
+    stack: list[Diagram] = [d]
+    while stack:
+        diagram = stack.pop()
+        if not any(dims.is_var(s) for s in diagram.symbol_hint()):
+            continue
+        nested: list[Diagram] = []
+        for layer in diagram.layers:
+            box = layer.box
+            if has_vars(box.dom) or has_vars(box.cod):
+                return box
+            if box.inst is not None and any(dims.is_var(s) for _, v in box.inst[1] for s in dims.symbols(v)):
+                return box
+            if any(dims.is_var(s) for s in box.symbol_hint()):
+                nested.extend(box.children())
+            if has_vars(layer.left) or has_vars(layer.right):
+                return layer.box
+        stack.extend(reversed(nested))
     return None

@@ -15,6 +15,7 @@ from ..dims import Dim
 from ..errors import suggest
 from ..ir import Box, Diagram, Layer, Ob, Span, Ty, Value
 from ..library import COARITY, GENERATORS, Generator
+from ..syntax import MAX_WIRES
 from .infer import MAX_REPEAT, Scope, has_vars, show_ty
 from .module import Definition
 
@@ -119,6 +120,7 @@ class Expressions:
             return self.elab_product(e, dom, scope, origin)
         if isinstance(e, A.Pair):
             n = len(e.parts)
+            self.check_width(n * len(dom), e.span, "pairing")
             copies = self.copy_n(dom, n, e.span)
             branches = [self.elab(p, dom, scope, origin) for p in e.parts]
             return compose([copies, tensor(branches)])
@@ -176,13 +178,20 @@ class Expressions:
 
     def copy_n(self, dom: Ty, n: int, span: Span | None) -> Diagram:
         """``n`` copies of ``dom``: copy ; (id ⊗ copy) ; ... (one wire kept whole)."""
-        layers = []
-        for i in range(n - 1):
-            left = Ty(dom.obs * i)
-            layers.append(Layer(left, Box("copy", dom, dom @ dom, kind="structural", span=span), Ty()))
-        return Diagram(dom, Ty(dom.obs * n), tuple(layers))
+        copies = Ty(dom.obs * n)
+        copy = Box("copy", dom, dom @ dom, kind="structural", span=span)
+        # the wires left of each copy are a view into the n copies: linear in n
+        layers = [Layer(copies[: len(dom) * i], copy, Ty()) for i in range(n - 1)]
+        return Diagram(dom, copies, tuple(layers))
+
+    def check_width(self, wires: int, span: Span | None, what: str) -> None:
+        """E0310 for a product or pairing of more than MAX_WIRES wires."""
+        if wires > MAX_WIRES:
+            self.error("E0310", f"this {what} makes {wires:,} parallel wires (the limit is {MAX_WIRES:,})", span,
+                       help="a wire can carry a whole axis: use one R[n, ...] wire instead of n separate ones")
 
     def elab_product(self, e: A.Product, dom: Ty, scope: Scope, origin: tuple[str, Span | None] | None) -> Diagram:
+        self.check_width(len(e.parts), e.span, "product")
         arities = [self.arity(p, scope) for p in e.parts]
         known = sum(a for a in arities if a is not None)
         flexible = [i for i, a in enumerate(arities) if a is None]
@@ -343,9 +352,11 @@ class Expressions:
             self.error("E0206", f"`{defn.name}` takes no arguments", e.span,
                        help=f"write `{defn.name}` alone" + (f"; its sizes go in brackets: `{defn.name}[…]`" if defn.dim_params else ""))
         assert defn.body is not None
-        body = defn.body.subst(env)
-        box = Box(defn.name, gdom, gcod, kind="composite", body=body, iso=body.is_iso, span=e.span,
-                  shared=defn.name if defn.kind == "shared" else None)
+        # The body stays the definition's own until the sizes are solved:
+        # `finish` substitutes them once, from the generic body (ir.Box.inst).
+        box = Box(defn.name, gdom, gcod, kind="composite", body=defn.body, iso=defn.body.is_iso, span=e.span,
+                  shared=defn.name if defn.kind == "shared" else None,
+                  inst=(defn.body, tuple(sorted(env.items()))) if env else None)
         return box.diagram()
 
     def apply_template(self, defn: Definition, e: A.Ref, env: dict[str, Dim], dom: Ty, cod: Ty, scope: Scope) -> Diagram:

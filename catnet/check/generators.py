@@ -33,7 +33,11 @@ class Generators:
         if g.name == "id":
             return Diagram.id(dom)  # identities are wires, not boxes
         ctx = RuleCtx(scope.infer, g.name, e.span, dom)
-        cod = g.rule(ctx, dom, args)
+        try:
+            cod = g.rule(ctx, dom, args)
+        except dims.SizeTooLarge as err:
+            self.error("E0309", f"the output size of `{g.name}` is too large to work with: {err}", e.span,
+                       notes=[f"`{g.name}` gets {show_ty(dom)}"])
         for ob in cod.obs:
             self.check_size(tuple(scope.infer.resolve(d) for d in ob.shape), e.span)
         box = Box(g.name, dom, cod, kind="structural" if g.structural else "generator",
@@ -126,7 +130,10 @@ class Generators:
             bad(f"refers to `{v.name}`, which is not a size in scope")
         if isinstance(v, A.VBin):
             left, right = self.value_dim(v.left, scope, bad), self.value_dim(v.right, scope, bad)
-            return dims.add(left, right) if v.op == "+" else dims.sub(left, right) if v.op == "-" else dims.mul(left, right)
+            try:
+                return dims.add(left, right) if v.op == "+" else dims.sub(left, right) if v.op == "-" else dims.mul(left, right)
+            except dims.SizeTooLarge as err:
+                self.error("E0309", f"this size is too large to work with: {err}", v.span)
         bad("must be a size")
 
 

@@ -20,6 +20,9 @@ MAX_DIM = 2**31 - 1
 #: Total elements of one wire above this are refused (a terabyte of floats).
 MAX_ELEMENTS = 2**40
 MAX_REPEAT = 100_000
+#: Boxes in one definition with every definition it uses opened (what drawing
+#: and compiling walk); `repeat n` bodies count once.
+MAX_BOXES = 1_000_000
 
 
 # -- inference state ------------------------------------------------------------
@@ -41,8 +44,7 @@ class Infer:
         if isinstance(d, int) or not self.env:
             return d
         for _ in range(64):
-            syms = dims.symbols(d)
-            if not syms.intersection(self.env):
+            if self.env.keys().isdisjoint(dims.symbols(d)):
                 return d
             d = dims.subst(d, self.env)
         return d
@@ -107,7 +109,8 @@ class Infer:
 
 
 def has_vars(ty: Ty) -> bool:
-    return any(dims.is_var(s) for s in ty.symbols())
+    """Whether a type mentions a unification variable (the cheap hint first)."""
+    return any(dims.is_var(s) for s in ty.symbol_hint()) and any(dims.is_var(s) for s in ty.symbols())
 
 
 def show_ty(ty: Ty) -> str:

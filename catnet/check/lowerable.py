@@ -33,6 +33,11 @@ def parameter_size(d: Dim, box: Box, entry: str | None = None) -> int:
     return d
 
 
+#: Levels of nested bodies the lowering builds (its module tree and the
+#: trace of a forward pass nest as deep as the definitions do).
+MAX_NESTING = 64
+
+
 def require_lowerable(d: Diagram, entry: str) -> None:
     """Refuse, with E0601, what checks but cannot be compiled yet.
 
@@ -41,6 +46,11 @@ def require_lowerable(d: Diagram, entry: str) -> None:
     that size parameters must be known numbers (only free sequence lengths
     may stay symbolic).
     """
+    depth = d.nesting_depth()
+    if depth > MAX_NESTING:
+        raise CatnetError("E0106", f"`{entry}` nests definitions {depth:,} levels deep; compiling handles up to {MAX_NESTING}",
+                          None, notes=["each definition used inside another is one level"],
+                          help="inline some of the intermediate definitions, or use `repeat n` for a chain of equal blocks")
     for _, box in d.walk():
         if box.name in NOT_LOWERED and box.kind == "structural":
             raise CatnetError("E0601", f"compiling a {NOT_LOWERED[box.name]} (`{box.name}`) is not supported yet", box.span,

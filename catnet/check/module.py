@@ -60,6 +60,10 @@ class Module:
         return self.lookup(name)
 
     def lookup(self, name: str) -> Definition:
+        """The definition called ``name``: E0801 for a non-``str``, E0210 if there is none."""
+        from .inputs import require_name
+
+        require_name("module.lookup", name)
         d = self.definitions.get(name) or self.imported.get(name)
         if d is None:
             pool = list(self.definitions) + list(self.imported)
@@ -76,9 +80,12 @@ class Module:
         """The checked body of a definition; ``name`` defaults to the entry.
 
         A template (a definition taking morphism parameters) has no body
-        until it is applied, so it cannot be asked for here.
+        until it is applied, so it cannot be asked for here.  A ``name`` that
+        is not a ``str`` is E0801.
         """
-        name = name or self.entry_name()
+        from .inputs import require_name
+
+        name = self.entry_name() if name is None else require_name("module.diagram", name)
         d = self.lookup(name)
         if d.body is None:
             raise CatnetError(
@@ -90,6 +97,7 @@ class Module:
         return d.body
 
     def entry_name(self) -> str:
+        """The entry morphism: the ``main`` one, else the last ``morphism`` of the file (E0210 if none)."""
         if self.entry:
             return self.entry
         own = [d for d in self.definitions.values() if d.kind == "morphism"]

@@ -21,17 +21,19 @@ axis with the state wires starting at zero.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Generic, Sequence, TypeVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from .. import dims
 from ..check import require_lowerable
+from ..check.inputs import Given, check_ids, check_inputs, embed_readers, given
 from ..errors import CatnetError
-from ..ir import Box, Diagram, Ob, Ty
+from ..ir import Box, Diagram, Ob, Span, Ty
 from . import names
 from .ops import OPS, Op
 
@@ -350,6 +352,60 @@ def _trace(box: Box, node: Any, wires: Wires, ctx: Context) -> Wires:
 # -- the root ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Entry:
+    """What the checks on a model's inputs know of its entry morphism.
+
+    ``span`` and ``source`` locate input errors at the definition;
+    ``readers`` pairs each domain wire that holds token ids with the
+    ``embed`` that reads them (see ``catnet.check.inputs.embed_readers``).
+    """
+
+    name: str
+    span: Span | None
+    source: str | None
+    readers: tuple[tuple[int, Box], ...]
+
+    def locate(self, error: CatnetError) -> CatnetError:
+        if error.span is None:
+            error.span = self.span
+            error.source = error.source or self.source
+        return error
+
+
+def _given(x: Any) -> tuple[Any, Given]:
+    """An input as an array (lists become NumPy arrays), and what the checks need of it."""
+    if not (hasattr(x, "shape") and hasattr(x, "dtype")):
+        try:
+            array = np.asarray(x)
+        except (ValueError, TypeError):  # ragged nesting, objects NumPy refuses
+            return x, Given((), "other", "object", given(x))
+        if array.dtype.kind in "OUSV":
+            return x, Given((), "other", str(array.dtype), given(x))
+        x = array
+    kind = "float" if jnp.issubdtype(x.dtype, jnp.floating) else "int" if jnp.issubdtype(x.dtype, jnp.integer) else "other"
+    return x, Given(tuple(int(n) for n in x.shape), kind, str(x.dtype))
+
+
+def _check_token_ids(dom: Ty, index: int, x: Any, box: Box) -> None:
+    """Token ids against ``embed``'s vocabulary, for a concrete array only.
+
+    Under ``jax.jit`` the input is a tracer whose values are unknown, and
+    checking them there would cost every step: the check is skipped, and
+    ``catnet train`` checks its data once before training instead.
+    """
+    if isinstance(x, jax.core.Tracer) or x.size == 0:
+        return
+    vocab = int(box.kwargs["vocab"])  # type: ignore[arg-type]
+    xp = jnp if isinstance(x, jax.Array) else np
+    low, high = int(xp.min(x)), int(xp.max(x))
+    if 0 <= low and high < vocab:
+        return
+    host = np.asarray(x)
+    at = tuple(int(i) for i in np.argwhere((host < 0) | (host >= vocab))[0])
+    check_ids(dom, index, low, high, box, (at, int(host[at])))
+
+
 class Model(Node):
     """A compiled diagram: ``model(*inputs) -> outputs``.
 
@@ -358,26 +414,42 @@ class Model(Node):
     ``model.train()`` (the default) and ``model.eval()`` switch dropout and
     batch statistics.  Shared instances are attributes named after their
     ``shared`` name.
+
+    The inputs are checked against the domain when the call is traced (the
+    shapes are static, so a jitted step pays nothing): their number, rank,
+    per-example sizes, batch size and dtype kind, and — for a concrete
+    array, not under ``jax.jit`` — token ids against the ``vocab`` of the
+    ``embed`` reading them.  A mismatch raises ``CatnetError`` E0802 at the
+    entry's definition.
     """
 
-    def __init__(self, diagram: Diagram, *, rngs: nnx.Rngs, name: str = "the entry") -> None:
+    def __init__(
+        self,
+        diagram: Diagram,
+        *,
+        rngs: nnx.Rngs,
+        name: str = "the entry",
+        span: Span | None = None,
+        source: str | None = None,
+    ) -> None:
         require_lowerable(diagram, name)
+        for _, box in diagram.walk():
+            _check_lowerable(box)
         # Shared instances first, on the root, named after their `shared`
         # name: built once, before any vmapped `repeat` construction could
         # stack them.
-        for _, box in diagram.walk():
-            _check_lowerable(box)
         taken: list[str] = []
         shared_attrs: list[tuple[str, str]] = []
-        for name, box in names.shared_instances(diagram).items():
+        for shared_name, box in names.shared_instances(diagram).items():
             box = replace(box, shared=None)
             if names.owns_module(box):
-                attr = names.attribute(name, taken)
+                attr = names.attribute(shared_name, taken)
                 taken.append(attr)
                 setattr(self, attr, build(box, rngs))
-                shared_attrs.append((name, attr))
+                shared_attrs.append((shared_name, attr))
         super().__init__(diagram, rngs=rngs, taken=taken)
         self._diagram = Static(diagram)
+        self._entry = Static(Entry(name, span, source, tuple(embed_readers(diagram).items())))
         self._shared = tuple(shared_attrs)
         self.deterministic = False
         self._rngs = rngs.dropout.fork() if _random(diagram) else None
@@ -394,15 +466,23 @@ class Model(Node):
     def cod(self) -> Ty:
         return self.diagram.cod
 
+    def _inputs(self, inputs: Sequence[Any]) -> Wires:
+        """The inputs checked against the domain (E0802) and cast to the wires' dtypes."""
+        entry: Entry = self._entry.value
+        dom = self.diagram.dom
+        try:
+            described = [_given(x) for x in inputs]
+            check_inputs(dom, [g for _, g in described], entry.name)
+            arrays = [x for x, _ in described]
+            for index, box in entry.readers:
+                _check_token_ids(dom, index, arrays[index], box)
+        except CatnetError as e:
+            raise entry.locate(e) from None
+        return [jnp.asarray(x, dtype_of(ob)) for ob, x in zip(dom.obs, arrays)]
+
     def __call__(self, *inputs: Any) -> Any:
         diagram = self.diagram
-        if len(inputs) != len(diagram.dom):
-            raise TypeError(f"the model takes {len(diagram.dom)} input wire(s) ({diagram.dom}), got {len(inputs)}")
-        wires = [jnp.asarray(x, dtype_of(ob)) for ob, x in zip(diagram.dom.obs, inputs)]
-        for ob, x in zip(diagram.dom.obs, wires):
-            if x.ndim != len(ob.shape) + 1:
-                shape = ", ".join(["batch", *map(dims.show, ob.shape)])
-                raise TypeError(f"an input of type {ob} needs an array of shape ({shape}), got {x.shape}")
+        wires = self._inputs(inputs)
         train = not self.deterministic
         key = self._rngs() if train and self._rngs is not None else None
         ctx = Context(train, key, {name: getattr(self, attr) for name, attr in self._shared}, {})

@@ -17,9 +17,9 @@ answers instantly.  The rules, in the order the lowering applies them:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
-from ..ir import Box, Diagram
+from ..ir import Box, Diagram, fold_bodies
 from ..library import GENERATORS
 
 #: Attributes a module name must not take: methods of ``nnx.Module`` and of
@@ -42,13 +42,26 @@ def has_params(box: Box) -> bool:
 
 
 def owns_module(box: Box) -> bool:
-    """Whether an occurrence of ``box`` keeps its own module in the tree."""
+    """Whether an occurrence of ``box`` keeps its own module in the tree.
+
+    Bodies are folded bottom-up once and the answer cached on them, so deep
+    or widely shared nesting costs the size of the IR.
+    """
     if box.shared is not None:
         return False
     if box.kind in ("generator", "structural"):
         return has_params(box)
     assert box.body is not None, box.kind
-    return any(owns_module(layer.box) for layer in box.body.layers)
+    return fold_bodies(box.body, "_owns_module", _owns, any)
+
+
+def _owns(box: Box, of: Callable[[Diagram], bool]) -> bool:
+    if box.shared is not None:
+        return False
+    if box.kind in ("generator", "structural"):
+        return has_params(box)
+    assert box.body is not None, box.kind
+    return of(box.body)
 
 
 def inner_body(box: Box) -> Diagram:

@@ -265,8 +265,8 @@ def _swap(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
 
 
 def _copy(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
-    (a,) = wires
-    return [a, a]
+    # `copy` on A ⊗ B gives A ⊗ B ⊗ A ⊗ B: all wires, then all again.
+    return list(wires) + list(wires)
 
 
 def _discard(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:

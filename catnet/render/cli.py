@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..cli import add_root_argument
 from ..errors import CatnetError
 
 
@@ -45,16 +46,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="data flows left to right (default) or top to bottom")
     parser.add_argument("--snippet", action="store_true",
                         help="TikZ only: write a tikzpicture to \\input into a paper instead of a standalone document")
+    add_root_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Render; print the text when there is no ``-o``.  Errors are ``CatnetError``."""
+    from .. import load
     from . import render
 
     if args.output is None and args.format in ("png", "pdf"):
         raise CatnetError("E0208", f"{args.format.upper()} output needs a file", help=f"add `-o OUT.{args.format}`")
     result = render(
-        args.file,
+        load(args.file, root=args.root),
         args.output,
         morphism=args.morphism,
         format=args.format,

@@ -342,17 +342,24 @@ def _common_cluster(clusters: list[str | None], table: list[Cluster]) -> str | N
     return common
 
 
+#: At most this many levels of nested definitions are opened in a figure.
+MAX_DEPTH = 32
+
+
 def build(diagram: Diagram, *, name: str | None = None, depth: int | None = None, params: bool = False) -> nx.MultiDiGraph:
     """The graph of ``diagram``, drawn inside a box labelled ``name`` if given.
 
     ``depth`` is how many levels of nested definitions are expanded (``None``
-    for all; ``0`` draws every composite of ``diagram`` as one box).  With
+    for all, up to :data:`MAX_DEPTH`; ``0`` draws every composite of
+    ``diagram`` as one box).  With
     ``params``, every box with parameters gets a parameter wire from a
     :data:`PARAM` node, and the users of one shared instance get one source
     copied to each of them.
     """
     assert depth is None or depth >= 0
-    b = _Builder(depth, params)
+    # Nesting is drawn by recursion and as nested Graphviz clusters: both
+    # stay bounded, so deeper definitions are drawn as single boxes.
+    b = _Builder(MAX_DEPTH if depth is None else min(depth, MAX_DEPTH), params)
     top = b.cluster(name, "entry", None) if name else None
     wires = [_End(b.node("in", INPUT, None, n_out=1, index=i), 0, ob, True) for i, ob in enumerate(diagram.dom.obs)]
     outs = b.diagram(diagram, wires, 0, top, None)

@@ -22,6 +22,13 @@ Text sizes are estimated from character counts, generously, so boxes drawn
 with these sizes as their minimum size still hold their text.  Only
 arithmetic on the graph's data is involved, so the layout, and the TikZ
 written from it, is the same on every machine.
+
+Each block looks only at the wires that run inside it or cross its
+boundary, and each rank only at its own elements and the wires that start
+in it or pass through it, so the time taken grows linearly with the size of
+the drawing (a 10,000-box chain lays out in about a second; see
+``bench/bench_tikz.py``).  Nested boxes are walked with explicit stacks, so
+no depth of nesting meets Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -145,17 +152,92 @@ class _Engine:
         for _, v, d in g.edges(data=True):
             if d["kind"] == G.PARAMETER and g.nodes[v]["kind"] == G.BOX:
                 self.lanes.add(v)
+        self.depth: dict[str | None, int] = {None: 0}
+        for c in g.graph["clusters"]:
+            self.cluster_depth(c.id)
+        self.bounds: dict[str | None, tuple[list[tuple[str, int]], list[tuple[str, int]]]] = {}
+        self.port_index: dict[str, tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]] = {}
+        # The wires each block sees, in wire order: a wire matters only to the
+        # nested boxes between its two ends and their innermost common one, so
+        # each block looks at its own wires rather than at all of them.
+        self.local_wires: dict[str | None, list[Wire]] = {}
+        for w in self.wires:
+            up, lca, down = self.split(self.outer(w.src), self.outer(w.dst))
+            for c in (lca, *up, *down):
+                self.local_wires.setdefault(c, []).append(w)
+        self.sizes: dict[str, tuple[float, float]] = {}
         self.blocks: dict[str | None, Block] = {}
         self.first: dict[str, int] = {}
-        self.cluster_first(None)
+        self.postorder = self.clusters_inside_out()
+        for cid in self.postorder:
+            self.first[cid] = self.cluster_first(cid)
+
+    def cluster_depth(self, cid: str | None) -> int:
+        """How many nested boxes hold ``cid``, itself included (0 for the top)."""
+        chain: list[str] = []
+        c = cid
+        while c not in self.depth:
+            chain.append(c)  # type: ignore[arg-type]
+            c = self.clusters[c].parent  # type: ignore[index]
+        for c2 in reversed(chain):
+            self.depth[c2] = self.depth[self.clusters[c2].parent] + 1
+        return self.depth[cid]
+
+    def outer(self, n: str) -> str | None:
+        """The innermost nested box around node ``n`` (``None`` for the diagram's own ends)."""
+        d = self.g.nodes[n]
+        return None if d["kind"] in (G.INPUT, G.OUTPUT) else d["cluster"]
+
+    def split(self, x: str | None, y: str | None) -> tuple[list[str], str | None, list[str]]:
+        """The nested boxes from ``x`` and from ``y`` up to their innermost common one.
+
+        Returns the boxes around ``x`` below the common one (outermost first),
+        the common one (``None``: the top), and those around ``y`` likewise.
+        """
+        up: list[str] = []
+        down: list[str] = []
+        while self.depth[x] > self.depth[y]:
+            up.append(x)  # type: ignore[arg-type]
+            x = self.clusters[x].parent  # type: ignore[index]
+        while self.depth[y] > self.depth[x]:
+            down.append(y)  # type: ignore[arg-type]
+            y = self.clusters[y].parent  # type: ignore[index]
+        while x != y:
+            up.append(x)  # type: ignore[arg-type]
+            down.append(y)  # type: ignore[arg-type]
+            x = self.clusters[x].parent  # type: ignore[index]
+            y = self.clusters[y].parent  # type: ignore[index]
+        return up[::-1], x, down[::-1]
+
+    def clusters_inside_out(self) -> list[str]:
+        """Every nested box, each after all the boxes inside it (a post-order walk).
+
+        Children are visited in their order of creation, as a recursive walk
+        would, but with an explicit stack: nesting depth is not bounded by
+        Python's recursion limit.
+        """
+        out: list[str] = []
+        stack: list[tuple[str | None, int]] = [(None, 0)]
+        while stack:
+            cid, i = stack[-1]
+            kids = self.children.get(cid, [])
+            if i < len(kids):
+                stack[-1] = (cid, i + 1)
+                stack.append((kids[i], 0))
+                continue
+            stack.pop()
+            if cid is not None:
+                out.append(cid)
+        return out
 
     def cluster_first(self, cid: str | None) -> int:
-        """The IR order of a nested box: that of the first node inside it."""
+        """The IR order of a nested box: that of the first node inside it.
+
+        The boxes inside ``cid`` must have theirs in ``self.first`` already.
+        """
         best = min((self.index[n] for n in self.members.get(cid, [])), default=len(self.index))
         for child in self.children.get(cid, []):
-            best = min(best, self.cluster_first(child))
-        if cid is not None:
-            self.first[cid] = best
+            best = min(best, self.first[child])
         return best
 
     # -- sizes ----------------------------------------------------------------
@@ -165,6 +247,12 @@ class _Engine:
 
     def node_size(self, n: str) -> tuple[float, float]:
         """(flow, cross) extent of a node, without its parameter lane."""
+        # Asked for many times per node while placing; computed once.
+        if n not in self.sizes:
+            self.sizes[n] = self._node_size(n)
+        return self.sizes[n]
+
+    def _node_size(self, n: str) -> tuple[float, float]:
         d = self.g.nodes[n]
         kind = d["kind"]
         if kind in (G.COPY, G.DISCARD, G.WAYPOINT):
@@ -214,16 +302,37 @@ class _Engine:
         return None
 
     def boundary(self, cid: str | None) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """The wire ends that enter and leave ``cid`` (``None``: the whole diagram), in port order."""
+        if cid in self.bounds:
+            return self.bounds[cid]
         if cid is None:
             ins = [(n, 0) for n, d in self.g.nodes(data=True) if d["kind"] == G.INPUT]
+            into: dict[str, Wire] = {}
+            for w in self.wires:
+                into.setdefault(w.dst, w)
             outs = []
             for n, d in self.g.nodes(data=True):
                 if d["kind"] == G.OUTPUT:
-                    w = next(w for w in self.wires if w.dst == n)
+                    w = into[n]
                     outs.append((w.src, w.sport))
-            return ins, outs
-        c = self.clusters[cid]
-        return [self.canon(e) for e in c.inputs], [self.canon(e) for e in c.outputs]
+            self.bounds[cid] = (ins, outs)
+        else:
+            c = self.clusters[cid]
+            self.bounds[cid] = ([self.canon(e) for e in c.inputs], [self.canon(e) for e in c.outputs])
+        return self.bounds[cid]
+
+    def port_of(self, cid: str, end: tuple[str, int], out: bool) -> int:
+        """Which port of nested box ``cid`` the wire made at ``end`` enters (or leaves) by."""
+        if cid not in self.port_index:
+            ins, outs = self.boundary(cid)
+            first_in: dict[tuple[str, int], int] = {}
+            first_out: dict[tuple[str, int], int] = {}
+            for i, e in enumerate(ins):
+                first_in.setdefault(e, i)
+            for j, e in enumerate(outs):
+                first_out.setdefault(e, j)
+            self.port_index[cid] = (first_in, first_out)
+        return self.port_index[cid][1 if out else 0][end]
 
     def canon(self, end: tuple[str, int]) -> tuple[str, int]:
         node, port = end
@@ -232,8 +341,10 @@ class _Engine:
         return end
 
     def layout(self, cid: str | None) -> Block:
-        for child in self.children.get(cid, []):
-            self.blocks[child] = self.layout(child)
+        """Lay out nested box ``cid`` (``None``: the whole diagram).
+
+        The blocks of the boxes inside it must be in ``self.blocks`` already.
+        """
         elements = list(self.members.get(cid, [])) + list(self.children.get(cid, []))
         order = {e: (self.index[e] if e in self.index else self.first[e]) for e in elements}
         elements.sort(key=lambda e: order[e])
@@ -243,7 +354,7 @@ class _Engine:
 
         # Wires seen from this block: (wire, source element or None, target element or None).
         local: list[tuple[Wire, str | None, str | None]] = []
-        for w in self.wires:
+        for w in self.local_wires.get(cid, []):
             a, b = self.lift(cid, w.src), self.lift(cid, w.dst)
             if a is None and b is None:
                 continue
@@ -260,16 +371,26 @@ class _Engine:
         for w, a, b in local:
             if a is not None and b is not None:
                 preds[b].append(a)
-        rank: dict[str, int] = {}
-
-        def rank_of(e: str) -> int:
-            if e not in rank:
-                rank[e] = 1 + max((rank_of(p) for p in preds[e]), default=-1)
-            return rank[e]
-
-        for e in elements:
-            rank_of(e)
+        rank = _longest_path_ranks(elements, preds)
         R = 1 + max(rank.values(), default=-1)
+        # Each rank's elements (in IR order), the wires that start in it and
+        # the wires that pass through it (in wire order): the placement
+        # below visits each once, so its cost is linear in the drawing.
+        at_rank: list[list[str]] = [[] for _ in range(R)]
+        for e in elements:
+            at_rank[rank[e]].append(e)
+        starting: list[list[tuple[Wire, str]]] = [[] for _ in range(R)]
+        passing: list[list[Wire]] = [[] for _ in range(R)]
+        feeds_of: dict[str, list[Wire]] = {e: [] for e in elements}
+        for w, a, b in local:
+            ra = -1 if a is None else rank[a]
+            rb = R if b is None else rank[b]
+            if a is not None:
+                starting[ra].append((w, a))
+            if b is not None:
+                feeds_of[b].append(w)
+            for r in range(ra + 1, rb):
+                passing[r].append(w)
 
         def extent(e: str) -> tuple[float, float, float]:
             """(flow, cross, lane) of an element."""
@@ -303,20 +424,15 @@ class _Engine:
 
         for r in range(R):
             items: list[tuple[float, float, int, str | int]] = []  # (desired, tiebreak, kind order, id)
-            for e in elements:
-                if rank[e] != r:
-                    continue
-                feeds = [w for w, a, b in local if b == e and w.key in src_pos]
+            for e in at_rank[r]:
+                feeds = [w for w in feeds_of[e] if w.key in src_pos]
                 wanted = [src_pos[w.key] - port_offset(e, w.dport if e == w.dst else self._block_in(e, w), False)
                           for w in feeds]
                 desired = sum(wanted) / len(wanted) if wanted else float("nan")
                 tie = min((self._wire_order(w) for w in feeds), default=float(order[e]))
                 items.append((desired, tie, 0, e))
-            for w, a, b in local:
-                ra = -1 if a is None else rank[a]
-                rb = R if b is None else rank[b]
-                if ra < r < rb:
-                    items.append((src_pos[w.key], self._wire_order(w), 1, w.key))
+            for w in passing[r]:
+                items.append((src_pos[w.key], self._wire_order(w), 1, w.key))
             # Elements that nothing feeds go after their neighbours in IR order.
             known = [it[0] for it in items if it[0] == it[0]]
             fallback = (max(known) + 1.0) if known else 0.0
@@ -345,13 +461,10 @@ class _Engine:
                 else:
                     routes_c.setdefault(ident, []).append(p)  # type: ignore[arg-type]
             # output ports of this rank, and pass points, feed the next rank
-            for w, a, b in local:
-                ra = -1 if a is None else rank[a]
-                rb = R if b is None else rank[b]
-                if ra == r:
-                    src_pos[w.key] = center[a] + port_offset(a, w.sport if a == w.src else self._block_out(a, w), True)
-                elif ra < r < rb:
-                    src_pos[w.key] = routes_c[w.key][-1]
+            for w, a in starting[r]:
+                src_pos[w.key] = center[a] + port_offset(a, w.sport if a == w.src else self._block_out(a, w), True)
+            for w in passing[r]:
+                src_pos[w.key] = routes_c[w.key][-1]
 
         # boundary ports follow the wires they carry
         in_c = [j * WIRE_GAP for j in range(len(ins))]
@@ -452,12 +565,10 @@ class _Engine:
 
     def _block_in(self, e: str, w: Wire) -> int:
         """Which input port of child block ``e`` wire ``w`` enters by."""
-        ins, _ = self.boundary(e)
-        return ins.index((w.src, w.sport))
+        return self.port_of(e, (w.src, w.sport), False)
 
     def _block_out(self, e: str, w: Wire) -> int:
-        _, outs = self.boundary(e)
-        return outs.index((w.src, w.sport))
+        return self.port_of(e, (w.src, w.sport), True)
 
     def _wire_order(self, w: Wire) -> float:
         return self.index[w.src] + w.sport / 16
@@ -465,6 +576,8 @@ class _Engine:
     # -- absolute positions -----------------------------------------------------
 
     def place(self) -> Layout:
+        for cid in self.postorder:
+            self.blocks[cid] = self.layout(cid)
         root = self.layout(None)
         nodes: dict[str, tuple[float, float, float, float]] = {}
         clusters: dict[str, tuple[float, float, float, float]] = {}
@@ -473,43 +586,47 @@ class _Engine:
         edges: dict[str | None, tuple[list[tuple[float, float]], list[tuple[float, float]]]] = {}
 
         def visit(cid: str | None, blk: Block, f0: float, c0: float) -> None:
+            """Place one block's own nodes and routes at its corner ``(f0, c0)``."""
             for n, (f, c, F, C) in blk.nodes.items():
                 nodes[n] = (f0 + f, c0 + c, F, C)
                 bands[n] = (f0 + blk.bands[n][0], f0 + blk.bands[n][1])
             for key, pts in blk.routes.items():
                 routes[(cid, key)] = [(f0 + f, c0 + c) for f, c in pts]
             edges[cid] = ([(f0, c0 + c) for c in blk.inputs], [(f0 + blk.F, c0 + c) for c in blk.outputs])
-            for child, (f, c) in blk.blocks.items():
-                sub = self.blocks[child]
-                clusters[child] = (f0 + f, c0 + c, sub.F, sub.C)
-                visit(child, sub, f0 + f, c0 + c)
 
+        # Outermost first, each block's children in order: a pre-order walk
+        # with an explicit stack, so deep nesting needs no deep recursion.
         visit(None, root, 0.0, 0.0)
+        stack = [iter(root.blocks.items())]
+        offsets = [(0.0, 0.0)]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                offsets.pop()
+                continue
+            child, (f, c) = nxt
+            f0, c0 = offsets[-1]
+            sub = self.blocks[child]
+            clusters[child] = (f0 + f, c0 + c, sub.F, sub.C)
+            visit(child, sub, f0 + f, c0 + c)
+            stack.append(iter(sub.blocks.items()))
+            offsets.append((f0 + f, c0 + c))
         paths: dict[int, list[tuple[float, float]]] = {}
         for w in self.wires:
             paths[w.key] = self.path(w, nodes, routes, edges)
         return Layout(self.lr, nodes, clusters, paths, self.wires, bands, (root.F, root.C))
 
     def path(self, w: Wire, nodes: dict, routes: dict, edges: dict) -> list[tuple[float, float]]:
-        def chain(n: str) -> list[str]:
-            d = self.g.nodes[n]
-            if d["kind"] in (G.INPUT, G.OUTPUT):
-                return []
-            return list(G.cluster_path(self.g, d["cluster"]))
-
-        up, down = chain(w.src), chain(w.dst)
-        k = 0
-        while k < min(len(up), len(down)) and up[k] == down[k]:
-            k += 1
-        lca = up[k - 1] if k else None
+        up, lca, down = self.split(self.outer(w.src), self.outer(w.dst))
         pts: list[tuple[float, float]] = [self.port(w.src, w.sport, True, nodes, edges)]
-        for c in reversed(up[k:]):
+        for c in reversed(up):
             pts += routes.get((c, w.key), [])
-            j = self.boundary(c)[1].index((w.src, w.sport))
+            j = self.port_of(c, (w.src, w.sport), True)
             pts.append(edges[c][1][j])
         pts += routes.get((lca, w.key), [])
-        for c in down[k:]:
-            i = self.boundary(c)[0].index((w.src, w.sport))
+        for c in down:
+            i = self.port_of(c, (w.src, w.sport), False)
             pts.append(edges[c][0][i])
             pts += routes.get((c, w.key), [])
         pts.append(self.port(w.dst, w.dport, False, nodes, edges))
@@ -534,6 +651,28 @@ class _Engine:
                 return (f + F if out else f, c + cross)
             return (f + F / 2, c + cross)
         return (f + F if out else f, c + cross)
+
+
+def _longest_path_ranks(elements: list[str], preds: dict[str, list[str]]) -> dict[str, int]:
+    """Each element's rank: one more than its highest predecessor's (0 without any).
+
+    An explicit stack rather than recursion, so a long chain of boxes in
+    one nested box cannot exhaust Python's recursion limit.
+    """
+    rank: dict[str, int] = {}
+    for root in elements:
+        if root in rank:
+            continue
+        stack = [root]
+        while stack:
+            e = stack[-1]
+            todo = [p for p in preds[e] if p not in rank]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            rank[e] = 1 + max((rank[p] for p in preds[e]), default=-1)
+    return rank
 
 
 def _spread(cs: list[float]) -> list[float]:

@@ -13,8 +13,10 @@ boxes that share one ``shared`` instance are counted once::
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..errors import CatnetError
-from ..ir import Box, Diagram
+from ..ir import Box, Diagram, fold_bodies
 from ..summary import generator_params
 
 def _generator_count(box: Box) -> int:
@@ -31,15 +33,36 @@ def _generator_count(box: Box) -> int:
 
 def diagram_param_count(diagram: Diagram) -> int:
     """Scalars in the parameters of a diagram; a shared instance counts once."""
+    return fold_bodies(diagram, "_render_params", _box_count, _sum_once_per_shared)[1]
+
+
+def _box_count(box: Box, of: Callable[[Diagram], tuple[None, int]]) -> tuple[str | None, int]:
+    """A box's count with its shared name, so that the sum counts each instance once."""
+    return box.shared, _count(box, lambda d: of(d)[1])
+
+
+def _sum_once_per_shared(values: list[tuple[str | None, int]]) -> tuple[None, int]:
     seen: set[str] = set()
     total = 0
-    for box in diagram.boxes:
-        if box.shared is not None:
-            if box.shared in seen:
+    for shared, n in values:
+        if shared is not None:
+            if shared in seen:
                 continue
-            seen.add(box.shared)
-        total += param_count(box)
-    return total
+            seen.add(shared)
+        total += n
+    return None, total
+
+
+def _count(box: Box, inner_of: Callable[[Diagram], int]) -> int:
+    if box.kind == "generator":
+        return _generator_count(box)
+    if box.kind == "structural" or box.body is None:
+        return 0
+    inner = inner_of(box.body)
+    if box.kind == "repeat":
+        n = box.kwargs.get("n", 1)
+        return inner * (n if isinstance(n, int) else 1)
+    return inner
 
 
 def param_count(box: Box) -> int:
@@ -47,14 +70,7 @@ def param_count(box: Box) -> int:
 
     Generators follow :func:`catnet.summary.generator_params`; structural
     boxes have none; a composite, an inverse and a trace count their body;
-    ``repeat n`` counts ``n`` fresh copies of its body.
+    ``repeat n`` counts ``n`` fresh copies of its body.  Bodies are folded
+    bottom-up once (:func:`catnet.ir.fold_bodies`): no recursion.
     """
-    if box.kind == "generator":
-        return _generator_count(box)
-    if box.kind == "structural" or box.body is None:
-        return 0
-    inner = diagram_param_count(box.body)
-    if box.kind == "repeat":
-        n = box.kwargs.get("n", 1)
-        return inner * (n if isinstance(n, int) else 1)
-    return inner
+    return _count(box, diagram_param_count)
