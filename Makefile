@@ -45,8 +45,12 @@ test: test-deps $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/check_scaling.py
+	$(PY) bench/shape_scaling.py
 	$(PY) bench/bench_render.py
+	$(PY) bench/bench_tikz.py
 	$(PY) bench/bench_lower.py
+	$(PY) bench/hostile.py
+	$(PY) bench/fuzz.py --count 10000
 
 clean:
 	rm -rf $(VENV) build *.egg-info

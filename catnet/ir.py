@@ -407,11 +407,7 @@ class Box:
 
     def symbol_hint(self) -> frozenset[str]:
         """A superset of the size symbols this box mentions, at any depth."""
-        h = self.__dict__.get("_hint")
-        if h is None:
-            _compute_hints(self)
-            h = self.__dict__["_hint"]
-        return h
+        return _hint(self)
 
     def _own_hint(self) -> frozenset[str]:
         out = set(self.dom.symbol_hint() | self.cod.symbol_hint())
@@ -439,6 +435,15 @@ def _value_symbols(v: Value) -> set[str]:
             out |= _value_symbols(x)
         return out
     return set()
+
+
+def _hint(node: "Box | Diagram") -> frozenset[str]:
+    """The cached symbol hint of a box or diagram (computed on first use)."""
+    h = node.__dict__.get("_hint")
+    if h is None:
+        _compute_hints(node)
+        h = node.__dict__["_hint"]
+    return h
 
 
 def _compute_hints(root: "Box | Diagram") -> None:
@@ -761,11 +766,7 @@ class Diagram:
 
     def symbol_hint(self) -> frozenset[str]:
         """A superset of the size symbols this diagram mentions, at any depth."""
-        h = self.__dict__.get("_hint")
-        if h is None:
-            _compute_hints(self)
-            h = self.__dict__["_hint"]
-        return h
+        return _hint(self)
 
     def walk(self) -> Iterator[tuple[tuple[str, ...], Box]]:
         """Every box at every depth with its path of enclosing composite names."""
