@@ -16,18 +16,32 @@ and codomain: the keys, the per-example shapes (a symbol such as ``T``
 matches any size, the same size wherever it occurs) and the dtypes
 (``R`` wires take floats, ``Z`` wires integers).  Integer targets are class
 labels for logits on the codomain's last axis; float targets must have the
-codomain's shape.  This module does not import JAX.
+codomain's shape.  Real values must be finite, and token ids that feed an
+``embed(vocab=V)`` must lie in ``0..V-1``.
+
+An ``.npz`` is not trusted: it must be a regular file holding a zip of
+``.npy`` members; each needed member's header is read first (never a
+pickle: ``allow_pickle=False``), and its dtype, its declared size against
+the bytes the member holds, and the total against the available memory are
+checked before any array is read.  Every problem is error E0701 (E0001 for a
+file that cannot be opened).  This module does not import JAX.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
+from numpy.lib import format as npformat
 
 from . import dims
+from .budget import host_memory, size_text
 from .errors import CatnetError
 from .ir import Ob, Ty
 
@@ -82,23 +96,73 @@ def _match(shape: tuple[int, ...], want: tuple[dims.Dim, ...], env: dict[str, in
     return True
 
 
-def _check_input(name: str, x: np.ndarray, ob: Ob, env: dict[str, int]) -> np.ndarray:
+def _where(name: str, index: tuple[int, ...]) -> str:
+    return f"{name}[{', '.join(map(str, index))}]"
+
+
+def _first(mask: np.ndarray) -> tuple[int, ...]:
+    """The index of the first true entry of a non-empty boolean mask."""
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
+
+
+def _finite(name: str, x: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """``x`` (float32) if every value is finite; E0701 with the count and the first place otherwise."""
+    bad = ~np.isfinite(x)
+    count = int(np.count_nonzero(bad))
+    if count:
+        at = _first(bad)
+        stored = original[at]
+        why = f" ({stored.item()} as stored, too large for float32)" if np.isfinite(stored) else ""
+        raise _data_error(
+            f"`{name}` has {count} non-finite value{'s' if count > 1 else ''} (nan or inf); "
+            f"the first is {_where(name, at)} = {x[at]}{why}",
+            help="remove or repair those examples before training",
+        )
+    return x
+
+
+def _ids_in_range(name: str, x: np.ndarray, low: int, high: int, noun: str, context: str, help: str) -> None:
+    """Refuse integers outside ``low..high``, naming how many and the first."""
+    if not x.size:
+        return
+    lo, hi = int(x.min()), int(x.max())
+    if lo >= low and hi <= high:
+        return
+    bad = (x < low) | (x > high)
+    count = int(np.count_nonzero(bad))
+    at = _first(bad)
+    raise _data_error(
+        f"`{name}` holds {count} {noun}{'s' if count != 1 else ''} outside {low}..{high}{context}; "
+        f"the first is {_where(name, at)} = {int(x[at])}",
+        help=help,
+    )
+
+
+_INT32 = (-(1 << 31), (1 << 31) - 1)
+
+
+def _check_input(name: str, x: np.ndarray, ob: Ob, env: dict[str, int], vocab: int | None = None) -> np.ndarray:
+    """An input array checked against its wire and converted (int32 ids, float32 reals).
+
+    Integer ids that feed an ``embed(vocab=V)`` must lie in ``0..V-1``;
+    other ids must fit in int32.  Real inputs must be finite.
+    """
     if ob.base == "bundle":
         raise _data_error(f"the entry takes the bundle {ob}, which `catnet train` cannot feed yet")
+    _check_dtype(name, x.dtype, ob)
     if ob.base == "Z":
-        if not np.issubdtype(x.dtype, np.integer):
-            raise _data_error(
-                f"`{name}` has dtype {x.dtype}, but the wire {ob} takes integer ids",
-                help=f"store `{name}` as an integer array, e.g. `{name}.astype(np.int32)`",
+        if vocab is not None:
+            _ids_in_range(
+                name, x, 0, vocab - 1, "token id", f", the ids that `embed(vocab={vocab})` reads",
+                help=f"map unknown tokens to a reserved id in 0..{vocab - 1}, or raise `vocab`",
             )
+        else:
+            _ids_in_range(name, x, *_INT32, "id", " (int32)", help="store ids that fit in 32 bits")
         x = x.astype(np.int32)
     else:
-        if not np.issubdtype(x.dtype, np.floating):
-            raise _data_error(
-                f"`{name}` has dtype {x.dtype}, but the wire {ob} takes real numbers",
-                help=f"store `{name}` as floats, e.g. `{name}.astype(np.float32)` (scale pixel values first)",
-            )
-        x = x.astype(np.float32)
+        with np.errstate(over="ignore"):  # an overflow to inf is reported by _finite
+            converted = x.astype(np.float32)
+        x = _finite(name, converted, x)
     if not _match(tuple(x.shape[1:]), ob.shape, env):
         raise _data_error(
             f"`{name}` has shape {tuple(x.shape)}, but the wire {ob} needs {_shape_text(ob)}",
@@ -133,34 +197,178 @@ def _check_target(y: np.ndarray, cod: Ty, env: dict[str, int]) -> np.ndarray:
                 f"the labels `y` range over {int(y.min())}..{int(y.max())}, but {ob} scores {classes} classes",
                 help=f"labels must be 0..{classes - 1}",
             )
+        _ids_in_range("y", y, 0, _INT32[1], "label", "", help="labels are class numbers 0, 1, ...")
         return y.astype(np.int32)
-    if not np.issubdtype(y.dtype, np.floating):
-        raise _data_error(f"the targets `y` have dtype {y.dtype}; use integer labels or float targets")
+    _check_dtype("y", y.dtype, None)
     if not _match(tuple(y.shape[1:]), ob.shape, env):
         raise _data_error(
             f"the targets `y` have shape {tuple(y.shape)}, but the output {ob} needs {_shape_text(ob)}",
         )
-    return y.astype(np.float32)
+    with np.errstate(over="ignore"):
+        converted = y.astype(np.float32)
+    return _finite("y", converted, y)
 
 
-def _npz(path: str, dom: Ty, cod: Ty) -> Dataset:
+# -- reading an .npz without trusting it ------------------------------------------------
+
+#: Errors that reading a damaged zip member or .npy header can raise.
+_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError)
+
+
+@dataclass(frozen=True)
+class _Header:
+    """What a member's ``.npy`` header declares, read before any data."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    nbytes: int  # prod(shape) * itemsize, as Python ints (never overflows)
+    stored: int  # bytes of array data the member actually holds
+
+
+def _open_archive(path: str) -> zipfile.ZipFile:
+    """The ``.npz`` at ``path`` as a zip archive, after checking it is a regular file that is one."""
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
+        st = os.stat(path)
     except FileNotFoundError:
         raise CatnetError("E0001", f"cannot read data file {path}: no such file", help="pass `--data digits` or a path to an .npz file")
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise CatnetError("E0001", f"cannot read data file {path}: {e}", help="write it with `numpy.savez(path, x=..., y=...)`")
-    keys = ["x"] if len(dom) == 1 else [f"x{i}" for i in range(len(dom))]
-    missing = [k for k in keys + ["y"] if k not in arrays]
-    if missing:
+    except OSError as e:
+        raise CatnetError("E0001", f"cannot read data file {path}: {e.strerror or e}")
+    if not stat.S_ISREG(st.st_mode):
+        raise CatnetError("E0001", f"cannot read data file {path}: it is not a regular file", help="pass a path to an .npz file")
+    hint = "write it with `numpy.savez(path, x=..., y=...)`"
+    if st.st_size == 0:
+        raise _data_error(f"the data file {path} is empty", help=hint)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+        if magic == b"\x93NUMPY":
+            raise _data_error(f"the data file {path} is a single .npy array, not an .npz archive", help=hint)
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise _data_error(f"the data file {path} is not an .npz archive (not a zip file, or a damaged one)", help=hint)
+    except OSError as e:
+        raise CatnetError("E0001", f"cannot read data file {path}: {e.strerror or e}")
+
+
+def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, path: str) -> _Header:
+    """Read one member's ``.npy`` header (a few hundred bytes), never its data."""
+    try:
+        with archive.open(info) as fp:
+            version = npformat.read_magic(fp)
+            if version == (1, 0):
+                shape, _, dtype = npformat.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, _, dtype = npformat.read_array_header_2_0(fp)
+            else:
+                raise ValueError(f".npy format version {version[0]}.{version[1]} is not read by catnet (numpy.save writes 1.0)")
+            offset = fp.tell()
+    except _READ_ERRORS as e:
+        raise _data_error(f"`{key}` in {path} is not a readable .npy array: {e}")
+    if any(d < 0 for d in shape):
+        raise _data_error(f"`{key}` in {path} declares the impossible shape {shape}")
+    # The zip's own sizes can lie too: deflate expands at most 1032-fold, and a stored member is its size.
+    limit = {zipfile.ZIP_STORED: info.compress_size, zipfile.ZIP_DEFLATED: 1032 * info.compress_size + 1024}.get(info.compress_type)
+    if limit is not None and info.file_size > limit:
         raise _data_error(
-            f"{path} lacks the array{'s' if len(missing) > 1 else ''} {', '.join(f'`{k}`' for k in missing)}",
-            notes=(f"it has: {', '.join(sorted(arrays)) or 'nothing'}", f"the entry takes {dom} and returns {cod}"),
-            help="save one input array per domain wire and the targets: `numpy.savez(path, "
-            + ", ".join(f"{k}=..." for k in keys + ["y"])
-            + ")`",
+            f"`{key}` in {path} claims {size_text(info.file_size)} of data in {size_text(info.compress_size)} of archive",
+            help="the file is corrupt (or a zip bomb): write it again with `numpy.savez`",
         )
+    nbytes = math.prod(shape) * dtype.itemsize
+    return _Header(tuple(shape), dtype, nbytes, info.file_size - offset)
+
+
+def _unsupported(key: str, dtype: np.dtype) -> str | None:
+    """Why an array of this dtype cannot be training data at all, if it cannot."""
+    if dtype.hasobject:
+        return f"`{key}` holds Python objects (dtype {dtype}), which catnet never loads: store plain numbers"
+    if dtype.names is not None or dtype.subdtype is not None:
+        return f"`{key}` has the structured dtype {dtype}: store one plain numeric array per key"
+    if dtype.kind == "c":
+        return f"`{key}` holds complex numbers (dtype {dtype}): store real and imaginary parts as real arrays"
+    return None
+
+
+def _check_dtype(key: str, dtype: np.dtype, ob: Ob | None) -> None:
+    """Refuse a dtype the wire (``None``: the targets) cannot take, before reading the data."""
+    problem = _unsupported(key, dtype)
+    if problem:
+        raise _data_error(problem)
+    if ob is None:
+        if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+            raise _data_error(f"the targets `y` have dtype {dtype}; use integer labels or float targets")
+    elif ob.base == "Z" and not np.issubdtype(dtype, np.integer):
+        raise _data_error(
+            f"`{key}` has dtype {dtype}, but the wire {ob} takes integer ids",
+            help=f"store `{key}` as an integer array, e.g. `{key}.astype(np.int32)`",
+        )
+    elif ob.base == "R" and not np.issubdtype(dtype, np.floating):
+        raise _data_error(
+            f"`{key}` has dtype {dtype}, but the wire {ob} takes real numbers",
+            help=f"store `{key}` as floats, e.g. `{key}.astype(np.float32)` (scale pixel values first)",
+        )
+
+
+def _read_npz(path: str, keys: list[str], dom: Ty, cod: Ty) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of an ``.npz``, each checked from its header before it is read.
+
+    Refused before reading: a file that is not a zip of ``.npy`` members, a
+    missing key, a dtype the wire cannot take, a header that declares more
+    data than the member holds, and arrays that would not fit in memory.
+    """
+    archive = _open_archive(path)
+    with archive:
+        infos = archive.infolist()
+        members = {(i.filename[:-4] if i.filename.endswith(".npy") else i.filename): i for i in infos}
+        if not infos:
+            raise _data_error(
+                f"{path} holds no arrays",
+                help="save one input array per domain wire and the targets: `numpy.savez(path, "
+                + ", ".join(f"{k}=..." for k in keys + ["y"])
+                + ")`",
+            )
+        missing = [k for k in keys + ["y"] if k not in members or not members[k].filename.endswith(".npy")]
+        if missing:
+            raise _data_error(
+                f"{path} lacks the array{'s' if len(missing) > 1 else ''} {', '.join(f'`{k}`' for k in missing)}",
+                notes=(f"it has: {', '.join(sorted(members)) or 'nothing'}", f"the entry takes {dom} and returns {cod}"),
+                help="save one input array per domain wire and the targets: `numpy.savez(path, "
+                + ", ".join(f"{k}=..." for k in keys + ["y"])
+                + ")`",
+            )
+        wires: dict[str, Ob | None] = dict(zip(keys, dom.obs))
+        wires["y"] = None
+        headers = {k: _header(archive, members[k], k, path) for k in keys + ["y"]}
+        for k, h in headers.items():
+            _check_dtype(k, h.dtype, wires[k])
+            if h.nbytes > h.stored:
+                raise _data_error(
+                    f"`{k}` in {path} declares shape {h.shape} of {h.dtype} ({size_text(h.nbytes)}), "
+                    f"but the file holds {size_text(max(h.stored, 0))} of data for it",
+                    help="the file is truncated or corrupt: write it again with `numpy.savez`",
+                )
+        # each array is read once and then converted to 32 bits
+        need = sum(h.nbytes + math.prod(h.shape) * 4 for h in headers.values())
+        free = host_memory()
+        if free is not None and need > free:
+            raise _data_error(
+                f"loading {', '.join(f'`{k}`' for k in headers)} from {path} needs {size_text(need)} of memory, "
+                f"but only {size_text(free)} is available",
+                notes=tuple(f"`{k}`: shape {h.shape} of {h.dtype}" for k, h in headers.items()),
+                help="train on a smaller sample of the data",
+            )
+        arrays: dict[str, np.ndarray] = {}
+        for k in keys + ["y"]:
+            try:
+                with archive.open(members[k]) as fp:
+                    arrays[k] = npformat.read_array(fp, allow_pickle=False)
+            except _READ_ERRORS as e:
+                raise _data_error(f"`{k}` in {path} cannot be read: {e}", help="the file is corrupt: write it again with `numpy.savez`")
+    return arrays
+
+
+def _npz(path: str, dom: Ty, cod: Ty, vocab: Mapping[int, int]) -> Dataset:
+    keys = ["x"] if len(dom) == 1 else [f"x{i}" for i in range(len(dom))]
+    arrays = _read_npz(path, keys, dom, cod)
     n = arrays["y"].shape[0] if arrays["y"].ndim else 0
     for k in keys:
         if arrays[k].ndim == 0 or arrays[k].shape[0] != n:
@@ -168,7 +376,7 @@ def _npz(path: str, dom: Ty, cod: Ty) -> Dataset:
     if n < 2:
         raise _data_error(f"{path} has {n} example(s); training needs at least 2")
     env: dict[str, int] = {}
-    inputs = tuple(_check_input(k, arrays[k], ob, env) for k, ob in zip(keys, dom.obs))
+    inputs = tuple(_check_input(k, arrays[k], ob, env, vocab.get(i)) for i, (k, ob) in enumerate(zip(keys, dom.obs)))
     return Dataset(os.path.basename(path), inputs, _check_target(arrays["y"], cod, env))
 
 
@@ -202,13 +410,17 @@ def _digits(dom: Ty, cod: Ty) -> Dataset:
     return Dataset("digits", (x,), target)
 
 
-def load(spec: str, dom: Ty, cod: Ty) -> Dataset:
-    """The data set ``spec`` (``digits`` or a path to an ``.npz``) fitted to ``dom -> cod``."""
+def load(spec: str, dom: Ty, cod: Ty, vocab: Mapping[int, int] | None = None) -> Dataset:
+    """The data set ``spec`` (``digits`` or a path to an ``.npz``) fitted to ``dom -> cod``.
+
+    ``vocab`` maps a domain wire's index to the vocabulary of the ``embed``
+    that reads it; that wire's ids must lie in ``0..vocab-1``.
+    """
     if spec == "digits":
         return _digits(dom, cod)
     if not spec.endswith(".npz"):
         raise CatnetError("E0001", f"unknown data set `{spec}`", help="pass `--data digits` or a path to an .npz file")
-    return _npz(spec, dom, cod)
+    return _npz(spec, dom, cod, vocab or {})
 
 
 def split(data: Dataset, test_fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:

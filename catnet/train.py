@@ -6,7 +6,14 @@ float targets are regressed (mean squared error); ``--loss`` overrides.
 The data split into train and test once, the same for every seed; each
 epoch shuffles the training set with a generator seeded from
 ``(seed, epoch)``, runs full batches, evaluates on the test set and writes
-a checkpoint (orbax, atomic: a crash leaves the previous one intact).
+a checkpoint (orbax, atomic: a crash leaves the previous one intact) with a
+manifest of checksums and the run's settings (see ``catnet.checkpoints``).
+
+Everything that can be wrong with the input is found by :func:`prepare`
+before JAX is imported, so errors come at once: every option value (E0703),
+the run directory and the metrics path (E0703), the file, the data (E0701),
+the model's memory (E0603), and on ``--resume`` the checkpoint's checksums
+and settings (E0705).
 
 Determinism: the weights, the dropout stream and the shuffling are all
 functions of ``--seed``, and a checkpoint holds everything that changes
@@ -23,11 +30,11 @@ call.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +42,12 @@ from typing import Any, Callable, TextIO
 
 import numpy as np
 
+from . import checkpoints as ckpt
 from . import data as datalib
+from .budget import require_fits
 from .check import require_lowerable
+from .check.inputs import vocab_bounds
+from .cli import add_root_argument
 from .errors import CatnetError
 from .ir import Diagram
 
@@ -44,21 +55,31 @@ LOSSES = ("auto", "xent", "mse")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
+#: The accepted range of each numeric option (inclusive); the seed feeds
+#: numpy's and JAX's generators, which take unsigned 32-bit seeds.
+SEED_RANGE = (0, 2**32 - 1)
+EPOCHS_RANGE = (1, 1_000_000)
+BATCH_RANGE = (1, 2**31 - 1)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
+    """The options of ``catnet train``; numbers are read as text and checked by :func:`options`."""
     parser.add_argument("file", help="a .cat file")
     parser.add_argument("--entry", default=None, help="the morphism to train (default: the file's `main`)")
     parser.add_argument("--data", default="digits", help="`digits` (bundled, offline) or PATH.npz with arrays x and y")
-    parser.add_argument("--epochs", type=int, default=10, help="passes over the training set (default 10)")
-    parser.add_argument("--batch-size", type=int, default=64, help="examples per step (default 64)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    parser.add_argument("--epochs", default="10", help="passes over the training set, 1 to 1000000 (default 10)")
+    parser.add_argument("--batch-size", default="64", help="examples per step (default 64)")
+    parser.add_argument("--lr", default="1e-3", help="learning rate, a positive number (default 1e-3)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="optax optimizer (default adam)")
     parser.add_argument("--loss", choices=LOSSES, default="auto", help="auto: cross-entropy for integer labels, else MSE")
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights, dropout and shuffling (default 0)")
-    parser.add_argument("--test-fraction", type=float, default=0.2, help="share of the data held out (default 0.2)")
+    parser.add_argument("--seed", default="0", help="seed for weights, dropout and shuffling, 0 to 2**32-1 (default 0)")
+    parser.add_argument("--test-fraction", default="0.2", help="share of the data held out, between 0 and 1 (default 0.2)")
     parser.add_argument("--out", default=None, help="run directory for checkpoints (default runs/<file stem>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out (verified first)")
     parser.add_argument("--metrics-out", default=None, help="write final metrics as JSON to this path")
+    parser.add_argument("--skip-memory-check", action="store_true", help="compile even if the model looks too big for memory")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_root_argument(parser)
 
 
 @dataclass
@@ -75,28 +96,105 @@ class Config:
     loss: str
     seed: int
     test_fraction: float
+    data_sha256: str | None = None
     epochs: int = field(default=0, compare=False)
 
     def key(self) -> dict[str, Any]:
+        """The settings a checkpoint records and ``--resume`` compares.
+
+        Files are compared by content, not by path: a moved data file or
+        ``.cat`` file resumes, an edited one does not.
+        """
         d = dict(self.__dict__)
         d.pop("epochs")
         d.pop("file")
+        d["data"] = "digits" if self.data == "digits" else "npz"
         return d
 
 
-def _fail(message: str, help: str | None = None) -> CatnetError:
-    return CatnetError("E0703", message, None, help=help)
+def _fail(message: str, help: str | None = None, notes: tuple[str, ...] = ()) -> CatnetError:
+    return CatnetError("E0703", message, None, notes=notes, help=help)
 
 
-def _validate(args: argparse.Namespace) -> None:
-    if args.epochs < 1:
-        raise _fail(f"--epochs must be at least 1, not {args.epochs}")
-    if args.batch_size < 1:
-        raise _fail(f"--batch-size must be at least 1, not {args.batch_size}")
-    if not (args.lr > 0 and math.isfinite(args.lr)):
-        raise _fail(f"--lr must be a positive number, not {args.lr}")
-    if not 0 < args.test_fraction < 1:
-        raise _fail(f"--test-fraction must be between 0 and 1, not {args.test_fraction}")
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+def _integer(option: str, text: str, low: int, high: int, help: str | None = None) -> int:
+    """``text`` as a whole number in ``low..high``; E0703 otherwise."""
+    try:
+        value = int(str(text).strip(), 10)
+    except ValueError:
+        raise _fail(f"{option} must be a whole number, not {_shown(text)}", help=help)
+    if value < low:
+        raise _fail(f"{option} must be at least {low}, not {value}", help=help)
+    if value > high:
+        raise _fail(f"{option} must be at most {high}, not {value}", help=help)
+    return value
+
+
+def _real(option: str, text: str) -> float:
+    try:
+        return float(str(text).strip())
+    except ValueError:
+        raise _fail(f"{option} must be a number, not {_shown(text)}")
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists (the one a mkdir would write into)."""
+    path = path.absolute()
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _creatable(option: str, path: Path) -> None:
+    """Refuse a path whose missing folders cannot be made: an ancestor is a file, or unwritable."""
+    base = _nearest_existing(path)
+    if not base.is_dir():
+        raise _fail(f"cannot create {option} {path}: {base} is a file, not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise _fail(f"cannot create {option} {path}: no permission to write in {base}")
+
+
+def options(args: argparse.Namespace) -> argparse.Namespace:
+    """Check every option value (E0703) and return them parsed; writes nothing.
+
+    Numbers must parse and lie in their documented ranges (``--seed`` in
+    0..2**32-1, ``--epochs`` in 1..1000000, ``--batch-size`` at least 1,
+    ``--lr`` positive and finite, ``--test-fraction`` strictly between 0
+    and 1); ``--out`` must be a directory or creatable, ``--metrics-out`` a
+    file path (not a directory) whose folder is a directory or creatable.
+    """
+    ns = argparse.Namespace(**vars(args))
+    ns.epochs = _integer("--epochs", args.epochs, *EPOCHS_RANGE)
+    ns.batch_size = _integer("--batch-size", args.batch_size, *BATCH_RANGE)
+    ns.seed = _integer("--seed", args.seed, *SEED_RANGE, help="a seed is an integer from 0 to 4294967295 (2**32 - 1)")
+    ns.lr = _real("--lr", args.lr)
+    if not (ns.lr > 0 and math.isfinite(ns.lr)):
+        raise _fail(f"--lr must be a positive number, not {ns.lr}")
+    ns.test_fraction = _real("--test-fraction", args.test_fraction)
+    if not 0 < ns.test_fraction < 1:
+        raise _fail(f"--test-fraction must be between 0 and 1, not {ns.test_fraction}")
+    out = Path(args.out) if args.out else Path("runs") / Path(args.file).stem
+    if os.path.lexists(out) and not out.is_dir():
+        raise _fail(f"--out {out} is a file, not a directory", help="--out names the run directory, which holds the checkpoints")
+    _creatable("--out", out)
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        raise _fail(f"cannot write in --out {out}: no permission")
+    ns.out = out
+    if args.metrics_out is not None:
+        metrics = Path(args.metrics_out)
+        if str(args.metrics_out) == "":
+            raise _fail("--metrics-out is empty", help="--metrics-out names the JSON file to write, e.g. metrics.json")
+        if metrics.is_dir():
+            raise _fail(f"--metrics-out {args.metrics_out} is a directory", help="--metrics-out names the JSON file to write, e.g. metrics.json")
+        if os.path.lexists(metrics) and not metrics.is_file():
+            raise _fail(f"--metrics-out {metrics} is not a regular file", help="--metrics-out names the JSON file to write")
+        if metrics.absolute() == out.absolute():
+            raise _fail(f"--metrics-out and --out are the same path, {out}")
+        _creatable("--metrics-out", metrics.parent)
+    return ns
 
 
 # -- progress -------------------------------------------------------------------
@@ -149,6 +247,7 @@ class Progress:
 
 
 def _loss_kind(loss: str, labels: bool) -> str:
+    """The loss actually used: ``auto`` resolved by the targets' dtype."""
     if loss == "auto":
         return "xent" if labels else "mse"
     if loss == "xent" and not labels:
@@ -213,6 +312,7 @@ def make_functions(graphdef: Any, eval_graphdef: Any, tx: Any, kind: str) -> tup
 
 
 def _optimizer(name: str, lr: float) -> Any:
+    """The optax optimizer ``name`` at learning rate ``lr``."""
     import optax
 
     return {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd}[name](lr)
@@ -221,55 +321,15 @@ def _optimizer(name: str, lr: float) -> Any:
 # -- checkpoints --------------------------------------------------------------------
 
 
-class Checkpoints:
-    """Orbax checkpoints of the training state, one per epoch, in ``DIR/checkpoints``.
-
-    Orbax writes each step into a temporary directory and renames it when
-    complete, so an interrupted save never replaces a good checkpoint.
-    """
-
-    def __init__(self, out: Path) -> None:
-        import orbax.checkpoint as ocp
-
-        self._ocp = ocp
-        self.dir = (out / "checkpoints").absolute()
-        self.manager = ocp.CheckpointManager(
-            self.dir,
-            options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True, enable_async_checkpointing=False),
-        )
-
-    def latest(self) -> int | None:
-        return self.manager.latest_step()
-
-    def save(self, epoch: int, state: dict[str, Any], meta: dict[str, Any]) -> None:
-        ocp = self._ocp
-        self.manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
-        self.manager.wait_until_finished()
-
-    def restore(self, epoch: int, like: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        import jax
-
-        ocp = self._ocp
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-        got = self.manager.restore(
-            epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
-        )
-        return got["state"], got["meta"]
-
-    def close(self) -> None:
-        self.manager.close()
-
-
 def load_params(out: str | Path, epoch: int | None = None) -> dict[str, np.ndarray]:
-    """The parameters saved in a run directory, flat by path (``encoder.dense.kernel``)."""
-    import orbax.checkpoint as ocp
+    """The parameters saved in a run directory, flat by path (``encoder.dense.kernel``).
 
-    directory = (Path(out) / "checkpoints").absolute()
-    with ocp.CheckpointManager(directory) as manager:
-        step = epoch if epoch is not None else manager.latest_step()
-        if step is None:
-            raise _fail(f"no checkpoint in {directory}")
-        got = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    The step read (``epoch``, or the newest complete one) is verified
+    against its manifest first: a corrupt checkpoint is E0705.
+    """
+    directory = Path(out) / "checkpoints"
+    step = ckpt.verified_step(directory, epoch)
+    params = ckpt.restore_params(directory, step)
     flat: dict[str, np.ndarray] = {}
 
     def walk(prefix: str, node: Any) -> None:
@@ -279,27 +339,43 @@ def load_params(out: str | Path, epoch: int | None = None) -> dict[str, np.ndarr
         else:
             flat[prefix.removesuffix(".value")] = np.asarray(node)
 
-    walk("", got["state"]["params"])
+    walk("", params)
     return flat
 
 
 # -- the run ------------------------------------------------------------------------------
 
 
-def _source_hash(path: str) -> str:
+def _file_hash(path: str, what: str) -> str:
+    """The sha256 of a file's bytes; E0001 if it cannot be read."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return ckpt.file_sha256(path)
     except OSError as e:
-        raise CatnetError("E0001", f"cannot read {path}: {e.strerror or e}")
+        raise CatnetError("E0001", f"cannot read {what} {path}: {e.strerror or e}")
 
 
-def _write_json(path: str, payload: dict[str, Any]) -> None:
+def _write_json(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as JSON atomically: a temporary file in the same folder, then a rename."""
     target = Path(path)
-    if target.parent and not target.parent.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _writable_folder(option: str, folder: Path) -> None:
+    """Make ``folder`` and prove a file can be created in it (a probe, removed at once); E0703 otherwise."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise _fail(f"cannot write {option} in {folder}: {e.strerror or e}")
 
 
 @dataclass
@@ -311,46 +387,66 @@ class Run:
     train: datalib.Dataset
     test: datalib.Dataset
     out: Path
-    resume: bool
+    resume: ckpt.Resume | None
     metrics_out: str | None
     progress: TextIO | None
     started: float = field(default_factory=time.perf_counter)
 
 
 def prepare(args: argparse.Namespace) -> Run:
-    """Load and check the file and the data; no JAX yet, so errors come fast."""
+    """Check the options, the file, the data, the memory and the run directory; no JAX yet.
+
+    Writes only once every check has passed: the run directory, the folder
+    of ``--metrics-out``, and (on ``--resume``) the removal of an incomplete
+    last save.
+    """
     import catnet
 
     started = time.perf_counter()
-    _validate(args)
-    module = catnet.load(args.file)
+    opts = options(args)
+    module = catnet.load(args.file, root=args.root)
     entry = args.entry or module.entry_name()
     try:
         diagram = module.diagram(entry)
         require_lowerable(diagram, entry)
-        dataset = datalib.load(args.data, diagram.dom, diagram.cod)
+        dataset = datalib.load(args.data, diagram.dom, diagram.cod, vocab_bounds(diagram))
         _loss_kind(args.loss, dataset.labels)
+        train, test = datalib.split(dataset, opts.test_fraction)
+        if not args.skip_memory_check:
+            # parameters, optimizer state and one batch's activations, before JAX allocates any
+            require_fits(diagram, batch=min(opts.batch_size, len(train)), training=True, entry=entry, span=module.lookup(entry).span)
     except CatnetError as e:
         # Data that does not fit is reported at the morphism it must fit.
         if e.code == "E0701":
             e.notes = e.notes + (f"data: {args.data}",)
         raise module.locate(e, entry) from None
-    train, test = datalib.split(dataset, args.test_fraction)
+    digits = args.data == "digits"
     config = Config(
         file=args.file,
-        source_sha256=_source_hash(args.file),
+        source_sha256=_file_hash(args.file, "file"),
         entry=args.entry,
-        data=args.data if args.data == "digits" else os.path.abspath(args.data),
-        batch_size=args.batch_size,
-        lr=args.lr,
+        data=args.data if digits else os.path.abspath(args.data),
+        data_sha256=None if digits else _file_hash(args.data, "data file"),
+        batch_size=opts.batch_size,
+        lr=opts.lr,
         optimizer=args.optimizer,
         loss=args.loss,
-        seed=args.seed,
-        test_fraction=args.test_fraction,
-        epochs=args.epochs,
+        seed=opts.seed,
+        test_fraction=opts.test_fraction,
+        epochs=opts.epochs,
     )
-    out = Path(args.out) if args.out else Path("runs") / Path(args.file).stem
-    return Run(config, diagram, train, test, out, args.resume, args.metrics_out, None if args.quiet else sys.stderr, started)
+    out: Path = opts.out
+    found = ckpt.steps(out / "checkpoints")
+    if found and not args.resume:
+        raise _fail(
+            f"{out} already holds a run (checkpoint of epoch {found[-1]})",
+            help="pass --resume to continue it, or --out a new directory",
+        )
+    resume = ckpt.resumable(out / "checkpoints", config.key()) if args.resume else None
+    _writable_folder("--out", out)
+    if args.metrics_out is not None:
+        _writable_folder("--metrics-out", Path(args.metrics_out).absolute().parent)
+    return Run(config, diagram, train, test, out, resume, args.metrics_out, None if args.quiet else sys.stderr, started)
 
 
 def fit(run: Run) -> dict[str, Any]:
@@ -384,30 +480,32 @@ def fit(run: Run) -> dict[str, Any]:
     eval_chunks = -(-n_test // eval_batch)
 
     progress = Progress(cfg.epochs, steps, batch, run.progress)
-    checkpoints = Checkpoints(run.out)
+    for text in run.resume.notes if run.resume else ():
+        progress.note(text)
+    checkpoints = ckpt.Orbax(run.out)
     history: list[dict[str, Any]] = []
     first = 1
-    latest = checkpoints.latest()
-    if latest is not None and not run.resume:
-        checkpoints.close()
-        raise _fail(
-            f"{run.out} already holds a run (checkpoint of epoch {latest})",
-            help="pass --resume to continue it, or --out a new directory",
-        )
-    if latest is not None:
-        state, meta = checkpoints.restore(latest, {"params": params, "rest": rest, "opt_state": opt_state})
-        if meta.get("config") != cfg.key():
+    if run.resume is not None and run.resume.step is not None:
+        step = run.resume.step
+        try:
+            state, meta = checkpoints.restore(step, {"params": params, "rest": rest, "opt_state": opt_state})
+            # prepare() compared the manifest's settings; orbax's own copy must agree too
+            saved = meta.get("config")
+            if saved != cfg.key():
+                raise CatnetError(
+                    "E0705",
+                    f"the checkpoint of epoch {step} in {run.out} was made with other settings",
+                    notes=tuple(ckpt.settings_differences(saved if isinstance(saved, dict) else {}, cfg.key())),
+                    help="resume with the same file, data and options, or train into a new --out",
+                )
+        except CatnetError:
             checkpoints.close()
-            diff = sorted(k for k, v in cfg.key().items() if meta.get("config", {}).get(k) != v)
-            raise _fail(
-                f"the checkpoint in {run.out} was made with different settings ({', '.join(diff)})",
-                help="resume with the same file and options, or train into a new --out",
-            )
+            raise
         params, rest, opt_state = state["params"], state["rest"], state["opt_state"]
-        history = list(meta.get("history", []))
-        first = latest + 1
-        progress.note(f"resuming from epoch {latest} in {run.out}")
-    elif run.resume:
+        history = list(meta["history"])
+        first = step + 1
+        progress.note(f"resuming from epoch {step} in {run.out} (checkpoint verified)")
+    elif run.resume is not None:
         progress.note(f"no checkpoint in {run.out} yet: starting from the first epoch")
 
     def evaluate() -> tuple[float, float | None]:
@@ -426,7 +524,7 @@ def fit(run: Run) -> dict[str, Any]:
             raise CatnetError(
                 "E0704",
                 f"the training loss became {value} at epoch {epoch}, step {step} of {steps}",
-                help=f"lower the learning rate (now --lr {cfg.lr}) or check the data for inf/nan"
+                help=f"lower the learning rate (now --lr {cfg.lr}) or scale the data down (its values are finite)"
                 + (f"; the checkpoint of epoch {epoch - 1} is intact" if epoch > 1 else ""),
             )
         return value
@@ -464,14 +562,15 @@ def fit(run: Run) -> dict[str, Any]:
                 epoch,
                 {"params": params, "rest": rest, "opt_state": opt_state},
                 {"config": cfg.key(), "epoch": epoch, "history": history},
+                cfg.key(),
             )
             progress.epoch(epoch, row)
     except KeyboardInterrupt:
         try:
-            done = checkpoints.latest()
             checkpoints.close()
-        except Exception:  # an interrupted save: orbax never commits a partial checkpoint
-            done = None
+        except Exception:  # closing after an interrupted save may fail; the interrupt is what matters here
+            pass
+        done = ckpt.newest_complete(checkpoints.dir)
         progress.note(
             f"interrupted; the last checkpoint is epoch {done} in {run.out}" if done else "interrupted before the first checkpoint"
         )
@@ -498,6 +597,24 @@ def fit(run: Run) -> dict[str, Any]:
     }
 
 
+def _deliver_metrics(run: Run, metrics: dict[str, Any]) -> None:
+    """Write ``--metrics-out`` atomically; if that fails now, keep the metrics and say where (E0703)."""
+    assert run.metrics_out is not None
+    try:
+        _write_json(run.metrics_out, metrics)
+        return
+    except OSError as e:
+        reason = e.strerror or str(e)
+    kept = run.out / "metrics.json"
+    try:
+        _write_json(kept, metrics)
+        where = f"the metrics are kept in {kept}"
+    except OSError:
+        print(json.dumps(metrics, indent=2, sort_keys=True))
+        where = "the metrics are printed on standard output"
+    raise _fail(f"cannot write --metrics-out {run.metrics_out}: {reason}", help=where)
+
+
 def run(args: argparse.Namespace) -> int:
     """``catnet train``: 0 on success; 130 on Ctrl-C (the last checkpoint kept)."""
     prepared = prepare(args)
@@ -506,7 +623,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     if prepared.metrics_out:
-        _write_json(prepared.metrics_out, metrics)
+        _deliver_metrics(prepared, metrics)
     if prepared.progress is not None:
         acc = metrics["test_accuracy"]
         shown = f"test accuracy {acc:.4f}, " if acc is not None else ""
