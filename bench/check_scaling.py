@@ -40,7 +40,7 @@ def program(boxes: int) -> str:
 
 def count_boxes(module) -> int:  # noqa: ANN001
     d = module.diagram("net")
-    return sum(1 for _, b in d.walk() if b.kind != "composite")
+    return sum(1 for b in d.all_boxes() if b.kind != "composite")
 
 
 def measure(boxes: int, repeats: int) -> tuple[float, int]:

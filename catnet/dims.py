@@ -70,16 +70,20 @@ def _norm(terms: dict[Mono, int]) -> Dim:
         return 0
     if len(items) > MAX_TERMS:
         raise SizeTooLarge(f"a size that multiplies out to {len(items)} terms (the limit is {MAX_TERMS})")
-    degree = max(len(m) for m, _ in items)
-    if degree > MAX_DEGREE:
-        raise SizeTooLarge(f"a size of degree {degree} (the limit is {MAX_DEGREE})")
-    if len(items) > 1 or items[0][0]:
-        big = max(abs(c) for _, c in items)
-        if big > MAX_COEFFICIENT:
-            raise SizeTooLarge(f"a size with a coefficient of {len(str(big)) if big.bit_length() < 10000 else 'thousands of'} digits")
     if len(items) == 1 and items[0][0] == ():
         return items[0][1]
     return Poly(items)
+
+
+def _bounded(d: Dim) -> Dim:
+    """``d`` after a product: the degree and coefficients that only products grow are checked."""
+    if isinstance(d, Poly):
+        if max(len(m) for m, _ in d.terms) > MAX_DEGREE:
+            raise SizeTooLarge(f"a size of degree {max(len(m) for m, _ in d.terms)} (the limit is {MAX_DEGREE})")
+        big = max(abs(c) for _, c in d.terms)
+        if big > MAX_COEFFICIENT:
+            raise SizeTooLarge(f"a size with a coefficient of {len(str(big)) if big.bit_length() < 10000 else 'thousands of'} digits")
+    return d
 
 
 def add(a: Dim, b: Dim) -> Dim:
@@ -104,6 +108,8 @@ def sub(a: Dim, b: Dim) -> Dim:
 def mul(a: Dim, b: Dim) -> Dim:
     if isinstance(a, int) and isinstance(b, int):
         return a * b
+    if a == 1 or b == 1:
+        return b if a == 1 else a
     t: dict[Mono, int] = {}
     ta, tb = _terms(a), _terms(b)
     if len(ta) * len(tb) > MAX_TERMS * MAX_TERMS:
@@ -112,7 +118,7 @@ def mul(a: Dim, b: Dim) -> Dim:
         for m2, c2 in tb.items():
             m = tuple(sorted(m1 + m2))
             t[m] = t.get(m, 0) + c1 * c2
-    return _norm(t)
+    return _bounded(_norm(t))
 
 
 def floordiv(a: Dim, k: int) -> Dim | None:
@@ -140,6 +146,8 @@ def subst(d: Dim, env: Mapping[str, Dim]) -> Dim:
     """Replace symbols by dimensions (one pass; callers resolve chains)."""
     if isinstance(d, int) or not env:
         return d
+    if len(d.terms) == 1 and d.terms[0][1] == 1 and len(d.terms[0][0]) == 1:
+        return env.get(d.terms[0][0][0], d)  # a lone symbol, the usual size
     out: Dim = 0
     for m, c in d.terms:
         term: Dim = c

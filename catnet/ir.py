@@ -768,8 +768,28 @@ class Diagram:
         """A superset of the size symbols this diagram mentions, at any depth."""
         return _hint(self)
 
+    def all_boxes(self) -> Iterator[Box]:
+        """Every box at every depth, outer boxes first (an explicit stack, no recursion).
+
+        Each occurrence of a definition yields its body's boxes again: the
+        count is :meth:`expanded_size`.
+        """
+        stack: list[Iterator[Layer]] = [iter(self.layers)]
+        while stack:
+            layer = next(stack[-1], None)
+            if layer is None:
+                stack.pop()
+                continue
+            yield layer.box
+            if layer.box.body is not None:
+                stack.append(iter(layer.box.body.layers))
+
     def walk(self) -> Iterator[tuple[tuple[str, ...], Box]]:
-        """Every box at every depth with its path of enclosing composite names."""
+        """Every box at every depth with its path of enclosing composite names.
+
+        The paths cost memory in the nesting depth; :meth:`all_boxes` is the
+        walk without them.
+        """
         stack: list[tuple[tuple[str, ...], Iterator[Layer]]] = [((), iter(self.layers))]
         while stack:
             path, it = stack[-1]

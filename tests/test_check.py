@@ -36,7 +36,7 @@ def test_sizes_come_from_the_types() -> None:
 
 def test_cnn_shapes() -> None:
     m = load(ROOT / "examples" / "digits_cnn.cat")
-    shapes = [(b.name, b.cod) for _, b in m.diagram().walk() if b.kind != "composite"]
+    shapes = [(b.name, b.cod) for b in m.diagram().all_boxes() if b.kind != "composite"]
     assert ("flatten", R(128)) in shapes
     assert shapes[0] == ("reshape", Ty((Ob("R", (8, 8, 1)),)))
 
@@ -82,7 +82,7 @@ def test_repeat_is_one_box_with_a_body() -> None:
 
 def test_shared_instance_is_marked() -> None:
     m = load(ROOT / "examples" / "siamese.cat")
-    encs = [b for _, b in m.diagram().walk() if b.name == "enc"]
+    encs = [b for b in m.diagram().all_boxes() if b.name == "enc"]
     assert len(encs) == 2 and all(b.shared == "enc" for b in encs)
     plain = loads("morphism e : R[4] -> R[2] = dense\nmorphism f : R[4] ⊗ R[4] -> R[2] ⊗ R[2] = e ⊗ e")
     assert all(b.shared is None for b in plain.diagram("f").boxes)

@@ -103,7 +103,7 @@ def test_generic_deep_ir_substitutes_without_recursion() -> None:
               + "morphism net : R[8] -> R[8] = f1999\n")
     d = m.diagram("net")
     assert d.nesting_depth() == 2_000
-    assert all(box.dom == Ty((Ob("R", (8,)),)) for _, box in d.walk())
+    assert all(box.dom == Ty((Ob("R", (8,)),)) for box in d.all_boxes())
 
 
 def test_an_instance_whose_sizes_come_back_shares_the_definition_body() -> None:

@@ -471,8 +471,9 @@ class Declarations:
             fail()
         sol = infer.solution()
         out = d.subst(sol)
-        box = _first_box_with_vars(out)
-        if box is not None or any(dims.is_var(s) for s in out.dom.symbols() | out.cod.symbols()):
+        # Only a definition that made unification variables can have one left.
+        box = _first_box_with_vars(out) if infer.counter else None
+        if box is not None or infer.counter and any(dims.is_var(s) for s in out.dom.symbols() | out.cod.symbols()):
             where = box.span if box is not None and box.span is not None else span
             label = f"`{box.name}`" if box is not None else "a wire"
             self.error("E0304", f"cannot infer the size of {label}'s output", where,

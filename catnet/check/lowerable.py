@@ -51,7 +51,7 @@ def require_lowerable(d: Diagram, entry: str) -> None:
         raise CatnetError("E0106", f"`{entry}` nests definitions {depth:,} levels deep; compiling handles up to {MAX_NESTING}",
                           None, notes=["each definition used inside another is one level"],
                           help="inline some of the intermediate definitions, or use `repeat n` for a chain of equal blocks")
-    for _, box in d.walk():
+    for box in d.all_boxes():
         if box.name in NOT_LOWERED and box.kind == "structural":
             raise CatnetError("E0601", f"compiling a {NOT_LOWERED[box.name]} (`{box.name}`) is not supported yet", box.span,
                               notes=[f"in `{entry}`"], help="`catnet check` and `catnet render` accept it; training does not yet")

@@ -98,7 +98,7 @@ def _check_lowerable(box: Box) -> None:
 
 def _random(diagram: Diagram) -> bool:
     """Whether running ``diagram`` in training mode draws random keys."""
-    return any(box.kind == "generator" and _op(box).random for _, box in diagram.walk())
+    return any(box.kind == "generator" and _op(box).random for box in diagram.all_boxes())
 
 
 # -- the module tree -------------------------------------------------------------
@@ -433,7 +433,7 @@ class Model(Node):
         source: str | None = None,
     ) -> None:
         require_lowerable(diagram, name)
-        for _, box in diagram.walk():
+        for box in diagram.all_boxes():
             _check_lowerable(box)
         # Shared instances first, on the root, named after their `shared`
         # name: built once, before any vmapped `repeat` construction could

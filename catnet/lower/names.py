@@ -121,7 +121,7 @@ def slots(diagram: Diagram, taken: Sequence[str] = ()) -> tuple[tuple[str, int |
 def shared_instances(diagram: Diagram) -> dict[str, Box]:
     """Every shared instance reachable from ``diagram``, by name, first use first."""
     found: dict[str, Box] = {}
-    for _, box in diagram.walk():
+    for box in diagram.all_boxes():
         if box.shared is not None and box.shared not in found:
             found[box.shared] = box
     return found
