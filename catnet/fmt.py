@@ -146,12 +146,19 @@ def _args(items: tuple[A.Arg, ...] | None) -> list[Piece]:
     return [] if items is None else ["(", *_joined((("arg", a) for a in items), ", "), ")"]
 
 
+#: Words that are literals where a value may stand, and names only in
+#: parentheses: `(true)` is a reference, `true` the boolean.
+_LITERAL_WORDS = frozenset({"true", "false"})
+
+
 # Expressions.  Precedence: `;` (0) binds loosest, then `⊗` (1), then
 # `repeat` (2), atoms (3).
 
 
 def _expr(e: A.Expr, parent: int = 0) -> list[Piece]:
     if isinstance(e, A.Ref):
+        if e.name in _LITERAL_WORDS and e.dims is None and e.args is None:
+            return ["(", e.name, ")"]  # bare, it would read as the literal
         return [e.name, *_dims(e.dims), *_args(e.args)]
     if isinstance(e, A.Then):
         # A product inside a composition keeps its parentheses: clearer to read.
@@ -173,7 +180,7 @@ def _expr(e: A.Expr, parent: int = 0) -> list[Piece]:
 
 def _wexpr(w: A.WExpr, parent: int = 0) -> list[Piece]:
     if isinstance(w, A.Wire):
-        return [w.name]
+        return ["(", w.name, ")"] if w.name in _LITERAL_WORDS else [w.name]
     if isinstance(w, A.WAdd):
         return _wrap([("wexpr", w.left), " + ", ("wexpr", w.right, 1)], bool(parent))
     parts: list[Piece] = []

@@ -65,7 +65,7 @@ CASES = [
     Case("sizes-squares-through-instances", _file(_SQUARES), "E0309"),
     Case("sizes-chain-10k-definitions", _file(_chain(10_000)), None, status=0),
     Case("sizes-chain-10k-definitions-reversed", _file(_chain(10_000, reverse=True)), None, status=0),
-    Case("sizes-chain-10k-generic-definitions", _file(_chain(10_000, generic=True)), None, status=0),
+    Case("sizes-chain-3k-generic-definitions", _file(_chain(3_000, generic=True)), None, status=0),
     Case("sizes-chain-of-10k-objects", _file(
         "\n".join([f"object A{i} = A{i - 1}" for i in range(9_999, 0, -1)] + ["object A0 = R[4]", "morphism f : A9999 -> A0 = relu"]) + "\n"),
         None, status=0),

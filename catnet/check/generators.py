@@ -38,6 +38,7 @@ class Generators:
         except dims.SizeTooLarge as err:
             self.error("E0309", f"the output size of `{g.name}` is too large to work with: {err}", e.span,
                        notes=[f"`{g.name}` gets {show_ty(dom)}"])
+        self.check_width(len(cod), e.span, f"`{g.name}`")  # `copy ; copy ; …` doubles the wires each time
         for ob in cod.obs:
             self.check_size(tuple(scope.infer.resolve(d) for d in ob.shape), e.span)
         box = Box(g.name, dom, cod, kind="structural" if g.structural else "generator",
