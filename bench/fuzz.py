@@ -272,7 +272,7 @@ class Mutator:
     def _declarations(toks: list[bytes]) -> list[tuple[int, int]]:
         """Token ranges of the top-level declarations (a keyword at the start of a line up to the next)."""
         starts = [i for i, t in enumerate(toks) if t in _DECL and (i == 0 or toks[i - 1].endswith(b"\n"))]
-        return list(zip(starts, [*starts[1:], len(toks)], strict=True))
+        return list(zip(starts, [*starts[1:], len(toks)]))  # none when a mutant has no declaration left
 
     @staticmethod
     def _scale(rng: random.Random) -> int:

@@ -707,11 +707,16 @@ def declaration_starts(text: str) -> list[tuple[int, str, str | None]]:
     return [(m.start(1), m.group(1), m.group(2)) for m in _DECLARATION.finditer(text) if m.group(1)]
 
 
+#: :func:`parse_stream` parses stretches of at least this many characters.
+STREAM_CHUNK = 8 * 1024
+
+
 def parse_stream(text: str, file: str = "<string>", starts: list[int] | None = None) -> "Iterator[A.Module]":
-    """Parse ``.cat`` source one declaration at a time, lazily.
+    """Parse ``.cat`` source a few declarations at a time, lazily.
 
     Yields one :class:`catnet.ast.Module` per stretch of text between
-    declaration starts (usually one declaration and the comments after it),
+    declaration starts (at least :data:`STREAM_CHUNK` characters, cut where
+    a declaration starts, with the comments in it),
     with spans in the whole text, so that a checker can report the first
     error of a very long file without parsing all of it.  A stretch that
     does not parse on its own is parsed again together with the rest of
@@ -723,7 +728,13 @@ def parse_stream(text: str, file: str = "<string>", starts: list[int] | None = N
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     offsets = [o for o, _, _ in declaration_starts(text)] if starts is None else starts
-    bounds = ([0] if not offsets or offsets[0] != 0 else []) + offsets + [len(text)]
+    # Cut at declaration starts, but parse at least STREAM_CHUNK characters
+    # at a time: one parse per declaration would cost lark's set-up each time.
+    bounds = [0]
+    for o in offsets:
+        if o - bounds[-1] >= STREAM_CHUNK:
+            bounds.append(o)
+    bounds.append(len(text))
     parser = _parser()
     line, line_start, counted = 1, 0, 0
     for lo, hi in zip(bounds, bounds[1:]):

@@ -60,7 +60,13 @@ _DOUBLING = "\n".join(
 ) + "\n"
 
 
+# 100,000 lines whose first error is on line 2: found without reading the rest.
+_LONG = "\n".join(["object A = R[4]", "morphism g : A -> A = rleu"]
+                  + [f"morphism f{i} : A -> A = relu" for i in range(100_000)]) + "\n"
+
+
 CASES = [
+    Case("sizes-first-error-of-100k-lines", _file(_LONG), "E0201", contains=("x.cat:2:",)),
     Case("sizes-polynomial-blowup", _file(_POLY), "E0309", contains=("x.cat:1:",)),
     Case("sizes-squares-through-instances", _file(_SQUARES), "E0309"),
     Case("sizes-chain-10k-definitions", _file(_chain(10_000)), None, status=0),

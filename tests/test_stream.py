@@ -27,6 +27,7 @@ ERRORS = sorted((ROOT / "tests" / "golden" / "errors").glob("*.cat"))
 @pytest.fixture
 def streaming(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(declarations, "STREAM_BYTES", 0)
+    monkeypatch.setattr(syntax, "STREAM_CHUNK", 1)  # one declaration per parse
 
 
 def _outcome(path: Path) -> object:
@@ -38,6 +39,7 @@ def _outcome(path: Path) -> object:
 
 
 def test_streaming_equals_whole_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(syntax, "STREAM_CHUNK", 1)  # one declaration per parse
     for path in FILES + ERRORS:
         whole = _outcome(path)
         monkeypatch.setattr(declarations, "STREAM_BYTES", 0)
@@ -46,7 +48,8 @@ def test_streaming_equals_whole_parsing(monkeypatch: pytest.MonkeyPatch) -> None
         assert streamed == whole, path.name
 
 
-def test_parse_stream_matches_parse_on_every_example() -> None:
+def test_parse_stream_matches_parse_on_every_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(syntax, "STREAM_CHUNK", 1)
     for path in FILES:
         text = path.read_text(encoding="utf-8")
         parts = list(syntax.parse_stream(text, path.name))
@@ -70,7 +73,7 @@ def test_the_first_error_of_a_long_file_needs_little_parsing(streaming: None, mo
     with pytest.raises(CatnetError) as info:
         check_text("\n".join(lines) + "\n", "long.cat")
     assert info.value.code == "E0201" and info.value.span.line == 2  # type: ignore[union-attr]
-    assert len(parsed) == 2
+    assert len(parsed) == 2  # one declaration per parse here: the error is in the second
 
 
 def test_forward_references_and_cycles_in_stream_mode(streaming: None) -> None:
@@ -82,3 +85,20 @@ def test_forward_references_and_cycles_in_stream_mode(streaming: None) -> None:
     with pytest.raises(CatnetError) as info:
         check_text("object A = R[4]\nmorphism a : A -> A = relu\nmorphism a : A -> A = tanh\n")
     assert info.value.code == "E0202"
+
+
+def test_stretches_are_a_few_kilobytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(declarations, "STREAM_BYTES", 0)
+    lines = ["object A = R[4]", "morphism g : A -> A = rleu"] + [f"morphism f{i} : A -> A = relu" for i in range(20_000)]
+    parsed: list = []
+    real = syntax.parse_stream
+
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        for part in real(*args, **kwargs):
+            parsed.append(part)
+            yield part
+
+    monkeypatch.setattr(declarations, "parse_stream", counting)
+    with pytest.raises(CatnetError):
+        check_text("\n".join(lines) + "\n", "long.cat")
+    assert len(parsed) == 1 and len(parsed[0].decls) < 1_000

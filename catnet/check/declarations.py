@@ -487,7 +487,8 @@ def _references(decl: A.Decl) -> list[tuple[str, Span | None]]:
 
     Names bound by the declaration itself (its size and morphism
     parameters) are left out.  The walk over the syntax tree uses an
-    explicit stack.
+    explicit stack, and enters only the fields that can hold a name
+    (:data:`_CHILDREN`; sizes never do).
     """
     bound = set(getattr(decl, "dim_params", ()) or ()) | {p.name for p in getattr(decl, "params", ()) or ()}
     out: list[tuple[str, Span | None]] = []
@@ -497,18 +498,36 @@ def _references(decl: A.Decl) -> list[tuple[str, Span | None]]:
         if isinstance(node, tuple):
             stack.extend(reversed(node))
             continue
-        names = _FIELDS.get(type(node))
-        if names is None:
-            if not dataclasses.is_dataclass(node):
-                continue
-            names = _FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node) if f.name not in ("span", "name_span"))
-        if isinstance(node, (A.Ref, A.WCall, A.TRef)) and node.name not in bound:
-            out.append((node.name, node.span))
+        if node is None:
+            continue
+        kind = type(node)
+        if kind in _NAMED and node.name not in bound:  # type: ignore[attr-defined]
+            out.append((node.name, node.span))  # type: ignore[attr-defined]
+        names = _CHILDREN.get(kind)
+        if names is None:  # a node this table does not know: all its fields
+            names = () if not dataclasses.is_dataclass(node) else tuple(
+                f.name for f in dataclasses.fields(node) if f.name not in ("span", "name_span", "name"))
+            _CHILDREN[kind] = names
         stack.extend(getattr(node, n) for n in reversed(names))
     return out
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+#: The nodes that name an object or a morphism.
+_NAMED = frozenset({A.Ref, A.WCall, A.TRef})
+
+#: For each syntax node, the fields that may hold a named node (sizes,
+#: literals, wires and words cannot).
+_CHILDREN: dict[type, tuple[str, ...]] = {
+    A.ObjectDecl: ("type",), A.BundleDecl: ("fiber", "base"), A.SharedDecl: ("expr",),
+    A.MorphismDecl: ("params", "dom", "cod", "body"), A.WiringDecl: ("params", "cod", "body"),
+    A.Param: ("dom", "cod"), A.Import: (), A.MainDecl: (),
+    A.TSpace: (), A.TUnit: (), A.TRef: (), A.TSeq: ("item",), A.TProduct: ("factors",),
+    A.DNum: (), A.DSym: (), A.DBin: (), A.Lit: (),
+    A.Ref: ("args",), A.Arg: ("value",), A.VBin: ("left", "right"),
+    A.Then: ("parts",), A.Product: ("parts",), A.Pair: ("parts",), A.Ascribe: ("expr", "dom", "cod"),
+    A.Repeat: ("expr",), A.Inv: ("expr",), A.Scan: ("state", "expr"),
+    A.Wire: (), A.WAdd: ("left", "right"), A.WCall: ("args",), A.Assign: ("value",), A.Return: ("values",),
+}
 
 
 def _size_help(box: Box) -> str:

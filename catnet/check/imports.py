@@ -28,6 +28,7 @@ import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
 from .. import ast as A
 from ..errors import CatnetError
 from ..ir import Span
