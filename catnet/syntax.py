@@ -672,6 +672,11 @@ def parse(text: str, file: str = "<string>") -> A.Module:
     given (offsets count the text with ``\\n`` line ends).
     """
     global _state
+    if len(text) > STREAM_BYTES:
+        # A long file is parsed a stretch at a time: the same tree, but an
+        # error near its start is found without parsing all of it.
+        parts = list(parse_stream(text, file))
+        return A.Module(tuple(d for p in parts for d in p.decls), tuple(c for p in parts for c in p.comments))
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     parser = _parser()
@@ -709,6 +714,9 @@ def declaration_starts(text: str) -> list[tuple[int, str, str | None]]:
 
 #: :func:`parse_stream` parses stretches of at least this many characters.
 STREAM_CHUNK = 8 * 1024
+
+#: Texts longer than this are parsed (and checked) a stretch at a time.
+STREAM_BYTES = 256 * 1024
 
 
 def parse_stream(text: str, file: str = "<string>", starts: list[int] | None = None) -> "Iterator[A.Module]":

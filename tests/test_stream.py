@@ -1,6 +1,6 @@
 """Long files are checked while they are parsed, with the same results as whole-file checking.
 
-Above ``STREAM_BYTES`` the checker parses one declaration at a time and
+Above ``catnet.syntax.STREAM_BYTES`` the checker parses one declaration at a time and
 checks each as soon as what it uses is checked, so the first error of a
 very long file comes without parsing the rest.  Forcing that mode on
 small files must give the same module, and the same diagnostics, as
@@ -26,7 +26,7 @@ ERRORS = sorted((ROOT / "tests" / "golden" / "errors").glob("*.cat"))
 
 @pytest.fixture
 def streaming(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(declarations, "STREAM_BYTES", 0)
+    monkeypatch.setattr(syntax, "STREAM_BYTES", 0)
     monkeypatch.setattr(syntax, "STREAM_CHUNK", 1)  # one declaration per parse
 
 
@@ -42,9 +42,9 @@ def test_streaming_equals_whole_parsing(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(syntax, "STREAM_CHUNK", 1)  # one declaration per parse
     for path in FILES + ERRORS:
         whole = _outcome(path)
-        monkeypatch.setattr(declarations, "STREAM_BYTES", 0)
+        monkeypatch.setattr(syntax, "STREAM_BYTES", 0)
         streamed = _outcome(path)
-        monkeypatch.setattr(declarations, "STREAM_BYTES", 10**9)
+        monkeypatch.setattr(syntax, "STREAM_BYTES", 10**9)
         assert streamed == whole, path.name
 
 
@@ -88,7 +88,7 @@ def test_forward_references_and_cycles_in_stream_mode(streaming: None) -> None:
 
 
 def test_stretches_are_a_few_kilobytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(declarations, "STREAM_BYTES", 0)
+    monkeypatch.setattr(syntax, "STREAM_BYTES", 0)
     lines = ["object A = R[4]", "morphism g : A -> A = rleu"] + [f"morphism f{i} : A -> A = relu" for i in range(20_000)]
     parsed: list = []
     real = syntax.parse_stream

@@ -16,14 +16,11 @@ from ..dims import Dim
 from ..errors import suggest
 from ..ir import Box, Diagram, Ob, Span, Ty
 from ..library import GENERATORS
+from .. import syntax
 from ..syntax import MAX_WIRES, declaration_starts, parse, parse_stream
 from .infer import MAX_BOXES, MAX_DIM, MAX_ELEMENTS, Infer, Scope, has_vars, show_ty
 from .module import Definition, Module
 from .wiring import Wiring
-
-#: Files longer than this are checked while they are parsed (see
-#: ``Declarations.run_streaming``); shorter ones are parsed whole first.
-STREAM_BYTES = 256 * 1024
 
 #: The declarations that name an object or a definition.
 _DEFINES = (A.ObjectDecl, A.BundleDecl, A.MorphismDecl, A.WiringDecl, A.SharedDecl)
@@ -40,7 +37,8 @@ class Declarations:
     # -- top level
     def run(self) -> Module:
         """Check the file: imports, then every object and definition, then `main`."""
-        if self.module.syntax is None and len(self.text) > STREAM_BYTES:
+        # Files longer than STREAM_BYTES are checked while they are parsed.
+        if self.module.syntax is None and len(self.text) > syntax.STREAM_BYTES:
             starts = declaration_starts(self.text)
             kinds = [k for _, k, _ in starts]
             # Imports bring names that a later declaration may use: stream
