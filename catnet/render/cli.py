@@ -38,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("dot", "tex", "svg", "png", "pdf"),
                         help="output format (default: from the extension of OUT, else dot)")
     parser.add_argument("--depth", type=_depth, metavar="N",
-                        help="expand N levels of nested definitions; deeper ones are single boxes (default: all)")
+                        help="expand N levels of nested definitions; deeper ones are single boxes (default: all, up to 32)")
     parser.add_argument("--shapes", action="store_true", help="label wires with their shapes, e.g. `Hidden : R[128]`")
     parser.add_argument("--params", action="store_true",
                         help="draw parameter wires with their sizes (the Para view); shared weights are one source, copied")
