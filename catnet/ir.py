@@ -720,11 +720,11 @@ class Diagram:
         dom = Ty.concat(p.dom for p in parts)
         cod = Ty.concat(p.cod for p in parts)
         layers: list[Layer] = []
-        done, todo = 0, 0  # wires of the codomain left of part i; of the domain up to its end
+        before, through = 0, 0  # codomain wires left of this part; domain wires up to its end
         for p in parts:
-            todo += len(p.dom)
-            layers.extend(p.whisker(cod[:done], dom[todo:]).layers)
-            done += len(p.cod)
+            through += len(p.dom)
+            layers.extend(p.whisker(cod[:before], dom[through:]).layers)
+            before += len(p.cod)
         return Diagram(dom, cod, tuple(layers))
 
     __matmul__ = tensor
