@@ -42,6 +42,7 @@ from typing import Callable, Iterable
 from . import dims
 from .errors import CatnetError
 from .ir import Box, Diagram, Ob, Span
+from .lower import names
 from .summary import generator_params
 
 #: Bytes of one value (float32 weights and activations, int32 ids).
@@ -177,22 +178,6 @@ def _counts(roots: Iterable[tuple[Box, int]], *, into_shared: bool, per_use: Cal
     return out
 
 
-def _shared_instances(diagram: Diagram) -> list[Box]:
-    """One box per ``shared`` name (the first met), each visited box once."""
-    found: dict[str, Box] = {}
-    seen: set[int] = set()
-    stack = [layer.box for layer in reversed(diagram.layers)]
-    while stack:
-        box = stack.pop()
-        if id(box) in seen:
-            continue
-        seen.add(id(box))
-        if box.shared is not None and box.shared not in found:
-            found[box.shared] = box
-        stack.extend(reversed(list(_children(box))))
-    return list(found.values())
-
-
 def estimate(diagram: Diagram, *, batch: int = 1, training: bool = False) -> Estimate:
     """The parameters and activations of the model of a checked diagram.
 
@@ -201,7 +186,7 @@ def estimate(diagram: Diagram, *, batch: int = 1, training: bool = False) -> Est
     """
     top = [(layer.box, 1) for layer in diagram.layers]
     unshared = [(b, n) for b, n in top if b.shared is None]
-    own = _counts(unshared + [(b, 1) for b in _shared_instances(diagram)], into_shared=False, per_use=_copies_per_use)
+    own = _counts(unshared + [(b, 1) for b in names.shared_instances(diagram).values()], into_shared=False, per_use=_copies_per_use)
     # Generators with parameters, grouped by where they are written.
     totals: dict[tuple[str, str, int, int], tuple[Box, int, int]] = {}
     params = 0

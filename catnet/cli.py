@@ -48,6 +48,17 @@ def add_root_argument(parser: argparse.ArgumentParser) -> None:
                         help="imports must stay inside DIR (default: the directory of the file given)")
 
 
+def depth(text: str) -> int:
+    """An argparse type for ``--depth N``: a whole number of levels, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of levels, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the depth is 0 or more")
+    return value
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help=".cat files to check")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing when the files are fine")

@@ -28,11 +28,12 @@ import os
 import stat
 import sys
 import tempfile
-from typing import Callable, Iterable, Union
+from typing import Callable
 
 from . import ast as A
 from .errors import CatnetError
 from .ir import Span
+from .pieces import Gap, Piece, joined, render
 from .syntax import clean, parse, read_source, source_lines
 
 WIDTH = 100
@@ -40,7 +41,7 @@ WIDTH = 100
 # -- the printer ----------------------------------------------------------------------
 # Every AST form is printed by one loop over an explicit stack of pieces: a
 # piece is a string (emitted as is), a node to expand (a tuple naming how to
-# print it), or ``_GAP``.  Expanding a node never recurses, so a 1,000-term
+# print it), or ``_GAP`` (see :mod:`catnet.pieces`).  Expanding a node never recurses, so a 1,000-term
 # size sum, a 1,000-deep `repeat` chain or anything else the parser (or a
 # program building the AST directly) produces prints without exhausting
 # Python's recursion limit; the stack grows with the nesting instead.
@@ -50,36 +51,11 @@ _PREC = {"+": 1, "-": 1, "*": 2}
 #: A piece that prints as one space when the text so far ends in `>`: a
 #: pairing that ends with a nested pairing closes with `> >`, since `>>`
 #: is composition.
-_GAP = object()
-
-Piece = Union[str, tuple, object]
+_GAP = Gap(lambda out: " " if out and out[-1].endswith(">") else "")
 
 
 def _render(root: Piece) -> str:
-    """The text of one piece: expand nodes from an explicit stack, left to right."""
-    out: list[str] = []
-    stack: list[Piece] = [root]
-    while stack:
-        piece = stack.pop()
-        if type(piece) is str:
-            if piece:
-                out.append(piece)
-        elif piece is _GAP:
-            if out and out[-1].endswith(">"):
-                out.append(" ")
-        else:
-            kind, node, *ctx = piece  # type: ignore[misc]
-            stack.extend(reversed(_EXPAND[kind](node, *ctx)))
-    return "".join(out)
-
-
-def _joined(items: Iterable[Piece], sep: str) -> list[Piece]:
-    out: list[Piece] = []
-    for item in items:
-        if out:
-            out.append(sep)
-        out.append(item)
-    return out
+    return render(root, _EXPAND)
 
 
 def _wrap(pieces: list[Piece], parens: bool) -> list[Piece]:
@@ -113,7 +89,7 @@ def _dim(d: A.DimExpr, parent: int = 0, right: bool = False) -> list[Piece]:
 
 def _dims(ds: tuple[A.DimExpr, ...] | None) -> list[Piece]:
     """``[d1, d2]``, or nothing for ``None``."""
-    return [] if ds is None else ["[", *_joined((("dim", d) for d in ds), ", "), "]"]
+    return [] if ds is None else ["[", *joined((("dim", d) for d in ds), ", "), "]"]
 
 
 def _typ(t: A.TypeExpr, nested: bool = False) -> list[Piece]:
@@ -125,7 +101,7 @@ def _typ(t: A.TypeExpr, nested: bool = False) -> list[Piece]:
         return [t.name]
     if isinstance(t, A.TSeq):
         return ["Seq[", ("dim", t.length), "](", ("typ", t.item), ")"]
-    return _wrap(_joined((("typ", f, True) for f in t.factors), " ⊗ "), nested)
+    return _wrap(joined((("typ", f, True) for f in t.factors), " ⊗ "), nested)
 
 
 def _value(v: A.Value, parent: int = 0, right: bool = False) -> list[Piece]:
@@ -143,7 +119,7 @@ def _arg(a: A.Arg) -> list[Piece]:
 
 
 def _args(items: tuple[A.Arg, ...] | None) -> list[Piece]:
-    return [] if items is None else ["(", *_joined((("arg", a) for a in items), ", "), ")"]
+    return [] if items is None else ["(", *joined((("arg", a) for a in items), ", "), ")"]
 
 
 #: Words that are literals where a value may stand, and names only in
@@ -162,15 +138,15 @@ def _expr(e: A.Expr, parent: int = 0) -> list[Piece]:
         return [e.name, *_dims(e.dims), *_args(e.args)]
     if isinstance(e, A.Then):
         # A product inside a composition keeps its parentheses: clearer to read.
-        return _wrap(_joined((("expr", x, 2) for x in e.parts), " ; "), 0 < parent)
+        return _wrap(joined((("expr", x, 2) for x in e.parts), " ; "), 0 < parent)
     if isinstance(e, A.Product):
-        return _wrap(_joined((("expr", x, 2) for x in e.parts), " ⊗ "), 1 < parent)
+        return _wrap(joined((("expr", x, 2) for x in e.parts), " ⊗ "), 1 < parent)
     if isinstance(e, A.Repeat):
         return [f"repeat {_num(e.count)} ", ("expr", e.expr, 2)]
     if isinstance(e, A.Ascribe):
         return ["(", ("expr", e.expr), " : ", ("typ", e.dom), " -> ", ("typ", e.cod), ")"]
     if isinstance(e, A.Pair):
-        return ["<", *_joined((("expr", x) for x in e.parts), ", "), _GAP, ">"]
+        return ["<", *joined((("expr", x) for x in e.parts), ", "), _GAP, ">"]
     if isinstance(e, A.Inv):
         return ["inv(", ("expr", e.expr), ")"]
     if isinstance(e, A.Scan):
@@ -191,7 +167,7 @@ def _wexpr(w: A.WExpr, parent: int = 0) -> list[Piece]:
             parts.append(("arg", a))
         else:
             parts.append(("wexpr", a))
-    return [w.name, *_dims(w.dims), "(", *_joined(parts, ", "), ")"]
+    return [w.name, *_dims(w.dims), "(", *joined(parts, ", "), ")"]
 
 
 _EXPAND: dict[str, Callable[..., list[Piece]]] = {

@@ -403,7 +403,7 @@ class Box:
 
     def subst(self, env: dict[str, Dim]) -> "Box":
         """The box with sizes replaced (see :meth:`Diagram.subst`)."""
-        return _subst_boxes([self], env)[0] if env else self
+        return _subst(self, env) if env else self
 
     def symbol_hint(self) -> frozenset[str]:
         """A superset of the size symbols this box mentions, at any depth."""
@@ -468,8 +468,8 @@ def _compute_hints(root: "Box | Diagram") -> None:
         object.__setattr__(node, "_hint", hint)
 
 
-def _subst_boxes(boxes: list[Box], env: dict[str, Dim]) -> list[Box]:
-    """Substitute in several boxes and everything nested in them, without recursion.
+def _subst(root: "Box | Diagram", env: dict[str, Dim]) -> "Box | Diagram":
+    """Substitute in a box or diagram and everything nested in it, without recursion.
 
     Work items are (part, sizes): a definition's occurrence (``Box.inst``)
     takes its body from the generic one under sizes of its own, so one walk
@@ -492,7 +492,7 @@ def _subst_boxes(boxes: list[Box], env: dict[str, Dim]) -> list[Box]:
     top = key_of(env)
     memo: dict[tuple[int, int], Box | Diagram] = {}
     tys: dict[int, dict[int, Ty]] = {}
-    stack: list[tuple[Box | Diagram, int, bool]] = [(b, top, False) for b in boxes]
+    stack: list[tuple[Box | Diagram, int, bool]] = [(root, top, False)]
     while stack:
         node, k, ready = stack.pop()
         if (id(node), k) in memo:
@@ -545,7 +545,7 @@ def _subst_boxes(boxes: list[Box], env: dict[str, Dim]) -> list[Box]:
             memo[id(box), k] = box
         else:
             memo[id(box), k] = replace(box, dom=dom, cod=cod, args=args, body=body, inst=inst)
-    return [memo[id(b), top] for b in boxes]  # type: ignore[misc]
+    return memo[id(root), top]
 
 
 def _inst_sizes(sizes: tuple[tuple[str, Dim], ...], env: dict[str, Dim]) -> dict[str, Dim] | None:
@@ -745,10 +745,7 @@ class Diagram:
         """
         if not env or not meets(self.symbol_hint(), env.keys()):
             return self
-        wrapper = Box("subst", self.dom, self.cod, kind="composite", body=self)
-        out = _subst_boxes([wrapper], env)[0].body
-        assert out is not None
-        return out
+        return _subst(self, env)  # type: ignore[return-value]
 
     def expanded_size(self) -> int:
         """How many boxes the diagram has with every definition opened.

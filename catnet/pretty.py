@@ -17,13 +17,12 @@ any depth prints.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from typing import Any, Callable
 
 from . import dims
 from .ir import Box, Diagram, Ob, Ty, Value
+from .pieces import Piece, joined, render
 
-#: What the printer's stack holds: text, or a node to expand, ``(kind, node)``.
-Piece = Union[str, tuple]
 
 
 def pretty_ob(ob: Ob) -> str:
@@ -49,7 +48,7 @@ def _value(v: Value) -> list[Piece]:
     if isinstance(v, Diagram):
         return [("diagram", v)]
     if isinstance(v, tuple):
-        return _joined([("value", x) for x in v], ", ")
+        return joined([("value", x) for x in v], ", ")
     return [dims.show(v)]  # type: ignore[arg-type]
 
 
@@ -102,31 +101,9 @@ _EXPAND: dict[str, Callable[[Any], list[Piece]]] = {"value": _value, "box": _box
 
 
 def _render(root: Piece) -> str:
-    """The text of a piece, nodes expanded from an explicit stack, left to right.
-
-    Boxes nest diagrams (``repeat``, ``inv``, ``scan`` bodies, diagram
-    arguments) to any depth; the stack grows with the nesting instead of
-    Python's call stack.
-    """
-    out: list[str] = []
-    stack: list[Piece] = [root]
-    while stack:
-        piece = stack.pop()
-        if isinstance(piece, str):
-            out.append(piece)
-        else:
-            kind, node = piece
-            stack.extend(reversed(_EXPAND[kind](node)))
-    return "".join(out)
-
-
-def _joined(items: list[Piece], sep: str) -> list[Piece]:
-    out: list[Piece] = []
-    for item in items:
-        if out:
-            out.append(sep)
-        out.append(item)
-    return out
+    """The text of a piece; boxes nest diagrams (``repeat``, ``inv``, ``scan``
+    bodies, diagram arguments) to any depth, expanded from a stack."""
+    return render(root, _EXPAND)
 
 
 def pretty_value(v: Value) -> str:

@@ -193,22 +193,12 @@ def render(summary: Summary, title: str = "") -> str:
     return "\n".join(lines)
 
 
-def _depth(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("the depth is 0 or more")
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
-    from .cli import add_root_argument
+    from .cli import add_root_argument, depth
 
     parser.add_argument("file", help="a .cat file")
     parser.add_argument("--entry", default=None, help="the morphism to summarize (default: the file's `main`)")
-    parser.add_argument("--depth", type=_depth, metavar="N", default=None,
+    parser.add_argument("--depth", type=depth, metavar="N", default=None,
                         help=f"list boxes nested up to N levels deep (default {MAX_DEPTH}); the total counts every level")
     add_root_argument(parser)
 

@@ -22,7 +22,7 @@ from catnet.pretty import pretty
 from catnet.syntax import decode, parse
 
 from conftest import EXAMPLES, ROOT
-from test_fuzz import TOKEN, VOCAB
+from test_fuzz import mutate_tokens
 
 MESSY = """\
 # header comment
@@ -160,23 +160,7 @@ def mutants(draw: st.DrawFn) -> tuple[bytes, Path]:
             elif buf:
                 buf[min(i, len(buf) - 1)] = draw(st.integers(0, 255))
         return bytes(buf), base
-    tokens = TOKEN.findall(data)
-    for _ in range(draw(st.integers(1, 3))):
-        if not tokens:
-            break
-        kind = draw(st.sampled_from(["delete", "duplicate", "swap", "replace", "insert"]))
-        i = draw(st.integers(0, len(tokens) - 1))
-        if kind == "delete":
-            del tokens[i]
-        elif kind == "duplicate":
-            tokens.insert(i, tokens[i])
-        elif kind == "swap" and i + 1 < len(tokens):
-            tokens[i], tokens[i + 1] = tokens[i + 1], tokens[i]
-        elif kind == "replace":
-            tokens[i] = draw(st.sampled_from(VOCAB))
-        else:
-            tokens.insert(i, b" " + draw(st.sampled_from(VOCAB)) + b" ")
-    return b"".join(tokens), base
+    return mutate_tokens(draw, data), base
 
 
 def _verdict(text: str, base: Path) -> str | None:

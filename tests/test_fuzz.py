@@ -224,7 +224,12 @@ def byte_mutations(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def token_mutations(draw: st.DrawFn) -> bytes:
-    tokens = TOKEN.findall(draw(st.sampled_from(SOURCES)))
+    return mutate_tokens(draw, draw(st.sampled_from(SOURCES)))
+
+
+def mutate_tokens(draw: st.DrawFn, data: bytes) -> bytes:
+    """One to three token-level mutations of ``data`` (delete, duplicate, swap, replace, insert)."""
+    tokens = TOKEN.findall(data)
     for _ in range(draw(st.integers(1, 3))):
         if not tokens:
             break

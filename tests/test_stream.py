@@ -59,9 +59,13 @@ def test_parse_stream_matches_parse_on_every_example(monkeypatch: pytest.MonkeyP
         assert tuple(c for p in parts for c in p.comments) == whole.comments
 
 
-def test_the_first_error_of_a_long_file_needs_little_parsing(streaming: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    lines = ["object A = R[4]", "morphism g : A -> A = rleu"] + [f"morphism f{i} : A -> A = relu" for i in range(20_000)]
-    parsed = []
+#: 20,002 declarations whose only error is on line 2.
+LONG = "\n".join(["object A = R[4]", "morphism g : A -> A = rleu"] + [f"morphism f{i} : A -> A = relu" for i in range(20_000)]) + "\n"
+
+
+def _count_stretches(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The stretches the checker parses from now on, recorded as it takes them."""
+    parsed: list = []
     real = syntax.parse_stream
 
     def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -70,8 +74,13 @@ def test_the_first_error_of_a_long_file_needs_little_parsing(streaming: None, mo
             yield part
 
     monkeypatch.setattr(declarations, "parse_stream", counting)
+    return parsed
+
+
+def test_the_first_error_of_a_long_file_needs_little_parsing(streaming: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = _count_stretches(monkeypatch)
     with pytest.raises(CatnetError) as info:
-        check_text("\n".join(lines) + "\n", "long.cat")
+        check_text(LONG, "long.cat")
     assert info.value.code == "E0201" and info.value.span.line == 2  # type: ignore[union-attr]
     assert len(parsed) == 2  # one declaration per parse here: the error is in the second
 
@@ -89,16 +98,7 @@ def test_forward_references_and_cycles_in_stream_mode(streaming: None) -> None:
 
 def test_stretches_are_a_few_kilobytes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(syntax, "STREAM_BYTES", 0)
-    lines = ["object A = R[4]", "morphism g : A -> A = rleu"] + [f"morphism f{i} : A -> A = relu" for i in range(20_000)]
-    parsed: list = []
-    real = syntax.parse_stream
-
-    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        for part in real(*args, **kwargs):
-            parsed.append(part)
-            yield part
-
-    monkeypatch.setattr(declarations, "parse_stream", counting)
+    parsed = _count_stretches(monkeypatch)
     with pytest.raises(CatnetError):
-        check_text("\n".join(lines) + "\n", "long.cat")
+        check_text(LONG, "long.cat")
     assert len(parsed) == 1 and len(parsed[0].decls) < 1_000

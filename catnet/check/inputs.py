@@ -123,8 +123,13 @@ def check_count(dom: Ty, count: int, entry: str) -> None:
         )
 
 
-def _bind(d: dims.Dim, n: int, env: dict[str, int]) -> bool:
-    """Learn a symbol from ``d == n`` when ``d`` has one unknown symbol; whether it did."""
+def bind_size(d: dims.Dim, n: int, env: dict[str, int]) -> bool:
+    """Learn a symbol from ``d == n`` when ``d`` has one unknown symbol (linearly); whether it did.
+
+    Rigid symbols are not unification variables: the one unknown symbol is
+    renamed to a variable and solved for.  The input checks and the lowering
+    (``Context.bind``) learn sizes from actual shapes this one way.
+    """
     d = dims.subst(d, env)
     if isinstance(d, int):
         return False
@@ -176,7 +181,7 @@ def check_inputs(dom: Ty, inputs: Sequence[Given], entry: str = "the entry") -> 
         for i, (ob, x) in enumerate(zip(dom.obs, inputs)):
             for d, n in zip(ob.shape, x.shape[1:]):
                 before = set(env)
-                if _bind(d, int(n), env):
+                if bind_size(d, int(n), env):
                     learnt = True
                     source.update({s: i for s in set(env) - before})
     for i, (ob, x) in enumerate(zip(dom.obs, inputs)):

@@ -31,7 +31,7 @@ from flax import nnx
 
 from .. import dims
 from ..check import require_lowerable
-from ..check.inputs import Given, check_ids, check_inputs, embed_readers, given
+from ..check.inputs import Given, bind_size, check_ids, check_inputs, embed_readers, given
 from ..errors import CatnetError
 from ..ir import Box, Diagram, Ob, Span, Ty
 from . import names
@@ -189,23 +189,7 @@ class Context:
         for ob, x in zip(ty.obs, wires):
             for d, n in zip(ob.shape, x.shape[1:]):
                 if isinstance(d, dims.Poly):
-                    self._solve(d, int(n))
-
-    def _solve(self, d: dims.Poly, n: int) -> None:
-        d = dims.subst(d, self.env)  # type: ignore[assignment]
-        if isinstance(d, int):
-            return
-        found = dims.solve(d, n)
-        if isinstance(found, tuple):
-            return
-        # Rigid symbols are not unification variables; solve them the same
-        # way by renaming the one unknown symbol, when it occurs linearly.
-        unknown = sorted(dims.symbols(d))
-        if len(unknown) == 1:
-            var = "?" + unknown[0]
-            solved = dims.solve(dims.subst(d, {unknown[0]: dims.sym(var)}), n)
-            if isinstance(solved, tuple) and isinstance(solved[1], int):
-                self.env[unknown[0]] = solved[1]
+                    bind_size(d, int(n), self.env)
 
     def size(self, d: dims.Dim) -> int:
         """A dimension as a number, from the symbols bound so far."""

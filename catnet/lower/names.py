@@ -119,9 +119,21 @@ def slots(diagram: Diagram, taken: Sequence[str] = ()) -> tuple[tuple[str, int |
 
 
 def shared_instances(diagram: Diagram) -> dict[str, Box]:
-    """Every shared instance reachable from ``diagram``, by name, first use first."""
+    """Every shared instance reachable from ``diagram``, by name, first use first.
+
+    Each box is visited once (by identity), so a body used many times, or
+    nested deep, costs its own size, not the size of its expansion.
+    """
     found: dict[str, Box] = {}
-    for box in diagram.all_boxes():
+    seen: set[int] = set()
+    stack = [layer.box for layer in reversed(diagram.layers)]
+    while stack:
+        box = stack.pop()
+        if id(box) in seen:
+            continue
+        seen.add(id(box))
         if box.shared is not None and box.shared not in found:
             found[box.shared] = box
+        if box.body is not None:
+            stack.extend(layer.box for layer in reversed(box.body.layers))
     return found

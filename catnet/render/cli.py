@@ -17,18 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import add_root_argument
+from ..cli import add_root_argument, depth
 from ..errors import CatnetError
-
-
-def _depth(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of levels, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("the depth is 0 or more")
-    return value
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="OUT", help="output file: .svg, .png, .pdf, .dot or .tex")
     parser.add_argument("--format", choices=("dot", "tex", "svg", "png", "pdf"),
                         help="output format (default: from the extension of OUT, else dot)")
-    parser.add_argument("--depth", type=_depth, metavar="N",
+    parser.add_argument("--depth", type=depth, metavar="N",
                         help="expand N levels of nested definitions; deeper ones are single boxes (default: all, up to 32)")
     parser.add_argument("--shapes", action="store_true", help="label wires with their shapes, e.g. `Hidden : R[128]`")
     parser.add_argument("--params", action="store_true",
