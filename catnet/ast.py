@@ -18,6 +18,13 @@ def _S() -> Any:
 # -- dimensions -------------------------------------------------------------
 
 
+#: Words of the language; the contextual lexer accepts them as names where a
+#: keyword cannot appear, so the checker refuses them as definition names
+#: (and ``catnet.library.register`` as generator names).
+KEYWORDS = frozenset({"import", "object", "bundle", "over", "under", "shared", "main", "morphism", "repeat",
+                      "inv", "scan", "return", "true", "false", "R", "Z", "I", "Seq"})
+
+
 @dataclass(frozen=True)
 class DNum:
     value: int | float
@@ -266,6 +273,9 @@ class SharedDecl:
     name: str
     expr: Expr
     span: Span | None = _S()
+    #: sizes the instance is generic in (``shared wte[T] = …``): sizes that
+    #: no parameter shape may depend on
+    dim_params: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,8 @@ def declaration(decl: A.Decl, pad: int = 0) -> list[str]:
     if isinstance(decl, A.BundleDecl):
         return [f"bundle {decl.name:<{pad}} = {typ(decl.fiber)} over {typ(decl.base)}"]
     if isinstance(decl, A.SharedDecl):
-        return [f"shared {decl.name:<{pad}} = {expr(decl.expr)}"]
+        head = decl.name + (f"[{', '.join(decl.dim_params)}]" if decl.dim_params else "")
+        return [f"shared {head:<{pad}} = {expr(decl.expr)}"]
     if isinstance(decl, A.MorphismDecl):
         head = f"morphism {_head(decl):<{pad}} : {typ(decl.dom)} -> {typ(decl.cod)} ="
         body = expr(decl.body)
@@ -273,6 +274,8 @@ def _name_key(decl: A.Decl) -> str | None:
 def _aligned_name(decl: A.Decl) -> str:
     if isinstance(decl, A.MorphismDecl):
         return _head(decl)
+    if isinstance(decl, A.SharedDecl) and decl.dim_params:
+        return f"{decl.name}[{', '.join(decl.dim_params)}]"
     return decl.name  # type: ignore[union-attr]
 
 

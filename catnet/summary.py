@@ -28,32 +28,12 @@ def _size(d: dims.Dim, box: Box) -> int:
 
 
 def generator_params(box: Box) -> int:
-    """Parameters of one occurrence of a generator (weights and biases)."""
-    args = box.kwargs
-    name = box.name
-    if not GENERATORS.get(name, None) or not GENERATORS[name].params:
+    """Parameters of one occurrence of a generator: the library's ``count`` rule."""
+    g = GENERATORS.get(box.name)
+    if g is None or not g.params:
         return 0
-    last = [_size(ob.shape[-1], box) for ob in box.dom.obs if ob.shape] if name != "embed" else []
-    if name == "dense":
-        f = _size(args["features"], box)  # type: ignore[arg-type]
-        return last[0] * f + f
-    if name == "conv":
-        f = _size(args["features"], box)  # type: ignore[arg-type]
-        spatial = len(box.dom.obs[0].shape) - 1
-        return int(args["kernel"]) ** spatial * last[0] * f + f  # type: ignore[arg-type]
-    if name in ("layernorm", "batchnorm"):
-        return 2 * last[0]  # scale and bias; batch statistics are not parameters
-    if name == "embed":
-        return _size(args["vocab"], box) * _size(args["features"], box)  # type: ignore[arg-type]
-    if name in ("attention", "cross_attention"):
-        d = last[0]
-        e = last[1] if len(last) == 2 else d
-        return (d * d + d) + 2 * (e * d + d) + (d * d + d)  # query, key, value, out
-    if name == "coupling":
-        n, h = last[0], int(args["hidden"])  # type: ignore[arg-type]
-        half, rest = n // 2, n - n // 2
-        return (half * h + h) + (h * 2 * rest + 2 * rest)
-    raise AssertionError(f"no parameter rule for `{name}`")
+    assert g.count is not None, f"no parameter rule for `{box.name}`"
+    return int(g.count(box, lambda d: _size(d, box)))
 
 
 @dataclass(frozen=True)

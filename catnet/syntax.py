@@ -301,7 +301,8 @@ class _Build:
         return A.BundleDecl(str(c[0]), c[1], c[2], self._span(meta))
 
     def shared_decl(self, meta: Any, c: list) -> A.SharedDecl:
-        return A.SharedDecl(str(c[0]), c[1], self._span(meta))
+        name, dparams, body = c
+        return A.SharedDecl(str(name), body, self._span(meta), tuple(dparams or ()))
 
     def main_decl(self, meta: Any, c: list) -> A.MainDecl:
         return A.MainDecl(str(c[0]), self._span(meta))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable, NoReturn
 
 from .. import ast as A
+from ..ast import KEYWORDS
 from .. import dims, fmt
 from ..dims import Dim
 from ..errors import suggest
@@ -25,10 +26,6 @@ from .wiring import Wiring
 #: The declarations that name an object or a definition.
 _DEFINES = (A.ObjectDecl, A.BundleDecl, A.MorphismDecl, A.WiringDecl, A.SharedDecl)
 
-#: Words of the language; the contextual lexer accepts them as names where a
-#: keyword cannot appear, so the checker refuses them as definition names.
-KEYWORDS = frozenset({"import", "object", "bundle", "over", "under", "shared", "main", "morphism", "repeat",
-                      "inv", "scan", "return", "true", "false", "R", "Z", "I", "Seq"})
 
 
 class Declarations:

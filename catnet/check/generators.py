@@ -47,13 +47,17 @@ class Generators:
 
     def gen_args(self, g: Generator, given: Iterable[A.Arg], scope: Scope, span: Span | None) -> dict[str, Value]:
         out: dict[str, Value] = {}
+        # A first argument of kind `dims` takes every positional argument
+        # (`reshape(8, 8, 1)`); the others are then given by keyword.
+        varargs = bool(g.args) and g.args[0].kind == "dims"
         positional = [a for a in g.args]
-        varargs = len(g.args) == 1 and g.args[0].kind == "dims"
         collected: list[Dim] = []
         i = 0
         for a in given:
             if a.name is None:
                 if varargs:
+                    if g.args[0].name in out:
+                        self.error("E0206", f"argument `{g.args[0].name}` of `{g.name}` is given twice", a.span)
                     collected.append(self.arg_value(g, g.args[0], a, scope, single=True))  # type: ignore[arg-type]
                     continue
                 if i >= len(positional):
@@ -67,13 +71,13 @@ class Generators:
                     hint = suggest(a.name, [x.name for x in g.args])
                     self.error("E0207", f"`{g.name}` has no argument `{a.name}`", a.span,
                                notes=[_gen_sig(g)], help=f"did you mean `{hint}`?" if hint else None)
-            if spec.name in out or (varargs and collected):
+            if spec.name in out or (varargs and spec is g.args[0] and collected):
                 self.error("E0206", f"argument `{spec.name}` of `{g.name}` is given twice", a.span)
-            if varargs:
+            if varargs and spec is g.args[0]:
                 collected.append(self.arg_value(g, spec, a, scope))  # type: ignore[arg-type]
                 continue
             out[spec.name] = self.arg_value(g, spec, a, scope)
-        if varargs:
+        if varargs and collected:
             out[g.args[0].name] = tuple(collected)
         for spec in g.args:
             if spec.name not in out:
@@ -98,6 +102,17 @@ class Generators:
         if not isinstance(v, A.Lit):
             bad("must be a literal value" + (" (a number)" if spec.kind in ("int", "float") else ""))
         x = v.value
+        if spec.kind == "padding":
+            shown = ", ".join(chr(34) + c + chr(34) for c in spec.choices)
+            if isinstance(x, str) and x in spec.choices:
+                return x
+            if isinstance(x, bool) or not isinstance(x, (int, str)):
+                bad(f"must be a whole number of cells or one of {shown}, not {fmt.lit(x)}")
+            if isinstance(x, str):
+                bad(f"must be a whole number of cells or one of {shown}, not \"{x}\"")
+            if not 0 <= x <= 1024:
+                bad(f"must be from 0 to 1024 cells, not {x}")
+            return x
         if spec.kind == "bool":
             if not isinstance(x, bool):
                 bad(f"must be `true` or `false`, not {fmt.lit(x)}")

@@ -12,14 +12,6 @@ from ..library import GENERATORS
 NOT_LOWERED = {"proj": "bundle projection", "triv": "bundle trivialization"}
 
 
-def parameter_sizes(box: Box) -> list[Dim]:
-    """The sizes that shape a generator's parameters: widths, vocabulary, input features."""
-    sizes = [v for k, v in box.args if k in ("features", "vocab")]
-    if box.name != "embed":
-        sizes += [ob.shape[-1] for ob in box.dom.obs if ob.shape]
-    return sizes  # type: ignore[return-value]
-
-
 def parameter_size(d: Dim, box: Box, entry: str | None = None) -> int:
     """``d`` as a number, or E0304: a parameter cannot have a symbolic size."""
     if not isinstance(d, int):
@@ -60,9 +52,9 @@ def require_lowerable(d: Diagram, entry: str) -> None:
                 what = "bundle" if ob.base == "bundle" else f"G-space (under {ob.group})"
                 raise CatnetError("E0601", f"compiling a {what} wire `{ob}` is not supported yet", box.span,
                                   notes=[f"`{box.name}` in `{entry}` touches it"])
-        if box.kind == "generator" and box.name in GENERATORS and GENERATORS[box.name].params:
-            for dim in parameter_sizes(box):
-                parameter_size(dim, box, entry)
+        g = GENERATORS.get(box.name)
+        if box.kind == "generator" and g is not None and g.params and g.count is not None:
+            g.count(box, lambda dim: parameter_size(dim, box, entry))  # every parameter size a number
         size = box.kwargs.get("size") if box.name == "split" else None
         if size is not None and not isinstance(size, int):
             raise CatnetError("E0304", f"`split` needs a known size, but it is `{dims.show(size)}`", box.span,  # type: ignore[arg-type]

@@ -98,7 +98,7 @@ def _check_lowerable(box: Box) -> None:
 
 def _random(diagram: Diagram) -> bool:
     """Whether running ``diagram`` in training mode draws random keys."""
-    return any(box.kind == "generator" and _op(box).random for box in diagram.all_boxes())
+    return any(box.kind == "generator" and _op(box).draws(box) for box in diagram.all_boxes())
 
 
 # -- the module tree -------------------------------------------------------------
@@ -156,14 +156,16 @@ def build(box: Box, rngs: nnx.Rngs) -> nnx.Module:
 class Context:
     """Trace-time state of one forward pass.
 
-    ``train`` switches dropout and batch statistics; ``key()`` hands out a
+    ``train`` switches dropout and batch statistics; ``batch`` is the batch
+    size (boxes from the unit ``I`` broadcast their output to it); ``key()`` hands out a
     fresh random key per call (a fold-in of one base key, so the program is
     a pure function of the model state); ``shared`` holds the shared
     instances by name; ``env`` the sizes bound to dimension symbols.
     """
 
-    def __init__(self, train: bool, key: Array | None, shared: dict[str, Any], env: dict[str, int]) -> None:
+    def __init__(self, train: bool, key: Array | None, shared: dict[str, Any], env: dict[str, int], batch: int = 1) -> None:
         self.train = train
+        self.batch = batch
         self._key = key
         self._count = 0
         self.shared = shared
@@ -182,7 +184,7 @@ class Context:
 
     def inner(self, key: Array | None, shared: dict[str, Any]) -> "Context":
         """The context inside one step of a scan."""
-        return Context(self.train, key, shared, dict(self.env))
+        return Context(self.train, key, shared, dict(self.env), self.batch)
 
     def bind(self, ty: Ty, wires: Sequence[Array]) -> None:
         """Learn symbol sizes from the actual shapes of wires of type ``ty``."""
@@ -469,7 +471,8 @@ class Model(Node):
         wires = self._inputs(inputs)
         train = not self.deterministic
         key = self._rngs() if train and self._rngs is not None else None
-        ctx = Context(train, key, {name: getattr(self, attr) for name, attr in self._shared}, {})
+        batch = int(wires[0].shape[0]) if wires else 1
+        ctx = Context(train, key, {name: getattr(self, attr) for name, attr in self._shared}, {}, batch)
         ctx.bind(diagram.dom, wires)
         out = run(diagram, self, wires, ctx)
         return out[0] if len(out) == 1 else tuple(out)

@@ -7,7 +7,17 @@ that computes its output wires from its input wires.  The lowering keeps the
 other half (``catnet.lower``), a table from the same names to Flax modules.
 
 Shape rules see the input wires and the complete keyword arguments and
-return the output wires.  They may create unification variables for sizes
+return the output wires.  A generator with parameters also has a ``count``
+rule: the number of trainable parameters of one occurrence, from the
+checked box (``catnet summary``, the memory estimate and the lowering's
+checks share it; a test keeps it equal to the lowered model's
+``nnx.Param`` count).
+
+The table is :data:`GENERATORS`.  The core generators are written below;
+families of further generators live in the modules of this package (one
+per family: ``arith``, ``axes``, ``learned``, ``losses``) and enter the
+table with :func:`register`, the same function that plugins call
+(``catnet.extend``).  They may create unification variables for sizes
 the types decide (``dense`` in ``Image -> Hidden`` gets its width from
 ``Hidden``), and report shapes they cannot take with ``ctx.fail``.  Rules
 never look at JAX.
@@ -18,9 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from . import dims
-from .dims import Dim
-from .ir import Ob, Ty, Value
+from .. import dims
+from ..ast import KEYWORDS
+from ..dims import Dim
+from ..ir import Box, Ob, Ty, Value
 
 
 class RuleContext(Protocol):
@@ -39,7 +50,12 @@ class RuleContext(Protocol):
 
 @dataclass(frozen=True)
 class Arg:
-    """One keyword argument: ``kind`` is int, float, bool, str, dim or dims."""
+    """One keyword argument: ``kind`` is one of :data:`ARG_KINDS`.
+
+    ``padding`` takes a whole number ``>= 0`` (the same on both sides of
+    every spatial axis) or one of ``choices`` (``"same"``, ``"valid"``);
+    ``morphism`` names a morphism (``transposed(wte)``).
+    """
 
     name: str
     kind: str
@@ -53,6 +69,11 @@ class Arg:
 
 Rule = Callable[[RuleContext, Ty, dict[str, Value]], Ty]
 
+#: ``count(box, size)``: parameters of one occurrence of a checked box;
+#: ``size`` turns a dimension into a number (symbolic sizes are refused there
+#: with E0304, so a count rule never sees a symbol as a number).
+Count = Callable[["Box", Callable[[Dim], int]], int]
+
 
 @dataclass(frozen=True)
 class Generator:
@@ -64,6 +85,12 @@ class Generator:
     params: bool = False
     structural: bool = False
     doc: str = ""
+    count: Count | None = None
+    #: how many wires it returns where that does not depend on types (for
+    #: diagnostics before a shape rule runs); ``None``: it depends
+    coarity: int | None = None
+    #: the family (module) that registered it: "core", "arith", … or a plugin's module
+    family: str = "core"
 
     def arg(self, name: str) -> Arg | None:
         for a in self.args:
@@ -269,6 +296,45 @@ def _coupling(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
     return dom
 
 
+# -- parameter counts ---------------------------------------------------------
+
+
+def last_axis(box: Box, size: Callable[[Dim], int], wire: int = 0) -> int:
+    """The size of the last axis of input wire ``wire``, as a number."""
+    return size(box.dom.obs[wire].shape[-1])
+
+
+def _count_dense(box: Box, size: Callable[[Dim], int]) -> int:
+    f = size(box.kwargs["features"])  # type: ignore[arg-type]
+    return last_axis(box, size) * f + f
+
+
+def _count_conv(box: Box, size: Callable[[Dim], int]) -> int:
+    f = size(box.kwargs["features"])  # type: ignore[arg-type]
+    spatial = len(box.dom.obs[0].shape) - 1
+    return int(box.kwargs["kernel"]) ** spatial * last_axis(box, size) * f + f  # type: ignore[arg-type]
+
+
+def _count_norm(box: Box, size: Callable[[Dim], int]) -> int:
+    return 2 * last_axis(box, size)  # scale and bias; batch statistics are not parameters
+
+
+def _count_embed(box: Box, size: Callable[[Dim], int]) -> int:
+    return size(box.kwargs["vocab"]) * size(box.kwargs["features"])  # type: ignore[arg-type]
+
+
+def _count_attention(box: Box, size: Callable[[Dim], int]) -> int:
+    d = last_axis(box, size)
+    e = last_axis(box, size, 1) if len(box.dom) == 2 else d
+    return (d * d + d) + 2 * (e * d + d) + (d * d + d)  # query, key, value, out
+
+
+def _count_coupling(box: Box, size: Callable[[Dim], int]) -> int:
+    n, h = last_axis(box, size), int(box.kwargs["hidden"])  # type: ignore[arg-type]
+    half, rest = n // 2, n - n // 2
+    return (half * h + h) + (h * 2 * rest + 2 * rest)
+
+
 # -- structural rules -------------------------------------------------------
 
 
@@ -283,12 +349,6 @@ def _copy(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
 
 def _discard(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
     return Ty()
-
-
-def _add(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
-    a, b = dom.obs
-    _unify_obs(ctx, a, b, "`add` adds two wires of one type")
-    return Ty((a,))
 
 
 def _unify_obs(ctx: RuleContext, a: Ob, b: Ob, what: str) -> None:
@@ -377,13 +437,14 @@ def _activation(name: str, doc: str) -> Generator:
 GENERATORS: dict[str, Generator] = {
     g.name: g
     for g in [
-        Generator("dense", _dense, (_FEATURES,), params=True, doc="affine map on the last axis"),
+        Generator("dense", _dense, (_FEATURES,), params=True, count=_count_dense, doc="affine map on the last axis"),
         Generator(
             "conv",
             _conv,
             (_FEATURES, Arg("kernel", "int", 3, low=1, high=64), Arg("stride", "int", 1, low=1, high=64),
              Arg("padding", "str", "same", choices=("same", "valid"))),
             params=True,
+            count=_count_conv,
             doc="1-D (R[L, C]) or 2-D (R[H, W, C]) convolution, channels last",
         ),
         Generator("maxpool", _pool("maxpool"), (Arg("window", "int", 2, low=1, high=64), Arg("stride", "int", None, low=1, high=64), _PADDING), doc="max pooling"),
@@ -397,20 +458,19 @@ GENERATORS: dict[str, Generator] = {
         _activation("tanh", "hyperbolic tangent"),
         _activation("sigmoid", "logistic function"),
         Generator("softmax", _axis_rule("softmax"), (_AXIS,), doc="softmax along an axis"),
-        Generator("layernorm", _real_same("layernorm"), params=True, doc="layer normalization over the last axis"),
-        Generator("batchnorm", _real_same("batchnorm"), (Arg("momentum", "float", 0.9, low=0.0, high=1.0),), params=True, doc="batch normalization over the last axis"),
+        Generator("layernorm", _real_same("layernorm"), params=True, count=_count_norm, doc="layer normalization over the last axis"),
+        Generator("batchnorm", _real_same("batchnorm"), (Arg("momentum", "float", 0.9, low=0.0, high=1.0),), params=True, count=_count_norm, doc="batch normalization over the last axis"),
         Generator("dropout", _real_same("dropout"), (_RATE,), doc="dropout in training, identity in evaluation"),
-        Generator("embed", _embed, (Arg("vocab", "int", None, required=True, low=1, high=10**8), _FEATURES), params=True, doc="ids to vectors"),
-        Generator("attention", _attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False)), params=True, doc="multi-head self-attention on R[T, d]"),
-        Generator("cross_attention", _cross_attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False)), arity=2, params=True, doc="queries R[T, d] attend to R[S, e]"),
-        Generator("coupling", _coupling, (Arg("hidden", "int", 64, low=1, high=1 << 20),), iso=True, params=True, doc="affine coupling layer (invertible)"),
+        Generator("embed", _embed, (Arg("vocab", "int", None, required=True, low=1, high=10**8), _FEATURES), params=True, count=_count_embed, doc="ids to vectors"),
+        Generator("attention", _attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False)), params=True, count=_count_attention, doc="multi-head self-attention on R[T, d]"),
+        Generator("cross_attention", _cross_attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False)), arity=2, params=True, count=_count_attention, doc="queries R[T, d] attend to R[S, e]"),
+        Generator("coupling", _coupling, (Arg("hidden", "int", 64, low=1, high=1 << 20),), iso=True, params=True, count=_count_coupling, doc="affine coupling layer (invertible)"),
         Generator("reverse", _real_same("reverse"), iso=True, doc="reverse the last axis (invertible)"),
         # structural morphisms
         Generator("id", _same, arity=None, iso=True, structural=True, doc="identity"),
         Generator("swap", _swap, arity=2, iso=True, structural=True, doc="A ⊗ B -> B ⊗ A"),
         Generator("copy", _copy, structural=True, doc="A -> A ⊗ A"),
         Generator("discard", _discard, structural=True, doc="A -> I"),
-        Generator("add", _add, arity=2, structural=True, doc="A ⊗ A -> A"),
         Generator("concat", _concat, (_AXIS,), arity=2, structural=True, doc="join two wires along an axis"),
         Generator("split", _split, (Arg("size", "dim", None), _AXIS), structural=True, doc="cut a wire along an axis"),
         Generator("fst", _fst, arity=2, structural=True, doc="A ⊗ B -> A"),
@@ -424,3 +484,53 @@ GENERATORS: dict[str, Generator] = {
 COARITY: dict[str, int | None] = {
     "copy": 2, "discard": 0, "swap": 2, "split": 2, "triv": 2, "id": None,
 }
+
+#: Generators with a meaning fixed by the language itself: no family or
+#: plugin may replace them (``register(..., replace=True)`` included).
+BUILTIN: frozenset[str] = frozenset()
+
+
+class RegistrationError(ValueError):
+    """A generator that cannot enter the table (raised to the Python caller that registers it)."""
+
+
+def register(generator: Generator, *, replace: bool = False) -> Generator:
+    """Add ``generator`` to :data:`GENERATORS` (see ``catnet.extend`` for plugins).
+
+    The name must be an identifier that no keyword or other generator
+    takes, unless ``replace`` (which never applies to the built-in ones).
+    A generator with parameters needs a ``count`` rule.
+    """
+    name = generator.name
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        raise RegistrationError(f"a generator's name must be an identifier not starting with `_`, not {name!r}")
+    if name in KEYWORDS:
+        raise RegistrationError(f"`{name}` is a keyword of the language")
+    if name in GENERATORS and (not replace or name in BUILTIN):
+        raise RegistrationError(f"a generator named `{name}` exists already ({GENERATORS[name].family})")
+    if generator.params and generator.count is None:
+        raise RegistrationError(f"`{name}` has parameters, so it needs a `count` rule")
+    seen: set[str] = set()
+    for a in generator.args:
+        if a.kind not in ARG_KINDS:
+            raise RegistrationError(f"argument `{a.name}` of `{name}` has kind {a.kind!r}; kinds are {', '.join(ARG_KINDS)}")
+        if a.name in seen:
+            raise RegistrationError(f"`{name}` names the argument `{a.name}` twice")
+        seen.add(a.name)
+    GENERATORS[name] = generator
+    if generator.coarity is not None:
+        COARITY[name] = generator.coarity
+    return generator
+
+
+#: The kinds of keyword arguments a generator may take.
+ARG_KINDS = ("int", "float", "bool", "str", "dim", "dims", "padding", "morphism")
+
+
+def _families() -> None:
+    """Register the generator families of this package (after the core table)."""
+    from . import arith, axes, learned, losses, tied  # noqa: F401
+
+
+_families()
+BUILTIN = frozenset(GENERATORS)

@@ -10,6 +10,10 @@ it computes.  Every entry is an :class:`Op`:
 * ``inverse`` (isomorphisms only) maps output wires back to input wires with
   the same module, so ``inv(f)`` lowers to the real inverse.
 
+The core generators are below; each family of ``catnet.library`` has its
+lowering in the module of the same name here, merged into :data:`OPS` at
+the end (plugins add theirs with ``catnet.extend``).
+
 Nothing here decides a type: sizes come from the checked IR (``box.dom``,
 ``box.kwargs``) and the checker has already made sure they fit, so
 violations are assertions.  Per-example axes in the IR are shifted by one
@@ -25,8 +29,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from .. import dims
-from ..ir import Box, Ob
+from ... import dims
+from ...ir import Box, Ob
 
 Array = jax.Array
 Wires = list[Array]
@@ -36,6 +40,8 @@ class Context(Protocol):
     """What an op may ask of the running functor (see ``model.Context``)."""
 
     train: bool
+    #: the batch size of this forward pass (what ``I -> X`` boxes broadcast to)
+    batch: int
 
     def key(self) -> Array: ...
 
@@ -54,7 +60,12 @@ class Op:
     make: Make | None = None
     inverse: Apply | None = None
     #: whether ``apply`` asks the context for random keys in training mode
-    random: bool = False
+    #: (a function of the box where that depends on its arguments)
+    random: bool | Callable[[Box], bool] = False
+
+    def draws(self, box: Box) -> bool:
+        """Whether ``box`` asks for random keys in training mode."""
+        return self.random(box) if callable(self.random) else bool(self.random)
 
 
 def batch_axis(axis: int) -> int:
@@ -273,11 +284,6 @@ def _discard(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
     return []
 
 
-def _add(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
-    a, b = wires
-    return [a + b]
-
-
 def _concat(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
     a, b = wires
     return [jnp.concatenate([a, b], axis=batch_axis(int(_arg(box, "axis"))))]
@@ -329,9 +335,20 @@ OPS: dict[str, Op] = {
     "swap": Op(_swap, inverse=_swap),
     "copy": Op(_copy),
     "discard": Op(_discard),
-    "add": Op(_add),
     "concat": Op(_concat),
     "split": Op(_split),
     "fst": Op(_fst),
     "snd": Op(_snd),
 }
+
+
+def _families() -> None:
+    from . import arith, axes, learned, losses, tied
+
+    for family in (arith, axes, learned, losses, tied):
+        for name, op in family.OPS.items():
+            assert name not in OPS, name
+            OPS[name] = op
+
+
+_families()

@@ -1,0 +1,3 @@
+"""The ``learned`` family of generators (see ``docs/language.md`` §11)."""
+
+from __future__ import annotations
