@@ -1,7 +1,9 @@
 """Benchmark: catnet-compiled models against hand-written Flax NNX models.
 
 For each architecture (the digits MLP, the digits CNN, a pre-norm
-transformer block) it builds the catnet model from ``.cat`` text and a
+transformer block, a GRU reading digit images row by row, and a GPT-style
+language model with learned positions and a head tied to its embedding)
+it builds the catnet model from ``.cat`` text and a
 hand-written ``nnx.Module`` of the same layers, and times one training step
 (forward, backward, adam) for both with the same jit style:
 ``jax.jit`` of a pure function of the ``nnx.split`` state.  The two run in
@@ -70,6 +72,35 @@ main MAIN
 """
 
 
+GRU = """
+object Rows = R[8, 8]
+# one GRU step (Cho et al. 2014): the state h is also the output
+morphism cell(h : R[64], x : R[8]) -> R[64] ⊗ R[64] {
+  z = sigmoid(dense(concat(h, x), features=64))
+  r = sigmoid(dense(concat(h, x), features=64))
+  n = tanh(dense(concat(r * h, x), features=64))
+  y = (1 - z) * n + z * h
+  return y, y
+}
+morphism gru : R[64] -> R[10] = reshape(8, 8) ; scan[R[64]](cell) ; last(axis=0) ; dense
+main gru
+"""
+
+TIED = """
+shared wte[T] = (embed(vocab=512, features=64) : Z[T] -> R[T, 64])
+morphism positions[T] : I -> R[T, 64] = learned(128, 64) ; slice(size=T, axis=0)
+morphism block[T](x : R[T, 64]) -> R[T, 64] {
+  h = x + attention(layernorm(x), heads=4, causal=true)
+  return h + dense(gelu(dense(layernorm(h), features=256)), features=64)
+}
+morphism lm[T](ids : Z[T]) -> R[T, 512] {
+  h = block(wte(ids) + positions())
+  return transposed(layernorm(h), of=wte)
+}
+main lm
+"""
+
+
 class HandMLP(nnx.Module):
     def __init__(self, rngs: nnx.Rngs) -> None:
         self.dense1 = nnx.Linear(64, 128, rngs=rngs)
@@ -108,6 +139,38 @@ class HandBlock(nnx.Module):
         mask = nnx.make_causal_mask(jnp.ones(x.shape[:2]))
         h = x + self.attention(self.ln1(x), mask=mask)
         return h + self.down(jax.nn.gelu(self.up(self.ln2(h))))
+
+
+class HandGRU(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs) -> None:
+        self.z = nnx.Linear(72, 64, rngs=rngs)
+        self.r = nnx.Linear(72, 64, rngs=rngs)
+        self.n = nnx.Linear(72, 64, rngs=rngs)
+        self.head = nnx.Linear(64, 10, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        rows = jnp.moveaxis(x.reshape(x.shape[0], 8, 8), 1, 0)
+
+        def step(h: jax.Array, xt: jax.Array) -> tuple[jax.Array, None]:
+            hx = jnp.concatenate([h, xt], axis=-1)
+            z, r = jax.nn.sigmoid(self.z(hx)), jax.nn.sigmoid(self.r(hx))
+            n = jnp.tanh(self.n(jnp.concatenate([r * h, xt], axis=-1)))
+            return (1 - z) * n + z * h, None
+
+        h, _ = jax.lax.scan(step, jnp.zeros((x.shape[0], 64), x.dtype), rows)
+        return self.head(h)
+
+
+class HandTied(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs) -> None:
+        self.wte = nnx.Embed(512, 64, rngs=rngs)
+        self.positions = nnx.Param(jax.random.normal(rngs.params(), (128, 64)) * 0.02)
+        self.block = HandBlock(rngs)
+        self.ln = nnx.LayerNorm(64, rngs=rngs)
+
+    def __call__(self, ids: jax.Array) -> jax.Array:
+        h = self.wte(ids) + self.positions.value[: ids.shape[1]]
+        return self.wte.attend(self.ln(self.block(h)))
 
 
 def block_source(depth: int | None) -> str:
@@ -237,11 +300,15 @@ def main() -> None:
     digits_y = jnp.asarray(rng.integers(0, 10, b).astype(np.int32))
     seq_x = jnp.asarray(rng.standard_normal((b, 32, 64), dtype=np.float32))
     seq_y = jnp.asarray(rng.standard_normal((b, 32, 64), dtype=np.float32))
+    ids = jnp.asarray(rng.integers(0, 512, (b, 32)).astype(np.int32))
+    next_ids = jnp.asarray(rng.integers(0, 512, (b, 32)).astype(np.int32))
 
     rows = [
         compare("mlp (digits_mlp)", MLP, HandMLP, xent, digits_x, digits_y, args.rounds, args.steps, args.compiles),
         compare("cnn (digits_cnn)", CNN, HandCNN, xent, digits_x, digits_y, args.rounds, args.steps, args.compiles),
         compare("transformer block", block_source(None), HandBlock, mse, seq_x, seq_y, args.rounds, max(5, args.steps // 5), args.compiles),
+        compare("gru (digits rows)", GRU, HandGRU, xent, digits_x, digits_y, args.rounds, args.steps, args.compiles),
+        compare("gpt block, tied head", TIED, HandTied, xent, ids, next_ids, args.rounds, max(5, args.steps // 5), args.compiles),
     ]
     scaling = depth_scaling(seq_x, seq_y, args.compiles)
 

@@ -8,8 +8,9 @@ is a seed.  A mutant is a seed changed by one to four seeded mutations:
 - **structural**: splice a bracketed sub-expression, a declaration or a run
   of tokens from another seed; nest an expression many times; repeat a
   declaration as a chain of renamed copies, each using the previous one;
-  grow a product, a pairing or a size sum; respell operators (``;``/``>>``,
-  ``⊗``/``@``, ``->``/``→``, ``<>``/``⟨⟩``);
+  grow a product, a pairing or an arithmetic chain (sizes, arguments,
+  wires); respell operators (``;``/``>>``, ``⊗``/``@``, ``->``/``→``,
+  ``<>``/``⟨⟩``);
 - **byte level**: insert, delete, replace or flip bytes, invalid UTF-8,
   control characters (in code, comments and strings), CR, CRLF and mixed
   line endings, form feeds, byte-order marks, truncation.
@@ -115,7 +116,7 @@ NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*\Z")
 KEYWORDS = [b"import", b"object", b"bundle", b"over", b"under", b"shared", b"main", b"morphism", b"repeat",
             b"inv", b"scan", b"return", b"true", b"false", b"R", b"Z", b"I", b"Seq"]
 OPERATORS = [b";", b">>", "⊗".encode(), b"@", b"->", "→".encode(), b"<", b">", "⟨".encode(), "⟩".encode(),
-             b"(", b")", b"[", b"]", b"{", b"}", b",", b"=", b":", b"+", b"-", b"*", b"> >"]
+             b"(", b")", b"[", b"]", b"{", b"}", b",", b"=", b":", b"+", b"-", b"*", b"/", b"> >"]
 NUMBERS = [b"0", b"1", b"2", b"3", b"4", b"8", b"64", b"-1", b"-0.5", b"0.1", b"1.0", b"1e-05", b"2.5E4", b"1e99",
            b"1e400", b"100000", b"100001", b"2147483647", b"2147483648", b"1099511627776", b"9" * 30,
            b"0" * 30 + b"1", b"1.", b".5", b"1e", b"0x10", b"1_000"]
@@ -133,6 +134,7 @@ CONSTRUCTS = [
     b" scan[R[4]](", b" copy ; (relu \xe2\x8a\x97 id) ; add ", b" Seq[T](R[4]) ", b" R[] ", b" Z[3] ", b" I ",
     b"[d]", b"[d, e]", b"(f : R[d] -> R[d])", b" dense(features=d * 4) ", b" conv(8, kernel=3, padding=\"same\") ",
     b" split(size=2, axis=0) ", b"\n  return x, x\n", b"\n  h = x + f(x)\n",
+    b"\n  h = (1 - x) * f(x) + -x / 2\n", b" 0.5 * x - 1 ", b" x / (2 - 2) ", b" -(-x) ", b" 1 / x ",
 ]
 BAD_UTF8 = [b"\xff", b"\xc3", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x8a", b"\x80", b"\xfe\xff"]
 CONTROL = [b"\x00", b"\x01", b"\x07", b"\x08", b"\x0b", b"\x0c", b"\x1b", b"\x1b[31m", b"\x1b]0;title\x07", b"\x7f",
@@ -148,7 +150,7 @@ _RESPELL = {b";": b">>", b">>": b";", "⊗".encode(): b"@", b"@": "⊗".encode()
             "→".encode(): b"->", b"<": "⟨".encode(), b">": "⟩".encode()}
 
 
-_BINARY = {b";", b">>", "⊗".encode(), b"@", b"+", b"-", b"*", b","}
+_BINARY = {b";", b">>", "⊗".encode(), b"@", b"+", b"-", b"*", b"/", b","}
 _BINARY_KINDS = {t.decode() for t in _BINARY}
 
 
@@ -393,7 +395,7 @@ class Mutator:
         else:
             wrappers = [(b"(", b")"), (b"inv(", b")"), (b"repeat 2 ", b""), (b"repeat 1 ", b""), (b"<", b", id>"),
                         (b"(", b" ; id)"), (b"(id ; ", b")"), (b"scan[R[4]](", b")"), (b"(", b" : R[4] -> R[4])"),
-                        (b"(id \xe2\x8a\x97 ", b")"), (b"residual(", b")"), (b"twice(", b", g=id)")]
+                        (b"(id \xe2\x8a\x97 ", b")"), (b"residual(", b")"), (b"twice(", b", g=id)"), (b"(1 - ", b") / 2")]
         pre, post = rng.choice(wrappers)
         # Nested pairings close with `> >`, as the language asks.
         sep = b" " if post.endswith(b">") else b""
@@ -440,12 +442,12 @@ class Mutator:
             spots = [i for i in code if toks[i] in (b";", b">>")]
             sep = b" ; "
         else:
-            spots = [i for i in code if toks[i] in (b"+", b"*", b"-") or (toks[i][:1].isdigit() and kind == "size")]
-            sep = rng.choice([b" + ", b" * ", b" - "])
+            spots = [i for i in code if toks[i] in (b"+", b"*", b"-", b"/") or (toks[i][:1].isdigit() and kind == "size")]
+            sep = rng.choice([b" + ", b" * ", b" - ", b" / "])
         if not spots:
             return toks, f"grow a {kind} (nowhere)"
         i = rng.choice(spots)
-        if toks[i] in (b"+", b"*", b"-", b",", b";", b">>", "⊗".encode(), b"@"):
+        if toks[i] in (b"+", b"*", b"-", b"/", b",", b";", b">>", "⊗".encode(), b"@"):
             nxt = next((j for j in code if j > i), None)
             if nxt is None:
                 return toks, f"grow a {kind} (nowhere)"

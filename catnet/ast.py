@@ -179,6 +179,10 @@ class Wire:
 
 @dataclass(frozen=True)
 class WCall:
+    """``name[dims](args)``: each argument is a wire expression, a string or
+    boolean literal, or a keyword argument; a wire expression without wires
+    (``64``, ``-1``, ``2 * 4``) is a positional generator argument."""
+
     name: str
     dims: tuple[DimExpr, ...] | None
     args: tuple[Union["WExpr", Lit, Arg], ...]
@@ -186,13 +190,36 @@ class WCall:
 
 
 @dataclass(frozen=True)
-class WAdd:
+class WNum:
+    """A number constant in wire arithmetic (``1`` in ``1 - z``), with its sign.
+
+    The parser folds ``-`` applied to a non-negative number into the number,
+    so ``-1`` is ``WNum(-1)``, as the literal ``-1`` of a call is.
+    """
+
+    value: int | float
+    span: Span | None = _S()
+
+
+@dataclass(frozen=True)
+class WBin:
+    """``left op right`` on wires and constants; ``op`` is ``+``, ``-``, ``*`` or ``/``."""
+
+    op: str
     left: "WExpr"
     right: "WExpr"
     span: Span | None = _S()
 
 
-WExpr = Union[Wire, WCall, WAdd]
+@dataclass(frozen=True)
+class WNeg:
+    """``-operand``: the negation of a wire (or of a constant)."""
+
+    operand: "WExpr"
+    span: Span | None = _S()
+
+
+WExpr = Union[Wire, WCall, WNum, WBin, WNeg]
 
 
 @dataclass(frozen=True)

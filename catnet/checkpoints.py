@@ -66,6 +66,7 @@ SETTING_NAMES = {
     "loss": "--loss",
     "seed": "--seed",
     "test_fraction": "--test-fraction",
+    "objective": "--objective",
 }
 
 
@@ -405,8 +406,13 @@ def _unreadable(step_dir: Path, e: Exception) -> CatnetError:
     )
 
 
-def restore_params(directory: Path, step: int) -> Any:
-    """The ``params`` tree of a verified step, as numpy arrays (imports orbax)."""
+def restore_state(directory: Path, step: int) -> tuple[Any, Any]:
+    """The ``params`` and ``rest`` trees of a verified step (imports orbax).
+
+    ``rest`` holds what else the model keeps between steps: batch
+    statistics and the random stream.  Both are nested dicts by module path,
+    each variable a dict with its ``value``.
+    """
     import orbax.checkpoint as ocp
 
     try:
@@ -417,4 +423,9 @@ def restore_params(directory: Path, step: int) -> Any:
     state = got["state"]
     if not isinstance(state, dict) or "params" not in state:
         raise _error(f"the checkpoint in {directory / str(step)} holds no parameters")
-    return state["params"]
+    return state["params"], state.get("rest", {})
+
+
+def restore_params(directory: Path, step: int) -> Any:
+    """The ``params`` tree of a verified step, as numpy arrays (imports orbax)."""
+    return restore_state(directory, step)[0]

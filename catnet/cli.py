@@ -6,6 +6,13 @@ Each subcommand lives in its own module, imported only when it runs, so
 printed as a diagnostic and exits 1; Ctrl-C exits 130 without a traceback.
 Commands that read ``.cat`` files take ``--root DIR``, the directory their
 imports must stay in (:func:`add_root_argument`).
+
+Every command loads the plugins (custom generators, ``catnet.extend``)
+before it runs: installed packages' entry points in the group
+``catnet.generators``, the modules in ``CATNET_PLUGINS``, and each
+``--plugin MODULE`` (a module name or a ``.py`` path; repeatable, before
+or after the command name).  A plugin that cannot load is a diagnostic and
+exit 1.
 """
 
 from __future__ import annotations
@@ -33,8 +40,12 @@ EPILOG = """examples:
   catnet summary examples/digits_cnn.cat
   catnet render examples/residual.cat -o residual.svg
   catnet train examples/digits_cnn.cat --data digits --epochs 10
+  catnet --plugin my_generators.py check model.cat
 
-The language is described in docs/language.md, error codes in docs/errors.md."""
+The language is described in docs/language.md, error codes in docs/errors.md,
+custom generators (--plugin MODULE, CATNET_PLUGINS) in docs/extending.md."""
+
+PLUGIN_HELP = "load custom generators from MODULE (a module name or a .py file) first; repeatable"
 
 
 def add_root_argument(parser: argparse.ArgumentParser) -> None:
@@ -110,15 +121,36 @@ def _top_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, text) in COMMANDS.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
+def _leading_plugins(argv: list[str]) -> tuple[list[str], list[str]] | None:
+    """The ``--plugin MODULE`` options before the command name, and the rest (``None``: one lacks its MODULE)."""
+    plugins: list[str] = []
+    i = 0
+    while i < len(argv) and (argv[i] == "--plugin" or argv[i].startswith("--plugin=")):
+        if argv[i] == "--plugin":
+            if i + 1 == len(argv):
+                return None
+            plugins.append(argv[i + 1])
+            i += 2
+        else:
+            plugins.append(argv[i].split("=", 1)[1])
+            i += 1
+    return plugins, argv[i:]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = _top_parser()
+    split = _leading_plugins(argv)
+    if split is None:
+        top.error("argument --plugin: expected one argument")
+    plugins, argv = split
     if not argv or argv[0] in ("-h", "--help"):
         top.print_help()
         return 0 if argv else 2
@@ -139,8 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     parser = argparse.ArgumentParser(prog=f"catnet {name}", description=text)
     module.configure(parser)
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE", help=PLUGIN_HELP)
     args = parser.parse_args(argv[1:])
     try:
+        from . import extend
+
+        extend.load_plugins(plugins + args.plugin)  # installed, CATNET_PLUGINS, then --plugin
         return int(module.run(args) or 0)
     except CatnetError as e:
         print(e.render(), file=sys.stderr)
@@ -170,7 +206,9 @@ def entry() -> None:
     """
     argv = sys.argv[1:]
     code = main(argv)
-    if argv and (argv[0] in _PURE or "jax" not in sys.modules):
+    split = _leading_plugins(argv)
+    command = split[1][:1] if split is not None else []
+    if command and (command[0] in _PURE or "jax" not in sys.modules):
         try:
             sys.stdout.flush()
             sys.stderr.flush()

@@ -11,6 +11,9 @@ array, all with the examples on the first axis.  Two sources:
 * ``PATH.npz``: arrays ``x`` (or ``x0``, ``x1``, ... for a product domain)
   and ``y``.
 
+An objective (``catnet train --objective``, a morphism ending in ``R[]``)
+takes the inputs and, with one wire more, the targets (:func:`load_objective`).
+
 Everything is checked before training starts, against the entry's domain
 and codomain: the keys, the per-example shapes (a symbol such as ``T``
 matches any size, the same size wherever it occurs) and the dtypes
@@ -52,22 +55,28 @@ def _data_error(message: str, help: str | None = None, notes: tuple[str, ...] = 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Inputs (one array per domain wire) and targets, examples first."""
+    """Inputs (one array per domain wire) and targets, examples first.
+
+    The data of an objective (``catnet train --objective``) has no
+    ``target``: every array it needs, targets included, is one of its
+    inputs, one per wire of the objective's domain.
+    """
 
     name: str
     inputs: tuple[np.ndarray, ...]
-    target: np.ndarray
+    target: np.ndarray | None
 
     def __len__(self) -> int:
-        return int(self.target.shape[0])
+        return int((self.target if self.target is not None else self.inputs[0]).shape[0])
 
     @property
     def labels(self) -> bool:
         """Whether the target holds class labels (integers)."""
-        return bool(np.issubdtype(self.target.dtype, np.integer))
+        return self.target is not None and bool(np.issubdtype(self.target.dtype, np.integer))
 
     def take(self, index: np.ndarray) -> "Dataset":
-        return Dataset(self.name, tuple(x[index] for x in self.inputs), self.target[index])
+        target = self.target[index] if self.target is not None else None
+        return Dataset(self.name, tuple(x[index] for x in self.inputs), target)
 
 
 def _described(ob: Ob) -> str:
@@ -172,12 +181,16 @@ def _check_input(name: str, x: np.ndarray, ob: Ob, env: dict[str, int], vocab: i
 
 
 def task(cod: Ty) -> Ob:
-    """The one codomain wire training fits; more wires are not supported."""
+    """The one codomain wire training fits without an objective."""
     if len(cod) != 1 or cod.obs[0].base != "R":
+        several = len(cod) > 1
         raise CatnetError(
             "E0702",
             f"`catnet train` fits a morphism with one real output wire, but this one returns {cod}",
-            help="train a morphism that ends in logits or in one real wire",
+            help=("to train a model with several outputs, " if several else "")
+            + "write the training objective as a morphism ending in R[] (e.g. `cross_entropy(net(x), y)`) "
+            "and pass --objective NAME"
+            + ("" if several else "; or train a morphism that ends in logits or in one real wire"),
         )
     return cod.obs[0]
 
@@ -308,36 +321,36 @@ def _check_dtype(key: str, dtype: np.dtype, ob: Ob | None) -> None:
         )
 
 
-def _read_npz(path: str, keys: list[str], dom: Ty, cod: Ty) -> dict[str, np.ndarray]:
-    """The arrays ``keys`` of an ``.npz``, each checked from its header before it is read.
+def _members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """An archive's members by array name (``x`` for ``x.npy``)."""
+    return {i.filename.removesuffix(".npy"): i for i in archive.infolist()}
 
-    Refused before reading: a file that is not a zip of ``.npy`` members, a
-    missing key, a dtype the wire cannot take, a header that declares more
-    data than the member holds, and arrays that would not fit in memory.
+
+def _read_npz(path: str, wires: dict[str, Ob | None], takes: str) -> dict[str, np.ndarray]:
+    """The arrays named by ``wires`` of an ``.npz``, each checked from its header before it is read.
+
+    ``wires`` maps each array to the wire it feeds (``None``: the targets);
+    ``takes`` says what the morphism takes, for the message about a missing
+    array.  Refused before reading: a file that is not a zip of ``.npy``
+    members, a missing key, a dtype the wire cannot take, a header that
+    declares more data than the member holds, and arrays that would not fit
+    in memory.
     """
+    keys = list(wires)
+    save = "save one input array per domain wire and the targets: `numpy.savez(path, " + ", ".join(f"{k}=..." for k in keys) + ")`"
     archive = _open_archive(path)
     with archive:
-        infos = archive.infolist()
-        members = {(i.filename[:-4] if i.filename.endswith(".npy") else i.filename): i for i in infos}
-        if not infos:
-            raise _data_error(
-                f"{path} holds no arrays",
-                help="save one input array per domain wire and the targets: `numpy.savez(path, "
-                + ", ".join(f"{k}=..." for k in keys + ["y"])
-                + ")`",
-            )
-        missing = [k for k in keys + ["y"] if k not in members or not members[k].filename.endswith(".npy")]
+        members = _members(archive)
+        if not members:
+            raise _data_error(f"{path} holds no arrays", help=save)
+        missing = [k for k in keys if k not in members or not members[k].filename.endswith(".npy")]
         if missing:
             raise _data_error(
                 f"{path} lacks the array{'s' if len(missing) > 1 else ''} {', '.join(f'`{k}`' for k in missing)}",
-                notes=(f"it has: {', '.join(sorted(members)) or 'nothing'}", f"the entry takes {dom} and returns {cod}"),
-                help="save one input array per domain wire and the targets: `numpy.savez(path, "
-                + ", ".join(f"{k}=..." for k in keys + ["y"])
-                + ")`",
+                notes=(f"it has: {', '.join(sorted(members)) or 'nothing'}", takes),
+                help=save,
             )
-        wires: dict[str, Ob | None] = dict(zip(keys, dom.obs))
-        wires["y"] = None
-        headers = {k: _header(archive, members[k], k, path) for k in keys + ["y"]}
+        headers = {k: _header(archive, members[k], k, path) for k in keys}
         for k, h in headers.items():
             _check_dtype(k, h.dtype, wires[k])
             if h.nbytes > h.stored:
@@ -357,7 +370,7 @@ def _read_npz(path: str, keys: list[str], dom: Ty, cod: Ty) -> dict[str, np.ndar
                 help="train on a smaller sample of the data",
             )
         arrays: dict[str, np.ndarray] = {}
-        for k in keys + ["y"]:
+        for k in keys:
             try:
                 with archive.open(members[k]) as fp:
                     arrays[k] = npformat.read_array(fp, allow_pickle=False)
@@ -368,7 +381,9 @@ def _read_npz(path: str, keys: list[str], dom: Ty, cod: Ty) -> dict[str, np.ndar
 
 def _npz(path: str, dom: Ty, cod: Ty, vocab: Mapping[int, int]) -> Dataset:
     keys = ["x"] if len(dom) == 1 else [f"x{i}" for i in range(len(dom))]
-    arrays = _read_npz(path, keys, dom, cod)
+    wires: dict[str, Ob | None] = dict(zip(keys, dom.obs))
+    wires["y"] = None
+    arrays = _read_npz(path, wires, f"the entry takes {dom} and returns {cod}")
     n = arrays["y"].shape[0] if arrays["y"].ndim else 0
     for k in keys:
         if arrays[k].ndim == 0 or arrays[k].shape[0] != n:
@@ -380,32 +395,39 @@ def _npz(path: str, dom: Ty, cod: Ty, vocab: Mapping[int, int]) -> Dataset:
     return Dataset(os.path.basename(path), inputs, _check_target(arrays["y"], cod, env))
 
 
-def _fit_digits(images: np.ndarray, ob: Ob, what: str) -> np.ndarray:
+def _fit_digits(images: np.ndarray, ob: Ob, whose: str) -> np.ndarray:
+    """The images shaped to the wire ``ob`` (``whose`` names it in the message)."""
     if ob.base != "R" or not all(isinstance(d, int) for d in ob.shape) or int(np.prod(ob.shape, dtype=np.int64)) != 64:
         raise _data_error(
-            f"the digits are 8×8 images (64 reals), but the entry's {what} is {_described(ob)}",
+            f"the digits are 8×8 images (64 reals), but {whose} is {_described(ob)}",
             help="use R[64] or R[8, 8, 1] for digit images, or pass your own data as an .npz file",
         )
     return images.reshape((images.shape[0],) + tuple(int(d) for d in ob.shape))
 
 
-def _digits(dom: Ty, cod: Ty) -> Dataset:
+def _digit_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The 1797 digit images (flat, pixels in ``[0, 1]``) and their labels."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    images = (np.asarray(digits.data, dtype=np.float32) / 16.0).reshape(-1, 64)
+    return (np.asarray(digits.data, dtype=np.float32) / 16.0).reshape(-1, 64), np.asarray(digits.target, dtype=np.int32)
+
+
+def _digits(dom: Ty, cod: Ty) -> Dataset:
+    images, labels = _digit_arrays()
     if len(dom) != 1:
         raise _data_error(f"the digits give one image per example, but the entry takes {dom}")
-    x = _fit_digits(images, dom.obs[0], "input")
+    x = _fit_digits(images, dom.obs[0], "the entry's input")
     out = task(cod)
     if out.shape == (10,):
-        target = np.asarray(digits.target, dtype=np.int32)
+        target = labels
     elif all(isinstance(d, int) for d in out.shape) and int(np.prod(out.shape, dtype=np.int64)) == 64:
-        target = _fit_digits(images, out, "output")  # reconstruct the image
+        target = _fit_digits(images, out, "the entry's output")  # reconstruct the image
     else:
         raise _data_error(
             f"the digits have 10 classes and 8×8 images, but the entry returns {_described(out)}",
-            help="end in R[10] logits to classify, or in an image to reconstruct",
+            help="end in R[10] logits to classify, or in an image to reconstruct"
+            + ("; a morphism ending in R[] is an objective: pass --objective NAME to minimize it" if out.shape == () else ""),
         )
     return Dataset("digits", (x,), target)
 
@@ -421,6 +443,91 @@ def load(spec: str, dom: Ty, cod: Ty, vocab: Mapping[int, int] | None = None) ->
     if not spec.endswith(".npz"):
         raise CatnetError("E0001", f"unknown data set `{spec}`", help="pass `--data digits` or a path to an .npz file")
     return _npz(spec, dom, cod, vocab or {})
+
+
+# -- the data of an objective ---------------------------------------------------------------
+
+#: How the columns of the data feed an objective's domain (the help of E0701).
+OBJECTIVE_COLUMNS = "an objective's domain is the inputs (x, or x0, x1, ...) in order, optionally followed by the targets y"
+
+
+def _digits_objective(dom: Ty, name: str) -> Dataset:
+    """The digits for an objective: the image, then optionally its label (``Z[]``) or the image again."""
+    images, labels = _digit_arrays()
+    if not 1 <= len(dom) <= 2:
+        raise _data_error(
+            f"the digits give an image and its label per example, but the objective `{name}` takes {len(dom)} wires: {dom}",
+            help="an objective on the digits takes the image (R[64] or R[8, 8, 1]), or the image and a target: "
+            "its label Z[] or the image itself",
+        )
+    inputs = [_fit_digits(images, dom.obs[0], f"the first wire of the objective `{name}`")]
+    if len(dom) == 2:
+        ob = dom.obs[1]
+        if ob.base == "Z":
+            if ob.shape != ():
+                raise _data_error(
+                    f"the digits' labels are one class number per image, Z[], but the objective `{name}` takes {_described(ob)}",
+                    help="take the label as `y : Z[]` (classes 0..9)",
+                )
+            inputs.append(labels)
+        else:
+            inputs.append(_fit_digits(images, ob, f"the second wire of the objective `{name}` (the target)"))
+    return Dataset("digits", tuple(inputs), None)
+
+
+def _objective_columns(path: str, dom: Ty, name: str) -> list[str]:
+    """The arrays of an ``.npz`` that feed an objective's domain wires, in order."""
+    with _open_archive(path) as archive:
+        members = _members(archive)
+    if "x" in members:
+        inputs = ["x"]
+    else:
+        inputs = []
+        while f"x{len(inputs)}" in members:
+            inputs.append(f"x{len(inputs)}")
+    if inputs and len(dom) == len(inputs):
+        return inputs
+    if inputs and len(dom) == len(inputs) + 1:
+        return inputs + ["y"]
+    notes = (f"it has: {', '.join(sorted(members)) or 'nothing'}",)
+    if not inputs:
+        raise _data_error(f"{path} lacks the input array `x` (or `x0`, `x1`, ...) of the objective `{name}`", notes=notes, help=OBJECTIVE_COLUMNS)
+    raise _data_error(
+        f"the objective `{name}` takes {len(dom)} wire{'s' if len(dom) != 1 else ''}, {dom}, but {path} gives "
+        + ", ".join(f"`{k}`" for k in inputs)
+        + (" and the targets `y`" if "y" in members else ""),
+        notes=notes,
+        help=OBJECTIVE_COLUMNS,
+    )
+
+
+def _npz_objective(path: str, dom: Ty, name: str, vocab: Mapping[int, int]) -> Dataset:
+    keys = _objective_columns(path, dom, name)
+    arrays = _read_npz(path, dict(zip(keys, dom.obs)), f"the objective `{name}` takes {dom}; {OBJECTIVE_COLUMNS}")
+    n = arrays[keys[0]].shape[0] if arrays[keys[0]].ndim else 0
+    for k in keys:
+        if arrays[k].ndim == 0 or arrays[k].shape[0] != n:
+            raise _data_error(f"`{k}` has {arrays[k].shape[0] if arrays[k].ndim else 0} examples but `{keys[0]}` has {n}")
+    if n < 2:
+        raise _data_error(f"{path} has {n} example(s); training needs at least 2")
+    env: dict[str, int] = {}
+    inputs = tuple(_check_input(k, arrays[k], ob, env, vocab.get(i)) for i, (k, ob) in enumerate(zip(keys, dom.obs)))
+    return Dataset(os.path.basename(path), inputs, None)
+
+
+def load_objective(spec: str, dom: Ty, name: str, vocab: Mapping[int, int] | None = None) -> Dataset:
+    """The data set ``spec`` fitted to the domain of the objective ``name`` (all of it inputs).
+
+    The domain takes the data's inputs in order, then optionally its
+    targets: the digits give the image, then its label (a ``Z[]`` wire) or
+    the image again (a real wire of 64 values); an ``.npz`` gives ``x`` (or
+    ``x0``, ``x1``, ...), then ``y`` if the domain has one wire more.
+    """
+    if spec == "digits":
+        return _digits_objective(dom, name)
+    if not spec.endswith(".npz"):
+        raise CatnetError("E0001", f"unknown data set `{spec}`", help="pass `--data digits` or a path to an .npz file")
+    return _npz_objective(spec, dom, name, vocab or {})
 
 
 def split(data: Dataset, test_fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:

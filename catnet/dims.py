@@ -132,6 +132,48 @@ def floordiv(a: Dim, k: int) -> Dim | None:
     return _norm({m: c // k for m, c in a.terms})
 
 
+def div_floor(a: Dim, k: int) -> Dim | None:
+    """``a // k`` as a size that is right for every value of the symbols, else ``None``.
+
+    Unlike :func:`floordiv` (exact division), the constant term may leave a
+    remainder: ``(h * 2 + 1) // 2`` is ``h`` for every whole ``h``, because
+    every coefficient of a symbol is divisible by ``k`` and the constant is
+    floored.  ``h // 2`` is ``None``: it depends on whether ``h`` is even.
+    ``k`` must be positive.
+
+        >>> show(div_floor(add(mul(sym("h"), 2), 1), 2))
+        'h'
+        >>> div_floor(sym("h"), 2) is None
+        True
+    """
+    assert k > 0, k
+    if isinstance(a, int):
+        return a // k
+    if any(c % k for m, c in a.terms if m):
+        return None
+    return _norm({m: c // k for m, c in a.terms})
+
+
+def least(d: Dim) -> int | None:
+    """The least value of ``d`` over symbols of at least 1, when that is where it is least.
+
+    Sizes are positive, so a polynomial whose symbol coefficients are all
+    non-negative takes its least value with every symbol at 1 (the sum of
+    its coefficients).  With a negative coefficient the least value is not
+    known here: ``None``.
+
+        >>> least(sub(mul(sym("h"), 2), 3))
+        -1
+        >>> least(sub(5, sym("h"))) is None
+        True
+    """
+    if isinstance(d, int):
+        return d
+    if any(c < 0 for m, c in d.terms if m):
+        return None
+    return sum(c for _, c in d.terms)
+
+
 def symbols(d: Dim) -> set[str]:
     if isinstance(d, int):
         return set()

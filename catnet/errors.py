@@ -60,6 +60,7 @@ CODES: dict[str, str] = {
     "E0308": "bad object",
     "E0309": "size expression too large",
     "E0310": "diagram too large",
+    "E0316": "shared parameters depend on a size",
     # invertibility
     "E0401": "inverse of a non-isomorphism",
     # wiring form
@@ -67,6 +68,9 @@ CODES: dict[str, str] = {
     "E0502": "unused wire",
     "E0503": "wire defined twice",
     "E0504": "wrong number of wires",
+    "E0505": "constant where a wire is needed",
+    "E0506": "constant arithmetic has no finite value",
+    "E0507": "constant divided by a wire",
     # not yet
     "E0601": "not supported yet",
     "E0602": "external tool missing or failed",
@@ -80,6 +84,12 @@ CODES: dict[str, str] = {
     # the Python API
     "E0801": "bad argument to the Python API",
     "E0802": "model input does not fit",
+    # plugins (catnet.extend)
+    "E0901": "plugin cannot be loaded",
+    "E0902": "plugin registration refused",
+    "E0903": "plugin shape rule failed",
+    "E0904": "plugin parameter count wrong",
+    "E0905": "plugin implementation failed",
 }
 
 

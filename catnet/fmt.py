@@ -154,11 +154,30 @@ def _expr(e: A.Expr, parent: int = 0) -> list[Piece]:
     raise AssertionError(e)  # pragma: no cover
 
 
-def _wexpr(w: A.WExpr, parent: int = 0) -> list[Piece]:
+#: Wire arithmetic: `+` `-` (1) bind loosest, then `*` `/` (2), then unary
+#: `-` (3); wires, numbers and calls are atoms.
+_WPREC = {"+": 1, "-": 1, "*": 2, "/": 2}
+_NEG = 3
+
+
+def _wexpr(w: A.WExpr, parent: int = 0, right: bool = False) -> list[Piece]:
+    """A wire expression inside an operator of precedence ``parent`` (0: none).
+
+    Operators associate to the left, so a right operand of equal precedence
+    keeps its parentheses (``a - (b - c)``).  A negative number or a
+    negation right after unary `-` is parenthesised, ``-(-x)``: `--x` would
+    read as a decrement.
+    """
     if isinstance(w, A.Wire):
         return ["(", w.name, ")"] if w.name in _LITERAL_WORDS else [w.name]
-    if isinstance(w, A.WAdd):
-        return _wrap([("wexpr", w.left), " + ", ("wexpr", w.right, 1)], bool(parent))
+    if isinstance(w, A.WNum):
+        return _wrap([_num(w.value)], parent == _NEG and _num(w.value).startswith("-"))
+    if isinstance(w, A.WBin):
+        p = _WPREC[w.op]
+        parens = p < parent or (right and p == parent)
+        return _wrap([("wexpr", w.left, p), f" {w.op} ", ("wexpr", w.right, p, True)], parens)
+    if isinstance(w, A.WNeg):
+        return ["-", ("wexpr", w.operand, _NEG)] if parent != _NEG else ["(-", ("wexpr", w.operand, _NEG), ")"]
     parts: list[Piece] = []
     for a in w.args:
         if isinstance(a, A.Lit):
@@ -201,7 +220,7 @@ def expr(e: A.Expr, parent: int = 0) -> str:
 
 
 def wexpr(w: A.WExpr, parent: int = 0) -> str:
-    """A wiring-form expression (a wire, a call, a sum of wires)."""
+    """A wiring-form expression (a wire, a number, a call, wire arithmetic)."""
     return _render(("wexpr", w, parent))
 
 

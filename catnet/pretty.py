@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from . import dims
 from .ir import Box, Diagram, Ob, Ty, Value
+from .library import GENERATORS
 from .pieces import Piece, joined, render
 
 
@@ -46,6 +47,10 @@ def _value(v: Value) -> list[Piece]:
     if isinstance(v, float):
         return [repr(v)]
     if isinstance(v, Diagram):
+        # A `morphism` argument is the use of a shared instance: its name.
+        only = v.layers[0].box if len(v.layers) == 1 else None
+        if only is not None and only.shared is not None:
+            return [only.shared]
         return [("diagram", v)]
     if isinstance(v, tuple):
         return joined([("value", x) for x in v], ", ")
@@ -53,9 +58,12 @@ def _value(v: Value) -> list[Piece]:
 
 
 def _args(box: Box) -> list[Piece]:
+    """The box's arguments, leaving out those at the generator's default."""
+    g = GENERATORS.get(box.name) if box.kind in ("generator", "structural") else None
+    defaults = {a.name: a.default for a in g.args} if g is not None else {}
     out: list[Piece] = []
     for k, v in box.args:
-        if v is None:
+        if v is None or (k in defaults and defaults[k] is not None and type(v) is type(defaults[k]) and v == defaults[k]):
             continue
         # Variadic sizes are positional, e.g. reshape(8, 8, 1).
         for part in [[("value", x)] for x in v] if isinstance(v, tuple) else [[f"{k}=", ("value", v)]]:

@@ -7,7 +7,9 @@ without importing JAX; a test keeps the two in step by counting the
 
 Para semantics decide the total: every box occurrence owns fresh
 parameters, ``repeat n f`` owns ``n`` copies of ``f``'s, and a ``shared``
-instance is counted once however often it is used.
+instance is counted once however often, and at however many sizes, it is
+used.  A tied use (``transposed(wte)``) adds none: its row says whose
+parameters it uses, and an instance used only that way still counts once.
 """
 
 from __future__ import annotations
@@ -134,7 +136,7 @@ def _rows(diagram: Diagram, depth: int) -> Iterator[Row]:
             if first and box.body is not None and not deeper:
                 stack.append((iter(zip(box.body.layers, names.slots(box.body))), f"{box.shared}.", level + 1, notes))
             continue
-        yield Row(path, level, _kind(box), type_, box_params(box), _join(folded, *notes))
+        yield Row(path, level, _kind(box), type_, box_params(box), _join(_tied_note(box), folded, *notes))
         if box.body is None or deeper:
             continue
         body = names.inner_body(box)
@@ -143,6 +145,11 @@ def _rows(diagram: Diagram, depth: int) -> Iterator[Row]:
             stack.append((iter(zip(body.layers, names.slots(body))), f"{path}[*].", level + 1, inner))
         else:
             stack.append((iter(zip(body.layers, names.slots(body))), f"{path}.", level + 1, notes))
+
+
+def _tied_note(box: Box) -> str:
+    """``tied to `wte` (800 parameters, counted once)`` for a box that uses a shared instance's weights."""
+    return "; ".join(f"tied to `{b.shared}` ({_unshared_params(b):,} parameters, counted once)" for b in names.tied_instances(box))
 
 
 def _join(*notes: str) -> str:

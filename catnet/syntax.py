@@ -431,8 +431,22 @@ class _Build:
     def return_stmt(self, meta: Any, c: list) -> A.Return:
         return A.Return(tuple(c), self._span(meta))
 
-    def wadd(self, meta: Any, c: list) -> A.WAdd:
-        return A.WAdd(c[0], c[1], self._span(meta))
+    def _wbin(op: str):  # type: ignore[misc]
+        def f(self: "_Build", meta: Any, c: list) -> A.WBin:
+            return A.WBin(op, c[0], c[1], self._span(meta))
+
+        return f
+
+    wadd, wsub, wmul, wdiv = _wbin("+"), _wbin("-"), _wbin("*"), _wbin("/")
+
+    def wneg(self, meta: Any, c: list) -> A.WExpr:
+        (operand,) = c
+        if isinstance(operand, A.WNum) and math.copysign(1, operand.value) > 0:
+            return A.WNum(-operand.value, self._span(meta))  # `-1` is the number -1
+        return A.WNeg(operand, self._span(meta))
+
+    def wnum(self, meta: Any, c: list) -> A.WNum:
+        return A.WNum(self._number(c[0], "E0208", "number"), self._span(meta))
 
     def wire(self, meta: Any, c: list) -> A.Wire:
         return A.Wire(str(c[0]), self._span(meta))
@@ -454,7 +468,8 @@ _TOP = frozenset({"start", "import_decl", "object_decl", "bundle_decl", "shared_
 _CHAINS = {
     "dadd": "a size sum", "dsub": "a size difference", "dmul": "a size product",
     "vadd": "an argument sum", "vsub": "an argument difference", "vmul": "an argument product",
-    "wadd": "a sum of wires", "repeat": "a `repeat` chain",
+    "wadd": "a sum of wires", "wsub": "a difference of wires", "wmul": "a product of wires",
+    "wdiv": "a quotient of wires", "wneg": "a chain of negations", "repeat": "a `repeat` chain",
 }
 
 
@@ -597,8 +612,8 @@ def _describe(expected: set[str]) -> str:
         "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "ARROW": "`->`", "THEN": "`;`",
         "TENSOR": "`⊗`", "LANGLE": "`<`", "RANGLE": "`>`", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`",
         "RSQB": "`]`", "LBRACE": "`{`", "RBRACE": "`}`", "EQUAL": "`=`", "COLON": "`:`", "COMMA": "`,`",
-        "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SIGNED": "a number", "TRUE": "`true`", "FALSE": "`false`",
-        "REAL": "`R`", "INTS": "`Z`", "$END": "the end of the file",
+        "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "SIGNED": "a number", "TRUE": "`true`",
+        "FALSE": "`false`", "REAL": "`R`", "INTS": "`Z`", "$END": "the end of the file",
     }
     words = sorted({names.get(e) or _keyword(e) for e in expected})
     if len(words) > 8:

@@ -3,6 +3,11 @@
 The loss follows the codomain and the data: integer targets are class
 labels for the logits on the output's last axis (softmax cross-entropy),
 float targets are regressed (mean squared error); ``--loss`` overrides.
+With ``--objective NAME`` the loss is written in the file instead: NAME is
+a morphism ending in ``R[]`` (one number per example, e.g. built from the
+``losses`` generators), its domain takes the data's inputs and optionally
+the targets (``catnet.data.load_objective``), and training minimizes the
+batch mean of its output over its parameters.
 The data split into train and test once, the same for every seed; each
 epoch shuffles the training set with a generator seeded from
 ``(seed, epoch)``, runs full batches, evaluates on the test set and writes
@@ -45,11 +50,11 @@ import numpy as np
 from . import checkpoints as ckpt
 from . import data as datalib
 from .budget import require_fits
-from .check import require_lowerable
-from .check.inputs import vocab_bounds
+from .check import Module, require_lowerable
+from .check.inputs import bad_argument, vocab_bounds
 from .cli import add_root_argument
-from .errors import CatnetError
-from .ir import Diagram
+from .errors import CatnetError, suggest
+from .ir import Diagram, Span, Ty
 
 LOSSES = ("auto", "xent", "mse")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -66,6 +71,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """The options of ``catnet train``; numbers are read as text and checked by :func:`options`."""
     parser.add_argument("file", help="a .cat file")
     parser.add_argument("--entry", default=None, help="the morphism to train (default: the file's `main`)")
+    parser.add_argument(
+        "--objective",
+        default=None,
+        metavar="NAME",
+        help="train the morphism NAME ending in R[] (a loss per example), minimizing its batch mean; "
+        "its domain takes the data's inputs, then optionally the targets",
+    )
     parser.add_argument("--data", default="digits", help="`digits` (bundled, offline) or PATH.npz with arrays x and y")
     parser.add_argument("--epochs", default="10", help="passes over the training set, 1 to 1000000 (default 10)")
     parser.add_argument("--batch-size", default="64", help="examples per step (default 64)")
@@ -97,6 +109,7 @@ class Config:
     seed: int
     test_fraction: float
     data_sha256: str | None = None
+    objective: str | None = None
     epochs: int = field(default=0, compare=False)
 
     def key(self) -> dict[str, Any]:
@@ -108,6 +121,8 @@ class Config:
         d = dict(self.__dict__)
         d.pop("epochs")
         d.pop("file")
+        if self.objective is None:
+            d.pop("objective")  # the settings of a run without one read as before objectives existed
         d["data"] = "digits" if self.data == "digits" else "npz"
         return d
 
@@ -167,6 +182,15 @@ def options(args: argparse.Namespace) -> argparse.Namespace:
     file path (not a directory) whose folder is a directory or creatable.
     """
     ns = argparse.Namespace(**vars(args))
+    objective = args.objective
+    if objective is not None:
+        if args.entry is not None:
+            raise _fail(
+                "--entry and --objective both name what to train",
+                help=f"--objective {objective} trains the parameters of `{objective}`, which calls the model: drop --entry",
+            )
+        if args.loss != "auto":
+            raise _fail(f"--loss {args.loss} and --objective both set the loss", help=f"the objective `{objective}` is the loss: drop --loss")
     ns.epochs = _integer("--epochs", args.epochs, *EPOCHS_RANGE)
     ns.batch_size = _integer("--batch-size", args.batch_size, *BATCH_RANGE)
     ns.seed = _integer("--seed", args.seed, *SEED_RANGE, help="a seed is an integer from 0 to 4294967295 (2**32 - 1)")
@@ -203,8 +227,9 @@ def options(args: argparse.Namespace) -> argparse.Namespace:
 class Progress:
     """One line per epoch; on a terminal it updates in place during the epoch."""
 
-    def __init__(self, epochs: int, steps: int, batch: int, stream: TextIO | None) -> None:
+    def __init__(self, epochs: int, steps: int, batch: int, stream: TextIO | None, label: str = "loss") -> None:
         self.epochs, self.steps, self.batch = epochs, steps, batch
+        self.label = label  # what the loss is called: "loss", or the objective's name
         self.stream = stream
         self.live = bool(stream is not None and stream.isatty())
         self._last = 0.0
@@ -220,7 +245,7 @@ class Progress:
         assert self.stream is not None
         self.stream.write(
             f"\repoch {epoch:>{len(str(self.epochs))}}/{self.epochs} [{bar}] {step}/{self.steps}"
-            f"  loss {loss:.4f}  {rate:,.0f} ex/s"
+            f"  {self.label} {loss:.4f}  {rate:,.0f} ex/s"
         )
         self.stream.flush()
 
@@ -229,8 +254,8 @@ class Progress:
             return
         acc = f"  acc {row['test_accuracy']:.4f}" if row.get("test_accuracy") is not None else ""
         line = (
-            f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}  train loss {row['train_loss']:.4f}"
-            f"  test loss {row['test_loss']:.4f}{acc}  {row['examples_per_second']:,.0f} ex/s  {row['seconds']:.2f}s"
+            f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}  train {self.label} {row['train_loss']:.4f}"
+            f"  test {self.label} {row['test_loss']:.4f}{acc}  {row['examples_per_second']:,.0f} ex/s  {row['seconds']:.2f}s"
         )
         self.stream.write(("\r" + line.ljust(78) if self.live else line) + "\n")
         self.stream.flush()
@@ -261,7 +286,10 @@ def make_functions(graphdef: Any, eval_graphdef: Any, tx: Any, kind: str) -> tup
     ``train_step(params, rest, opt_state, inputs, target, index)`` gathers
     the batch ``index`` from the device-resident data, and returns the new
     state and the batch loss.  ``eval_step(params, rest, inputs, target,
-    index, weight)`` returns the weighted loss sum and correct count.
+    index, weight)`` returns the weighted loss sum and correct count.  With
+    ``kind == "objective"`` the model is the objective: its output is the
+    loss of each example, and ``target`` is ``None`` (the targets, if any,
+    are among the inputs).
     """
     import jax
     import jax.numpy as jnp
@@ -269,6 +297,8 @@ def make_functions(graphdef: Any, eval_graphdef: Any, tx: Any, kind: str) -> tup
     from flax import nnx
 
     def losses(out: Any, y: Any) -> tuple[Any, Any]:
+        if kind == "objective":
+            return out, None
         if kind == "xent":
             if jnp.issubdtype(y.dtype, jnp.integer):
                 per = optax.softmax_cross_entropy_with_integer_labels(out, y)
@@ -286,6 +316,9 @@ def make_functions(graphdef: Any, eval_graphdef: Any, tx: Any, kind: str) -> tup
             hit = hit.reshape(hit.shape[0], -1).mean(axis=1)
         return per, hit
 
+    def batch_of(inputs: Any, target: Any, index: Any) -> tuple[tuple[Any, ...], Any]:
+        return tuple(x[index] for x in inputs), (target[index] if target is not None else None)
+
     def loss_fn(params: Any, rest: Any, xs: tuple[Any, ...], y: Any) -> tuple[Any, Any]:
         # copy: fresh variables at this trace level, so the dropout stream's
         # counter may advance inside the gradient's trace
@@ -296,15 +329,17 @@ def make_functions(graphdef: Any, eval_graphdef: Any, tx: Any, kind: str) -> tup
 
     @jax.jit
     def train_step(params: Any, rest: Any, opt_state: Any, inputs: Any, target: Any, index: Any) -> Any:
-        xs = tuple(x[index] for x in inputs)
-        (loss, rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, rest, xs, target[index])
+        xs, y = batch_of(inputs, target, index)
+        (loss, rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, rest, xs, y)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), rest, opt_state, loss
 
     @jax.jit
     def eval_step(params: Any, rest: Any, inputs: Any, target: Any, index: Any, weight: Any) -> Any:
+        # the evaluation graph: dropout off, noise at its mean, batch statistics from the running averages
         model = nnx.merge(eval_graphdef, params, rest)
-        per, hit = losses(model(*(x[index] for x in inputs)), target[index])
+        xs, y = batch_of(inputs, target, index)
+        per, hit = losses(model(*xs), y)
         correct = (hit * weight).sum() if hit is not None else jnp.float32(0)
         return (per * weight).sum(), correct
 
@@ -343,6 +378,72 @@ def load_params(out: str | Path, epoch: int | None = None) -> dict[str, np.ndarr
     return flat
 
 
+def _saved_value(tree: Any, path: tuple[Any, ...]) -> Any:
+    """The saved array at a variable's module path in a restored tree, or ``None``."""
+    node = tree
+    for key in path + ("value",):
+        if not isinstance(node, dict) or str(key) not in node:
+            return None
+        node = node[str(key)]
+    return node
+
+
+def _variable_paths(tree: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The module paths of the variables in a restored tree."""
+    if not isinstance(tree, dict):
+        return []
+    if "value" in tree and not isinstance(tree["value"], dict):
+        return [prefix]
+    return [p for k in sorted(tree, key=str) for p in _variable_paths(tree[k], prefix + (str(k),))]
+
+
+def restore(model: Any, out: str | Path, epoch: int | None = None) -> Any:
+    """Give a compiled model the parameters and batch statistics a run saved; returns ``model``.
+
+    ``model`` is the morphism the run trained (its entry, or its
+    ``--objective``) compiled with ``catnet.compile``; the step read
+    (``epoch``, or the newest complete one) is verified first (E0705 if
+    corrupt).  Batch statistics are restored with the parameters, so
+    ``model.eval()`` afterwards computes what the run's evaluation did.  The
+    model keeps its own random stream.  A checkpoint whose variables do not
+    fit the model (other names or shapes) is E0705.
+    """
+    import jax.numpy as jnp
+    from flax import nnx
+
+    if not isinstance(model, nnx.Module):
+        raise bad_argument("catnet.train.restore", "a model from `catnet.compile`", model)
+    directory = Path(out) / "checkpoints"
+    step = ckpt.verified_step(directory, epoch)
+    saved_params, saved_rest = ckpt.restore_state(directory, step)
+    _, params, _, stats = nnx.split(model, nnx.Param, nnx.RngState, ...)
+    where = directory / str(step)
+    problems: list[str] = []
+    updates = []
+    for state, saved in ((params, saved_params), (stats, saved_rest)):
+        for path, variable in nnx.to_flat_state(state):
+            value = _saved_value(saved, path)
+            name = ".".join(map(str, path))
+            shape = tuple(variable.get_value().shape)
+            if value is None:
+                problems.append(f"it has no `{name}`")
+            elif tuple(value.shape) != shape:
+                problems.append(f"`{name}` has shape {tuple(value.shape)} there, {shape} in the model")
+            else:
+                updates.append((path, variable.replace(jnp.asarray(value, variable.get_value().dtype))))
+    known = {tuple(map(str, path)) for path, _ in nnx.to_flat_state(params)}
+    problems += [f"it has `{'.'.join(p)}`, which the model does not" for p in _variable_paths(saved_params) if p not in known]
+    if problems:
+        raise CatnetError(
+            "E0705",
+            f"the checkpoint in {where} does not fit this model: {problems[0]}",
+            notes=tuple(problems[1:8]),
+            help="compile the morphism the run trained: its entry, or its --objective",
+        )
+    nnx.update(model, nnx.from_flat_state(updates))
+    return model
+
+
 # -- the run ------------------------------------------------------------------------------
 
 
@@ -378,6 +479,44 @@ def _writable_folder(option: str, folder: Path) -> None:
         raise _fail(f"cannot write {option} in {folder}: {e.strerror or e}")
 
 
+def _is_scalar(cod: Ty) -> bool:
+    """Whether ``cod`` is ``R[]``: one real number per example."""
+    return len(cod) == 1 and cod.obs[0].base == "R" and cod.obs[0].shape == ()
+
+
+def objective_diagram(module: Module, name: str) -> Diagram:
+    """The checked objective ``name``: a morphism of the file ending in ``R[]``.
+
+    E0210 if the file has no morphism ``name``, placed at the file's start
+    (the help names those that end in ``R[]``); E0702 at its definition if
+    it ends in anything else.
+    """
+    candidates = [d.name for d in module.definitions.values() if d.body is not None and _is_scalar(d.cod)]
+    try:
+        definition = module.lookup(name)
+    except CatnetError as e:
+        if e.code != "E0210":
+            raise
+        hint = suggest(name, candidates)
+        e.span = Span(module.path, 1, 1, 1, 1)
+        e.help = (
+            f"did you mean `{hint}`?" if hint
+            else f"morphisms of the file that end in R[]: {', '.join(candidates)}" if candidates
+            else "no morphism of the file ends in R[]: write one, e.g. `morphism loss(x : X, y : Z[]) -> R[] { return cross_entropy(net(x), y) }`"
+        )
+        raise
+    diagram = module.diagram(name)
+    if not _is_scalar(diagram.cod):
+        raise module.locate(CatnetError(
+            "E0702",
+            f"the objective `{name}` returns {diagram.cod}, but an objective returns R[]: one number per example",
+            definition.span,
+            notes=(f"`{name}` : {diagram.dom} -> {diagram.cod}",),
+            help="end it in a loss, e.g. `cross_entropy(logits, y)` or `mse(prediction, target)`; training minimizes its batch mean",
+        ))
+    return diagram
+
+
 @dataclass
 class Run:
     """Everything ``fit`` needs, prepared and checked before any step runs."""
@@ -405,12 +544,19 @@ def prepare(args: argparse.Namespace) -> Run:
     started = time.perf_counter()
     opts = options(args)
     module = catnet.load(args.file, root=args.root)
-    entry = args.entry or module.entry_name()
+    objective = args.objective
+    entry = objective or args.entry or module.entry_name()
+    if objective is not None:
+        diagram = objective_diagram(module, objective)
     try:
-        diagram = module.diagram(entry)
-        require_lowerable(diagram, entry)
-        dataset = datalib.load(args.data, diagram.dom, diagram.cod, vocab_bounds(diagram))
-        _loss_kind(args.loss, dataset.labels)
+        if objective is not None:
+            require_lowerable(diagram, entry)
+            dataset = datalib.load_objective(args.data, diagram.dom, objective, vocab_bounds(diagram))
+        else:
+            diagram = module.diagram(entry)
+            require_lowerable(diagram, entry)
+            dataset = datalib.load(args.data, diagram.dom, diagram.cod, vocab_bounds(diagram))
+            _loss_kind(args.loss, dataset.labels)
         train, test = datalib.split(dataset, opts.test_fraction)
         if not args.skip_memory_check:
             # parameters, optimizer state and one batch's activations, before JAX allocates any
@@ -433,6 +579,7 @@ def prepare(args: argparse.Namespace) -> Run:
         loss=args.loss,
         seed=opts.seed,
         test_fraction=opts.test_fraction,
+        objective=objective,
         epochs=opts.epochs,
     )
     out: Path = opts.out
@@ -449,6 +596,23 @@ def prepare(args: argparse.Namespace) -> Run:
     return Run(config, diagram, train, test, out, resume, args.metrics_out, None if args.quiet else sys.stderr, started)
 
 
+#: Metrics whose names an objective's values never take (``train_<name>``, ``test_<name>``).
+_METRIC_NAMES = frozenset({"train_loss", "test_loss", "test_accuracy", "train_examples", "test_examples"})
+
+
+def _objective_values(objective: str | None, row: dict[str, Any]) -> dict[str, Any]:
+    """The loss values of ``row`` under the objective's name (``test_neg_elbo``); none without one.
+
+    A key that would replace another metric (an objective called
+    ``accuracy`` or ``examples``) is left out: ``train_loss``/``test_loss``
+    always hold the same values.
+    """
+    if objective is None or not row:
+        return {}
+    named = {f"train_{objective}": row["train_loss"], f"test_{objective}": row["test_loss"]}
+    return {k: v for k, v in named.items() if k not in _METRIC_NAMES}
+
+
 def fit(run: Run) -> dict[str, Any]:
     """Train, evaluate and checkpoint every epoch; the final metrics."""
     import jax
@@ -458,7 +622,7 @@ def fit(run: Run) -> dict[str, Any]:
     from .lower import lower
 
     cfg = run.config
-    kind = _loss_kind(cfg.loss, run.train.labels)
+    kind = "objective" if cfg.objective is not None else _loss_kind(cfg.loss, run.train.labels)
     model = lower(run.diagram, rngs=nnx.Rngs(cfg.seed))
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     model.eval()
@@ -472,14 +636,14 @@ def fit(run: Run) -> dict[str, Any]:
     batch = min(cfg.batch_size, n_train)
     steps = n_train // batch  # full batches only: one shape, one compilation
     train_in = tuple(jnp.asarray(x) for x in run.train.inputs)
-    train_y = jnp.asarray(run.train.target)
+    train_y = jnp.asarray(run.train.target) if run.train.target is not None else None
     test_in = tuple(jnp.asarray(x) for x in run.test.inputs)
-    test_y = jnp.asarray(run.test.target)
+    test_y = jnp.asarray(run.test.target) if run.test.target is not None else None
     n_test = len(run.test)
     eval_batch = min(n_test, 1024)
     eval_chunks = -(-n_test // eval_batch)
 
-    progress = Progress(cfg.epochs, steps, batch, run.progress)
+    progress = Progress(cfg.epochs, steps, batch, run.progress, cfg.objective or "loss")
     for text in run.resume.notes if run.resume else ():
         progress.note(text)
     checkpoints = ckpt.Orbax(run.out)
@@ -519,12 +683,17 @@ def fit(run: Run) -> dict[str, Any]:
         has_acc = kind == "xent" or run.test.labels
         return total / n_test, (correct / n_test if has_acc else None)
 
+    # Labels outside 0..K-1 make `cross_entropy` nan; the built-in loss has its labels checked
+    # with the data, an objective's reach its `cross_entropy` through the file.
+    labels = kind == "objective" and any(b.name == "cross_entropy" for b in run.diagram.all_boxes())
+
     def check(value: float, epoch: int, step: int) -> float:
         if not math.isfinite(value):
             raise CatnetError(
                 "E0704",
                 f"the training loss became {value} at epoch {epoch}, step {step} of {steps}",
                 help=f"lower the learning rate (now --lr {cfg.lr}) or scale the data down (its values are finite)"
+                + ("; check that the labels `cross_entropy` reads are classes 0..K-1 of its logits" if labels else "")
                 + (f"; the checkpoint of epoch {epoch - 1} is intact" if epoch > 1 else ""),
             )
         return value
@@ -557,6 +726,7 @@ def fit(run: Run) -> dict[str, Any]:
                 "seconds": time.perf_counter() - t0,
                 "examples_per_second": steps * batch / max(train_seconds, 1e-9),
             }
+            row.update(_objective_values(cfg.objective, row))
             history.append(row)
             checkpoints.save(
                 epoch,
@@ -578,9 +748,10 @@ def fit(run: Run) -> dict[str, Any]:
     checkpoints.close()
 
     last = history[-1] if history else {}
-    return {
+    metrics = {
         "file": cfg.file,
         "entry": cfg.entry,
+        "objective": cfg.objective,
         "data": cfg.data,
         "loss": kind,
         "epochs": cfg.epochs,
@@ -595,6 +766,8 @@ def fit(run: Run) -> dict[str, Any]:
         "checkpoints": str(checkpoints.dir),
         "history": history,
     }
+    metrics.update(_objective_values(cfg.objective, last))
+    return metrics
 
 
 def _deliver_metrics(run: Run, metrics: dict[str, Any]) -> None:
@@ -628,7 +801,7 @@ def run(args: argparse.Namespace) -> int:
         acc = metrics["test_accuracy"]
         shown = f"test accuracy {acc:.4f}, " if acc is not None else ""
         prepared.progress.write(
-            f"done: {shown}test loss {metrics['test_loss']:.4f} after {metrics['epochs']} epochs"
+            f"done: {shown}test {metrics['objective'] or 'loss'} {metrics['test_loss']:.4f} after {metrics['epochs']} epochs"
             f" in {metrics['seconds']:.1f}s; checkpoints in {metrics['checkpoints']}\n"
         )
     return 0

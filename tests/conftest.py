@@ -29,6 +29,7 @@ def golden(path: Path, actual: str) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: a big model or a long run; `make test` runs these too (deselect with -m 'not slow')")
     config.addinivalue_line("filterwarnings", "error")
     # Third-party deprecations are not ours to fix.
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:(jax|flax|orbax|optax|google|absl|etils|tensorstore).*")

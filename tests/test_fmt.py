@@ -256,7 +256,7 @@ def test_a_long_repeat_chain_formats() -> None:
 
 
 def test_a_long_wire_sum_and_argument_sum_format() -> None:
-    wires = _left_chain(lambda a, b: A.WAdd(a, b), A.Wire("x"))
+    wires = _left_chain(lambda a, b: A.WBin("+", a, b), A.Wire("x"))
     assert statement(A.Return((wires,))) == "return " + " + ".join(["x"] * LONG)
     total = _left_chain(lambda a, b: A.VBin("+", a, b), A.Lit(1))
     assert expr(A.Ref("dropout", None, (A.Arg(None, total),))) == "dropout(" + " + ".join(["1"] * LONG) + ")"

@@ -32,8 +32,9 @@ def types(min_size: int = 0) -> st.SearchStrategy[Ty]:
 
 def _box(name: str, dom: tuple[Ob, ...], cod: tuple[Ob, ...], **args: object) -> Box:
     g = GENERATORS[name]
+    full = {a.name: a.default for a in g.args} | args  # the checker fills in every default
     return Box(name, Ty(dom), Ty(cod), kind="structural" if g.structural else "generator",
-               args=tuple(sorted(args.items())), iso=g.iso)
+               args=tuple(sorted(full.items())), iso=g.iso)
 
 
 @st.composite

@@ -386,21 +386,13 @@ class Declarations:
 
     def check_definition(self, decl: A.MorphismDecl | A.WiringDecl | A.SharedDecl) -> Definition:
         infer = Infer()
-        if isinstance(decl, A.SharedDecl):
-            scope = Scope({}, {}, infer)
-            body = self.synth(decl.expr, scope)
-            if body is None:
-                self.error("E0304", f"cannot infer the type of the shared instance `{decl.name}`", decl.expr.span,
-                           help=f"ascribe it: `shared {decl.name} = (…  : A -> B)`, or share a named morphism")
-            body = self.finish(body, infer, decl.expr.span)
-            self.check_expanded(decl, body)
-            symbols = tuple(sorted(body.dom.symbols() | body.cod.symbols()))
-            return Definition(decl.name, "shared", body.dom, body.cod, symbols, (), (), body, decl, self.module, decl.span)
         seen: set[str] = set()
         for n in decl.dim_params:
             if n in seen:
                 self.error("E0202", f"size parameter `{n}` is declared twice", decl.span)
             seen.add(n)
+        if isinstance(decl, A.SharedDecl):
+            return self.check_shared(decl, infer)
         for p in decl.params:
             if p.name in seen:
                 self.error("E0202", f"parameter `{p.name}` is declared twice", p.span)
@@ -421,6 +413,52 @@ class Declarations:
         template = any(p.cod is not None for p in decl.params)
         return Definition(decl.name, "morphism", dom, cod, tuple(scope.symbols), decl.dim_params, decl.params,
                           None if template else body, decl, self.module, decl.name_span or decl.span)
+
+    def check_shared(self, decl: A.SharedDecl, infer: Infer) -> Definition:
+        """A shared instance: one parameter set, generic in the sizes ``decl.dim_params``.
+
+        Like a generic definition, each use instantiates the declared sizes
+        afresh; unlike one, every use is the same weights, so no parameter
+        may have a shape that depends on them (E0316).
+        """
+        scope = Scope({n: dims.sym(n) for n in decl.dim_params}, {}, infer, symbols=list(decl.dim_params))
+        head = decl.name + (f"[{', '.join(decl.dim_params)}]" if decl.dim_params else "")
+        body = self.synth(decl.expr, scope)
+        if body is None:
+            self.error("E0304", f"cannot infer the type of the shared instance `{decl.name}`", decl.expr.span,
+                       help=f"ascribe it: `shared {head} = (…  : A -> B)`, or share a named morphism")
+        body = self.finish(body, infer, decl.expr.span)
+        self.check_expanded(decl, body)
+        if decl.dim_params:
+            self.check_parameters_fixed(decl, body)
+        # Types in the expression introduce no sizes of their own: the
+        # declared ones are the only symbols of the instance.
+        return Definition(decl.name, "shared", body.dom, body.cod, decl.dim_params, decl.dim_params, (),
+                          body, decl, self.module, decl.span)
+
+    def check_parameters_fixed(self, decl: A.SharedDecl, body: Diagram) -> None:
+        """E0316 when a parameter of the shared instance ``decl`` has a shape that uses its declared sizes.
+
+        Every generator with parameters is counted with its library ``count``
+        rule under a ``size`` that refuses symbols (after checking, the only
+        symbols of a shared body are its declared sizes).  Each nested body
+        is visited once, and the error points at the part of the shared
+        expression that holds the generator.
+        """
+        for layer in body.layers:
+            found = _symbolic_parameter(layer.box)
+            if found is None:
+                continue
+            box, size = found
+            where = "" if box is layer.box else f" (in `{layer.box.name}`)"
+            used = ", ".join(f"`{s}`" for s in sorted(dims.symbols(size)))
+            self.error("E0316", f"the parameters of the shared instance `{decl.name}` depend on its size {used}",
+                       layer.box.span or decl.expr.span,
+                       notes=[(f"`{box.name}`{where} maps {show_ty(box.dom)} -> {show_ty(box.cod)}, "
+                               f"so the shape of its parameters uses {dims.show(size)}"),
+                              f"`{decl.name}` is one parameter set for every {used}, so its parameters need one shape"],
+                       help="sizes that a weight's shape uses must be numbers: write them in the types, "
+                            f"or declare one shared instance per size without `[{', '.join(decl.dim_params)}]`")
 
     def check_expanded(self, decl: A.MorphismDecl | A.WiringDecl | A.SharedDecl, body: Diagram) -> None:
         """E0310 when opening every definition in ``body`` gives more than MAX_BOXES boxes."""
@@ -521,8 +559,47 @@ _CHILDREN: dict[type, tuple[str, ...]] = {
     A.Ref: ("args",), A.Arg: ("value",), A.VBin: ("left", "right"),
     A.Then: ("parts",), A.Product: ("parts",), A.Pair: ("parts",), A.Ascribe: ("expr", "dom", "cod"),
     A.Repeat: ("expr",), A.Inv: ("expr",), A.Scan: ("state", "expr"),
-    A.Wire: (), A.WAdd: ("left", "right"), A.WCall: ("args",), A.Assign: ("value",), A.Return: ("values",),
+    A.Wire: (), A.WNum: (), A.WBin: ("left", "right"), A.WNeg: ("operand",), A.WCall: ("args",),
+    A.Assign: ("value",), A.Return: ("values",),
 }
+
+
+class _Symbolic(Exception):
+    """A parameter size that is not a number (raised by a ``count`` rule's ``size``)."""
+
+    def __init__(self, size: Dim) -> None:
+        super().__init__(dims.show(size))
+        self.size = size
+
+
+def _numeric(d: Dim) -> int:
+    if not isinstance(d, int):
+        raise _Symbolic(d)
+    return d
+
+
+def _symbolic_parameter(root: Box) -> tuple[Box, Dim] | None:
+    """The first generator in ``root`` (at any depth) whose parameter count needs a symbolic size.
+
+    An explicit stack, each nested body visited once (by identity); boxes of
+    other shared instances are not entered (their own declarations check them).
+    """
+    stack = [root]
+    seen: set[int] = set()
+    while stack:
+        box = stack.pop()
+        if box.shared is not None:
+            continue
+        g = GENERATORS.get(box.name)
+        if box.kind == "generator" and g is not None and g.params and g.count is not None:
+            try:
+                g.count(box, _numeric)
+            except _Symbolic as e:
+                return box, e.size
+        if box.body is not None and id(box.body) not in seen:
+            seen.add(id(box.body))
+            stack.extend(l.box for l in reversed(box.body.layers))
+    return None
 
 
 def _size_help(box: Box) -> str:

@@ -7,7 +7,7 @@ and names what produced them (``origin``) so that a mismatch reads
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 from .. import ast as A
 from .. import fmt
@@ -328,6 +328,45 @@ class Expressions:
         if isinstance(target, Box):
             return target.diagram()
         return Box(e.name, target.dom, target.cod, kind="composite", body=target, iso=target.is_iso, span=e.span).diagram()
+
+    def shared_use(self, v: A.Value, scope: Scope, bad: Callable[..., NoReturn]) -> Diagram:
+        """The value of a ``morphism`` argument: the use of the shared instance it names.
+
+        A one-box diagram whose box is the instance (``shared`` set, the
+        checked body inside), as the instance is declared, in its own sizes:
+        a generator that takes it uses the instance's parameters, which do
+        not depend on those sizes.  Anything but the bare name of a
+        ``shared`` instance in scope is refused with ``bad`` (E0208), an
+        unknown name is E0201.
+        """
+        example = "e.g. `transposed(wte)` after `shared wte[T] = (embed(vocab=…, features=…) : Z[T] -> R[T, …])`"
+        if not isinstance(v, A.Ref) or v.dims is not None or v.args is not None:
+            bad(f"must be the name of a shared instance, {example}")
+        name = v.name
+        if name in scope.morphisms:
+            bad(f"names the morphism parameter `{name}`, but it must name a shared instance",
+                help="a morphism parameter is a fresh instance at each use; declare a `shared` instance at the top level")
+        if name in self.decls:
+            defn = self.definition(name, v.span)
+        elif name in self.module.imported:
+            defn = self.module.imported[name]
+        elif name in GENERATORS:
+            bad(f"names the generator `{name}`, but it must name a shared instance",
+                help=f"declare one instance and name it: `shared my_{name} = ({name} : A -> B)`")
+        elif name in scope.dims or name in self.object_decls or name in self.module.imported_objects:
+            bad(f"names the {'size' if name in scope.dims else 'object'} `{name}`, but it must name a shared instance", help=example)
+        else:
+            shared = [n for n, d in {**self.module.imported, **self.module.definitions}.items() if d.kind == "shared"]
+            shared += [n for n, d in self.decls.items() if isinstance(d, A.SharedDecl) and n not in shared]
+            self.unknown(name, v.span, "shared instance", shared)
+        if defn.kind != "shared":
+            bad(f"names `{name}`, which is a morphism, not a shared instance",
+                help=f"every use of a morphism has fresh weights; declare one instance, `shared {name}_s = {name}`, "
+                     f"and name `{name}_s` wherever the weights are the same"
+                     + (" (ascribe it, or declare the sizes it is generic in: `shared …[T] = …`)" if defn.symbols else ""))
+        assert defn.body is not None
+        box = Box(name, defn.dom, defn.cod, kind="composite", body=defn.body, iso=defn.body.is_iso, span=v.span, shared=name)
+        return box.diagram()
 
     def instantiate(self, defn: Definition, e: A.Ref, dom: Ty | None, scope: Scope, origin: tuple[str, Span | None] | None) -> Diagram:
         infer = scope.infer

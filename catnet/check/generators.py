@@ -47,9 +47,10 @@ class Generators:
 
     def gen_args(self, g: Generator, given: Iterable[A.Arg], scope: Scope, span: Span | None) -> dict[str, Value]:
         out: dict[str, Value] = {}
-        # A first argument of kind `dims` takes every positional argument
-        # (`reshape(8, 8, 1)`); the others are then given by keyword.
-        varargs = bool(g.args) and g.args[0].kind == "dims"
+        # A first argument of kind `dims` or `ints` takes every positional
+        # argument (`reshape(8, 8, 1)`, `transpose(1, 0)`); the others are
+        # then given by keyword.
+        varargs = bool(g.args) and g.args[0].kind in ("dims", "ints")
         positional = [a for a in g.args]
         collected: list[Dim] = []
         i = 0
@@ -96,9 +97,12 @@ class Generators:
 
         if spec.kind in ("dim", "dims"):
             d = self.value_dim(v, scope, bad)
-            if isinstance(d, int) and not (0 < d <= MAX_DIM):
-                bad(f"must be a positive size, not {d}")
+            low = 1 if spec.low is None else int(spec.low)
+            if isinstance(d, int) and not (low <= d <= MAX_DIM):
+                bad(f"must be a positive size, not {d}" if low == 1 else f"must be a size from {low}, not {d}")
             return d
+        if spec.kind == "morphism":
+            return self.shared_use(v, scope, bad)
         if not isinstance(v, A.Lit):
             bad("must be a literal value" + (" (a number)" if spec.kind in ("int", "float") else ""))
         x = v.value
@@ -125,7 +129,7 @@ class Generators:
             return x
         if isinstance(x, bool) or isinstance(x, str):
             bad(f"must be a number, not {fmt.lit(x)}")
-        if spec.kind == "int":
+        if spec.kind in ("int", "ints"):
             if isinstance(x, float):
                 bad(f"must be a whole number, not {x}")
         else:
@@ -159,5 +163,5 @@ def _gen_sig(g: Generator) -> str:
     parts = []
     for a in g.args:
         default = "" if a.required else f"={fmt.lit(a.default)}" if a.default is not None else "=<from types>" if a.kind == "dim" else "=…"
-        parts.append(f"{a.name}{default}" if a.kind != "dims" else f"*{a.name}")
+        parts.append(f"{a.name}{default}" if a.kind not in ("dims", "ints") else f"*{a.name}")
     return f"{g.name}({', '.join(parts)})"

@@ -16,7 +16,9 @@ class Definition:
     ``dom``/``cod`` are generic in ``symbols`` (rigid size symbols, explicit
     dimension parameters first).  ``body`` is the checked diagram, ``None``
     for a template (a definition with morphism parameters), which is
-    elaborated again at each use.
+    elaborated again at each use.  A shared instance is generic only in
+    its declared sizes (``shared wte[T] = …``): each use instantiates them,
+    and every use is the same parameters, whose shapes never use them.
     """
 
     name: str

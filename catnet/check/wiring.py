@@ -1,10 +1,26 @@
-"""The wiring form: named wires elaborated into a point-free diagram."""
+"""The wiring form: named wires elaborated into a point-free diagram.
+
+Wire arithmetic elaborates to the ``arith`` generators: ``a + b``,
+``a - b``, ``a * b``, ``a / b`` of two wires to ``add``, ``sub``, ``mul``,
+``div``; ``-a`` to ``neg``.  A side without wires is a constant and is
+folded first (``(1 - 0.5) * x`` scales by 0.5); a constant combines with a
+wire through ``scale(by=c)`` (``c * a``, ``a * c``, ``a / c`` as ``1/c``)
+and ``shift(by=c)`` (``a + c``, ``c + a``, ``a - c`` as ``-c``), and
+``c - a`` is ``neg`` then ``shift(by=c)`` (just ``neg`` for ``0 - a``).  A
+constant over a wire, a division by a constant zero and a bare constant
+where a wire is needed are errors.  In a call, an argument without wires
+(``dense(x, 64)``, ``softmax(x, -1)``) is a positional generator argument,
+as it is in the point-free form.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+import math
+import sys
+from typing import TYPE_CHECKING, NoReturn, Union
 
 from .. import ast as A
+from .. import fmt
 from ..errors import suggest
 from ..ir import Box, Diagram, Layer, Ob, Span, Ty
 from ..library import GENERATORS, Generator
@@ -12,6 +28,14 @@ from .infer import Scope, show_ty
 
 if TYPE_CHECKING:
     from .checker import Checker
+
+#: The generator each operator between two wires elaborates to.
+_BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+
+_ARITH = (A.WBin, A.WNeg, A.WNum)
+_WIRED = (A.Wire, A.WCall, A.WBin, A.WNeg, A.WNum)
+
+Number = Union[int, float]
 
 
 class Wiring:
@@ -84,10 +108,12 @@ class Wiring:
             x = stack.pop()
             if isinstance(x, A.Wire):
                 self.uses[x.name] = self.uses.get(x.name, 0) + 1
-            elif isinstance(x, A.WAdd):
+            elif isinstance(x, A.WBin):
                 stack += [x.left, x.right]
+            elif isinstance(x, A.WNeg):
+                stack.append(x.operand)
             elif isinstance(x, A.WCall):
-                stack += [a for a in x.args if isinstance(a, (A.Wire, A.WAdd, A.WCall))]
+                stack += [a for a in x.args if isinstance(a, _WIRED)]
 
     def new_id(self) -> str:
         self.counter += 1
@@ -207,19 +233,21 @@ class Wiring:
         """Evaluate a wire expression; its results end up last, in order."""
         if isinstance(w, A.Wire):
             return self.take(w)
-        if isinstance(w, A.WAdd):
-            a = self.eval(w.left)
-            b = self.eval(w.right)
-            self.bring(a + b)
-            start = len(self.live) - len(a) - len(b)
-            dom = Ty(tuple(ob for _, ob in self.live[start:]))
-            ref = A.Ref("add", None, None, w.span)
-            if len(a) != 1 or len(b) != 1:
-                self.c.error("E0306", "`+` adds two single wires", w.span, notes=[f"got {show_ty(dom)}"])
-            d = self.c.elab_ref(ref, dom, self.scope, None)
-            self.apply(d, start)
-            return [self.live[-1][0]]
+        if isinstance(w, _ARITH):
+            value = self.constant(w)
+            if value is not None:
+                self.c.error("E0505", f"the constant `{fmt.wexpr(w)}` is not a wire", w.span,
+                             help="a constant enters a wiring combined with a wire, e.g. `x * 2` or `1 - x`; "
+                                  "a trainable tensor is a call such as `learned(64)`")
+            if isinstance(w, A.WNeg):
+                return self.unary(w, w.operand, "neg", None)
+            assert isinstance(w, A.WBin)
+            return self.binary(w)
         assert isinstance(w, A.WCall)
+        return self.call(w)
+
+    def call(self, w: A.WCall) -> list[str]:
+        """Apply a morphism to its wire arguments; arguments without wires are generator arguments."""
         wires: list[str] = []
         lits: list[A.Arg] = []
         for a in w.args:
@@ -227,6 +255,8 @@ class Wiring:
                 lits.append(A.Arg(None, a, a.span))
             elif isinstance(a, A.Arg):
                 lits.append(a)
+            elif isinstance(a, _ARITH) and (c := self.constant(a)) is not None:
+                lits.append(A.Arg(None, A.Lit(c, a.span), a.span))
             else:
                 wires.extend(self.eval(a))
         self.bring(wires)
@@ -235,13 +265,111 @@ class Wiring:
         ref = A.Ref(w.name, w.dims, tuple(lits) if lits else None, w.span)
         target = self.c.target(ref, self.scope)
         expected = len(target.dom) if not isinstance(target, Generator) else target.arity
+        constants = [fmt.value(a.value) for a in lits if a.name is None]
         if expected is not None and expected != len(wires):
             self.c.error("E0504", f"`{w.name}` takes {expected} wire(s), but {len(wires)} given", w.span,
-                         notes=[f"given: {show_ty(dom)}"])
+                         notes=[f"given: {show_ty(dom)}"],
+                         help=f"`{constants[0]}` is a constant, so it is an argument of `{w.name}`, not a wire; "
+                              "combine a constant with a wire by arithmetic, e.g. `x + 1`"
+                         if constants and len(wires) < expected else None)
+        if constants and not isinstance(target, Generator):
+            self.c.error("E0505", f"`{w.name}` takes wires, but is given the constant `{constants[0]}`", w.span,
+                         help="only a generator takes positional constants; "
+                              "combine a constant with a wire by arithmetic, e.g. `x * 2`")
         d = self.c.elab_ref(ref, dom, self.scope, None)
         self.apply(d, start)
         n = len(d.cod)
         return [wid for wid, _ in self.live[len(self.live) - n :]] if n else []
+
+    # wire arithmetic
+    def constant(self, w: A.WExpr) -> Number | None:
+        """The value of ``w`` if it mentions no wire (constants fold), else ``None``."""
+        if isinstance(w, A.WNum):
+            return w.value
+        if isinstance(w, A.WNeg):
+            v = self.constant(w.operand)
+            return None if v is None else self.finite(-v, w)
+        if not isinstance(w, A.WBin):
+            return None
+        a, b = self.constant(w.left), self.constant(w.right)
+        if a is None or b is None:
+            return None
+        if w.op == "/":
+            if b == 0:
+                self.zero(w)
+            return self.finite(a / b, w)
+        return self.finite(a + b if w.op == "+" else a - b if w.op == "-" else a * b, w)
+
+    def finite(self, v: Number, w: A.WExpr) -> Number:
+        """``v``, the folded value of ``w``, if it is a finite number a float can hold."""
+        if isinstance(v, float) and math.isfinite(v) or isinstance(v, int) and abs(v) <= sys.float_info.max:
+            return v
+        self.c.error("E0506", f"the constant `{fmt.wexpr(w)}` is too large to be a number", w.span,
+                     notes=["it is beyond the largest floating-point number, about 1.8e308"])
+
+    def zero(self, w: A.WBin) -> NoReturn:
+        """Refuse ``w``, a division by a constant that is zero."""
+        folded = not isinstance(w.right, A.WNum)
+        self.c.error("E0506", f"`{fmt.wexpr(w)}` divides by zero", w.span,
+                     notes=[f"`{fmt.wexpr(w.right)}` is 0"] if folded else [])
+
+    def binary(self, w: A.WBin) -> list[str]:
+        """``a op b`` with at least one wire side (both constant is folded by the caller)."""
+        a, b = self.constant(w.left), self.constant(w.right)
+        if a is None and b is None:
+            left, right = self.single(w.left, w), self.single(w.right, w)
+            self.bring([left, right])
+            start = len(self.live) - 2
+            dom = Ty(tuple(ob for _, ob in self.live[start:]))
+            return self.box(_BINARY[w.op], (), dom, start, w.span)
+        shown = fmt.wexpr(w)
+        if w.op == "/" and a is not None:
+            self.c.error("E0507", f"`{shown}` divides a constant by a wire", w.span,
+                         help=f"write `{fmt.lit(a)} * reciprocal({fmt.wexpr(w.right)})`"
+                         if a != 1 else f"write `reciprocal({fmt.wexpr(w.right)})`")
+        if w.op == "/":
+            assert b is not None
+            if b == 0:
+                self.zero(w)
+            return self.unary(w, w.left, "scale", self.finite(1 / b, w))
+        wire = w.right if a is not None else w.left
+        c = a if a is not None else b
+        assert c is not None
+        if w.op == "*":
+            return self.unary(w, wire, "scale", c)
+        if w.op == "+":
+            return self.unary(w, wire, "shift", c)
+        if b is not None:  # a - c
+            return self.unary(w, wire, "shift", -b)
+        out = self.unary(w, wire, "neg", None)  # c - a is -a + c
+        return out if c == 0 else self.box("shift", (("by", c),), Ty((self.live[-1][1],)), len(self.live) - 1, w.span)
+
+    def unary(self, w: A.WExpr, operand: A.WExpr, name: str, by: Number | None) -> list[str]:
+        """``name`` (with ``by=…`` if given) applied to the single wire ``operand``."""
+        wid = self.single(operand, w)
+        self.bring([wid])
+        start = len(self.live) - 1
+        dom = Ty((self.live[-1][1],))
+        return self.box(name, () if by is None else (("by", by),), dom, start, w.span)
+
+    def single(self, operand: A.WExpr, w: A.WExpr) -> str:
+        """Evaluate ``operand`` of the operation ``w``, which must give one wire."""
+        ids = self.eval(operand)
+        if len(ids) != 1:
+            got = Ty(tuple(self.ob(i) for i in ids))
+            what = "`-` negates one wire" if isinstance(w, A.WNeg) else f"each side of `{w.op}` must be one wire"
+            names = ", ".join("abcdefgh"[: min(len(ids), 8)]) + (", …" if len(ids) > 8 else "")
+            self.c.error("E0306", what, w.span, notes=[f"`{fmt.wexpr(operand)}` gives {show_ty(got)}"],
+                         help=f"name its wires first (`{names} = {fmt.wexpr(operand)}`) and combine them one by one"
+                         if ids else None)
+        return ids[0]
+
+    def box(self, name: str, args: tuple[tuple[str, Number], ...], dom: Ty, start: int, span: Span | None) -> list[str]:
+        """Apply the ``arith`` generator ``name`` to the wires from ``start``; its one result."""
+        ref = A.Ref(name, None, tuple(A.Arg(k, A.Lit(v, span), span) for k, v in args) or None, span)
+        d = self.c.generator(GENERATORS[name], ref, dom, self.scope, None)
+        self.apply(d, start)
+        return [self.live[-1][0]]
 
     def bring(self, ids: list[str]) -> None:
         """Make ``ids`` the last wires, in this order (they already are, unless reordered)."""

@@ -52,6 +52,9 @@ class RuleContext(Protocol):
 class Arg:
     """One keyword argument: ``kind`` is one of :data:`ARG_KINDS`.
 
+    ``dims`` and ``ints`` (sizes, whole numbers) collect every positional
+    argument when they come first (``reshape(8, 8, 1)``, ``transpose(1,
+    0)``); a ``dim`` with ``low=0`` may be zero (``slice(start=0)``).
     ``padding`` takes a whole number ``>= 0`` (the same on both sides of
     every spatial axis) or one of ``choices`` (``"same"``, ``"valid"``);
     ``morphism`` names a morphism (``transposed(wte)``).
@@ -170,7 +173,9 @@ def _dense(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
     shape = _last_axis(ctx, ob, "dense")
     if ob.base != "R":
         ctx.fail(f"`dense` acts on real wires, but its input is {ob}", "use `embed` to turn ids into vectors")
-    return _like(ob, shape[:-1] + (_features(ctx, args),))
+    out = list(shape)
+    out[_axis_index(ctx, "dense", int(args["axis"]), len(shape))] = _features(ctx, args)  # type: ignore[arg-type]
+    return _like(ob, tuple(out))
 
 
 def _spatial(ctx: RuleContext, ob: Ob, name: str) -> tuple[Dim, ...]:
@@ -184,22 +189,45 @@ def _spatial(ctx: RuleContext, ob: Ob, name: str) -> tuple[Dim, ...]:
     return shape
 
 
-def _window_out(ctx: RuleContext, size: Dim, window: int, stride: int, padding: str, name: str) -> Dim:
-    if padding == "same" and stride == 1:
-        return size
-    n = ctx.need_int(size, f"the spatial size seen by `{name}`")
+def _window_out(ctx: RuleContext, size: Dim, window: int, stride: int, padding: str | int, name: str) -> Dim:
+    """The size of one spatial axis after a window ``window`` moved by ``stride``.
+
+    ``"same"`` gives ``ceil(n / s)``, ``"valid"`` ``(n - k) // s + 1`` and a
+    whole number ``p`` of cells on both sides ``(n + 2p - k) // s + 1``
+    (PyTorch's formula).  A symbolic size is fine where the division is
+    exact for every value of its symbols (``h * 2`` with stride 2, see
+    :func:`dims.div_floor`) and the window provably fits; otherwise the
+    size must be a number.
+    """
+    n = ctx.resolve(size)
     if padding == "same":
-        return -(-n // stride)
-    if window > n:
-        ctx.fail(f"`{name}` window {window} is larger than the input size {n}", "use padding=\"same\" or a smaller window")
-    return (n - window) // stride + 1
+        if stride == 1:
+            return size
+        out = dims.div_floor(dims.add(n, stride - 1), stride)
+        if out is None:
+            ctx.need_int(n, f"the spatial size seen by `{name}`")
+        return out  # type: ignore[return-value]
+    pad = 0 if padding == "valid" else int(padding)
+    room = dims.add(n, 2 * pad - window)  # the window's start positions, less one
+    out = dims.div_floor(room, stride)
+    if out is None:
+        ctx.need_int(n, f"the spatial size seen by `{name}`")
+    least = dims.least(room)
+    if least is None or least < 0:
+        padded = f" padded to {dims.show(dims.add(n, 2 * pad))}" if pad else ""
+        if isinstance(n, int):
+            ctx.fail(f"`{name}` window {window} is larger than the input size {n}{padded}",
+                     "use padding=\"same\", more padding or a smaller window")
+        ctx.fail(f"`{name}` window {window} does not fit the input size {dims.show(n)}{padded} for every value of its sizes",
+                 "use padding=\"same\", or write the input size so that it is at least the window")
+    return dims.add(out, 1)  # type: ignore[arg-type]
 
 
 def _conv(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
     ob = _one(dom)
     shape = _spatial(ctx, ob, "conv")
-    k, s, pad = int(args["kernel"]), int(args["stride"]), str(args["padding"])  # type: ignore[arg-type]
-    out = tuple(_window_out(ctx, d, k, s, pad, "conv") for d in shape[:-1])
+    k, s, pad = int(args["kernel"]), int(args["stride"]), args["padding"]  # type: ignore[arg-type]
+    out = tuple(_window_out(ctx, d, k, s, pad, "conv") for d in shape[:-1])  # type: ignore[arg-type]
     return _like(ob, out + (_features(ctx, args),))
 
 
@@ -210,7 +238,12 @@ def _pool(name: str) -> Rule:
         w = int(args["window"])  # type: ignore[arg-type]
         s = int(args["stride"]) if args.get("stride") is not None else w  # type: ignore[arg-type]
         args["stride"] = s
-        out = tuple(_window_out(ctx, d, w, s, str(args["padding"]), name) for d in shape[:-1])
+        pad = args["padding"]
+        if isinstance(pad, int) and 2 * pad > w:
+            # As in PyTorch: every window must keep at least one real cell.
+            ctx.fail(f"`{name}(padding={pad})` pads more than half its window {w}",
+                     f"use at most padding={w // 2}, or a larger window")
+        out = tuple(_window_out(ctx, d, w, s, pad, name) for d in shape[:-1])  # type: ignore[arg-type]
         return _like(ob, out + (shape[-1],))
 
     return rule
@@ -259,6 +292,26 @@ def _embed(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
     return _like(ob, shape + (_features(ctx, args),), base="R")
 
 
+def _groupnorm(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
+    ob = _one(dom)
+    shape = _last_axis(ctx, ob, "groupnorm")
+    _require_real(ctx, ob, "groupnorm")
+    groups = int(args["groups"])  # type: ignore[arg-type]
+    channels = ctx.resolve(shape[-1])
+    what = (f"`groupnorm(groups={groups})` splits the channels into {groups} equal groups, "
+            f"but there are {dims.show(channels).replace('?', '_')} channels")
+    if not any(dims.is_var(v) for v in dims.symbols(channels)):
+        # A number, or a size in the signature's symbols: a multiple of
+        # `groups` for every value of them (`c * 32`).
+        if dims.floordiv(channels, groups) is None:
+            ctx.fail(what, f"use a number of groups that divides {channels}" if isinstance(channels, int) else
+                     f"write the channels as a multiple of {groups}, e.g. R[…, {dims.show(dims.mul(channels, groups))}]")
+    else:
+        # A size still to be inferred becomes `groups * k`, checked when it is known.
+        ctx.equal(channels, dims.mul(groups, ctx.fresh()), what)
+    return dom
+
+
 def _attention(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
     ob = _one(dom)
     shape = _tensor(ctx, ob, "attention")
@@ -304,19 +357,34 @@ def last_axis(box: Box, size: Callable[[Dim], int], wire: int = 0) -> int:
     return size(box.dom.obs[wire].shape[-1])
 
 
+def axis_size(box: Box, size: Callable[[Dim], int]) -> int:
+    """The size of the axis ``box.kwargs["axis"]`` (the last one by default) of its input, as a number."""
+    shape = box.dom.obs[0].shape
+    return size(shape[int(box.kwargs.get("axis", -1)) % len(shape)])  # type: ignore[arg-type]
+
+
+def _bias(box: Box, f: int) -> int:
+    return f if box.kwargs.get("bias", True) else 0
+
+
 def _count_dense(box: Box, size: Callable[[Dim], int]) -> int:
     f = size(box.kwargs["features"])  # type: ignore[arg-type]
-    return last_axis(box, size) * f + f
+    return axis_size(box, size) * f + _bias(box, f)
 
 
 def _count_conv(box: Box, size: Callable[[Dim], int]) -> int:
+    """``conv`` and ``conv_transpose``: a kernel per window cell, channel in and out, and a bias."""
     f = size(box.kwargs["features"])  # type: ignore[arg-type]
     spatial = len(box.dom.obs[0].shape) - 1
-    return int(box.kwargs["kernel"]) ** spatial * last_axis(box, size) * f + f  # type: ignore[arg-type]
+    return int(box.kwargs["kernel"]) ** spatial * last_axis(box, size) * f + _bias(box, f)  # type: ignore[arg-type]
 
 
 def _count_norm(box: Box, size: Callable[[Dim], int]) -> int:
-    return 2 * last_axis(box, size)  # scale and bias; batch statistics are not parameters
+    return 2 * axis_size(box, size)  # scale and bias; batch statistics are not parameters
+
+
+def _count_rmsnorm(box: Box, size: Callable[[Dim], int]) -> int:
+    return axis_size(box, size)  # a scale, no bias
 
 
 def _count_embed(box: Box, size: Callable[[Dim], int]) -> int:
@@ -427,7 +495,10 @@ def _triv(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
 _RATE = Arg("rate", "float", 0.5, low=0.0, high=1.0, high_open=True)
 _FEATURES = Arg("features", "dim", None)
 _AXIS = Arg("axis", "int", -1)
-_PADDING = Arg("padding", "str", "valid", choices=("valid", "same"))
+_PADDING = Arg("padding", "padding", "valid", choices=("valid", "same"))
+_BIAS = Arg("bias", "bool", True)
+_EPS = Arg("eps", "float", 1e-6, low=0.0, high=1.0)
+_DROPOUT = Arg("dropout", "float", 0.0, low=0.0, high=1.0, high_open=True)
 
 
 def _activation(name: str, doc: str) -> Generator:
@@ -437,12 +508,12 @@ def _activation(name: str, doc: str) -> Generator:
 GENERATORS: dict[str, Generator] = {
     g.name: g
     for g in [
-        Generator("dense", _dense, (_FEATURES,), params=True, count=_count_dense, doc="affine map on the last axis"),
+        Generator("dense", _dense, (_FEATURES, _BIAS, _AXIS), params=True, count=_count_dense, doc="affine map on one axis (the last by default)"),
         Generator(
             "conv",
             _conv,
             (_FEATURES, Arg("kernel", "int", 3, low=1, high=64), Arg("stride", "int", 1, low=1, high=64),
-             Arg("padding", "str", "same", choices=("same", "valid"))),
+             Arg("padding", "padding", "same", choices=("same", "valid")), _BIAS),
             params=True,
             count=_count_conv,
             doc="1-D (R[L, C]) or 2-D (R[H, W, C]) convolution, channels last",
@@ -454,16 +525,20 @@ GENERATORS: dict[str, Generator] = {
         Generator("flatten", _flatten, doc="all axes into one"),
         Generator("reshape", _reshape, (Arg("shape", "dims", ()),), doc="same elements, new shape"),
         _activation("relu", "max(x, 0)"),
-        _activation("gelu", "Gaussian error linear unit"),
+        Generator("gelu", _real_same("gelu"), (Arg("approximate", "bool", True),), doc="Gaussian error linear unit (tanh form unless approximate=false)"),
         _activation("tanh", "hyperbolic tangent"),
         _activation("sigmoid", "logistic function"),
         Generator("softmax", _axis_rule("softmax"), (_AXIS,), doc="softmax along an axis"),
-        Generator("layernorm", _real_same("layernorm"), params=True, count=_count_norm, doc="layer normalization over the last axis"),
-        Generator("batchnorm", _real_same("batchnorm"), (Arg("momentum", "float", 0.9, low=0.0, high=1.0),), params=True, count=_count_norm, doc="batch normalization over the last axis"),
+        Generator("layernorm", _axis_rule("layernorm"), (_EPS, _AXIS), params=True, count=_count_norm, doc="layer normalization over one axis (the last by default)"),
+        Generator("rmsnorm", _axis_rule("rmsnorm"), (_EPS, _AXIS), params=True, count=_count_rmsnorm, doc="root-mean-square normalization over one axis, with a scale"),
+        Generator("groupnorm", _groupnorm, (Arg("groups", "int", 32, low=1, high=1 << 20), _EPS), params=True, count=_count_norm,
+                  doc="group normalization: channels (the last axis) in groups, statistics over the groups and all other axes"),
+        Generator("batchnorm", _real_same("batchnorm"), (Arg("momentum", "float", 0.9, low=0.0, high=1.0), Arg("eps", "float", 1e-5, low=0.0, high=1.0)),
+                  params=True, count=_count_norm, doc="batch normalization over the last axis"),
         Generator("dropout", _real_same("dropout"), (_RATE,), doc="dropout in training, identity in evaluation"),
         Generator("embed", _embed, (Arg("vocab", "int", None, required=True, low=1, high=10**8), _FEATURES), params=True, count=_count_embed, doc="ids to vectors"),
-        Generator("attention", _attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False)), params=True, count=_count_attention, doc="multi-head self-attention on R[T, d]"),
-        Generator("cross_attention", _cross_attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False)), arity=2, params=True, count=_count_attention, doc="queries R[T, d] attend to R[S, e]"),
+        Generator("attention", _attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False), _DROPOUT), params=True, count=_count_attention, doc="multi-head self-attention on R[T, d]"),
+        Generator("cross_attention", _cross_attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False), _DROPOUT), arity=2, params=True, count=_count_attention, doc="queries R[T, d] attend to R[S, e]"),
         Generator("coupling", _coupling, (Arg("hidden", "int", 64, low=1, high=1 << 20),), iso=True, params=True, count=_count_coupling, doc="affine coupling layer (invertible)"),
         Generator("reverse", _real_same("reverse"), iso=True, doc="reverse the last axis (invertible)"),
         # structural morphisms
@@ -524,7 +599,7 @@ def register(generator: Generator, *, replace: bool = False) -> Generator:
 
 
 #: The kinds of keyword arguments a generator may take.
-ARG_KINDS = ("int", "float", "bool", "str", "dim", "dims", "padding", "morphism")
+ARG_KINDS = ("int", "float", "bool", "str", "dim", "dims", "ints", "padding", "morphism")
 
 
 def _families() -> None:

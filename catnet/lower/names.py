@@ -6,7 +6,9 @@ answers instantly.  The rules, in the order the lowering applies them:
 * a generator owns a module when the library says it has parameters;
   a composite, ``repeat``, ``inv`` or ``scan`` box when its body has one
   that owns one; a box with a ``shared`` name never does (its one instance
-  lives on the root, named after the ``shared`` name);
+  lives on the root, named after the ``shared`` name), and neither does a
+  tied use such as ``transposed(wte)``, which reads the instance's weight
+  (:func:`tied_instances`);
 * a module is an attribute named after its box (``encoder``, ``dense``);
   a name owned twice in one diagram becomes a list (``dense[0]``,
   ``dense[1]``);
@@ -118,11 +120,26 @@ def slots(diagram: Diagram, taken: Sequence[str] = ()) -> tuple[tuple[str, int |
     return tuple(out)
 
 
+def tied_instances(box: Box) -> tuple[Box, ...]:
+    """The shared instances whose parameters a generator box uses without owning them.
+
+    These are the values of its ``morphism`` arguments (``transposed(wte)``
+    keeps the use of ``wte``, a one-box diagram); a composite's diagram
+    arguments are not meant, since its body holds them already.
+    """
+    if box.kind != "generator":
+        return ()
+    return tuple(layer.box for _, v in box.args if isinstance(v, Diagram) for layer in v.layers)
+
+
 def shared_instances(diagram: Diagram) -> dict[str, Box]:
     """Every shared instance reachable from ``diagram``, by name, first use first.
 
-    Each box is visited once (by identity), so a body used many times, or
-    nested deep, costs its own size, not the size of its expansion.
+    An instance used only through a generator's ``morphism`` argument (only
+    ``transposed(wte)``, never ``wte``) is reachable too: its parameters
+    belong to the model all the same.  Each box is visited once (by
+    identity), so a body used many times, or nested deep, costs its own
+    size, not the size of its expansion.
     """
     found: dict[str, Box] = {}
     seen: set[int] = set()
@@ -136,4 +153,5 @@ def shared_instances(diagram: Diagram) -> dict[str, Box]:
             found[box.shared] = box
         if box.body is not None:
             stack.extend(layer.box for layer in reversed(box.body.layers))
+        stack.extend(reversed(tied_instances(box)))
     return found

@@ -13,8 +13,9 @@ The graph holds what the picture shows and nothing about where it goes:
 - free wire ends: :data:`INPUT` / :data:`OUTPUT` nodes for the boundary of
   the diagram (the unit ``I`` has none), :data:`PARAM` nodes for parameter
   wires in the Para view (with a :data:`COPY` dot of style ``param_copy``
-  where a shared instance's parameters are copied to its uses; such nodes
-  have ``ir=False`` and ``target``, the first box they feed), and
+  where a shared instance's parameters are copied to its uses, tied uses
+  such as ``transposed(wte)`` included; such nodes have ``ir=False`` and
+  ``target``, the first box they feed), and
   :data:`WAYPOINT` nodes where a wire crosses a nested box without
   touching anything inside;
 - nested boxes as a tree of :class:`Cluster` in ``graph.graph["clusters"]``;
@@ -37,6 +38,7 @@ import networkx as nx
 from .. import dims
 from ..ir import Box, Diagram, Ob
 from ..library import GENERATORS
+from ..lower.names import tied_instances
 from .params import param_count
 
 # Node kinds.
@@ -135,6 +137,8 @@ def box_detail(box: Box) -> str:
             continue
         if arg.kind == "bool":
             parts.append(key if v else f"no {key}")
+        elif arg.kind == "morphism":
+            parts.append(f"{key}={', '.join(str(b.shared) for b in tied_instances(box))}")
         else:
             parts.append(f"{key}={_value(v)}")
     return ", ".join(parts)
@@ -151,6 +155,9 @@ class _Builder:
         # Parameter users in order of appearance: share key -> box nodes.
         self.users: dict[tuple, list[str]] = {}
         self.shared_label: dict[tuple, tuple[str, int]] = {}
+        # Boxes that use a shared instance's parameters without owning any
+        # (``transposed(wte)``): instance name -> (its count, box nodes).
+        self.tied: dict[str, tuple[int, list[str]]] = {}
 
     def fresh(self, prefix: str) -> str:
         n = self.counts.get(prefix, 0)
@@ -211,6 +218,10 @@ class _Builder:
                             n_in=len(box.dom), n_out=len(box.cod), ir=True, params=count, shared=box.shared)
             if self.params and count:
                 self.use_params(nid, box, count, share)
+            if self.params:
+                for shared in tied_instances(box):
+                    assert shared.shared is not None
+                    self.tied.setdefault(shared.shared, (param_count(shared), []))[1].append(nid)
         for i, end in enumerate(ins):
             self.connect(end, nid, i, box.dom.obs[i])
         # A dot's outputs repeat the type of its input, already labelled.
@@ -258,11 +269,30 @@ class _Builder:
             key = ("own", nid)
         self.users.setdefault(key, []).append(nid)
 
+    def join_tied(self) -> None:
+        """Add each tied use to the users of its instance's parameters.
+
+        A tied instance is one weight layer, so whichever key its other uses
+        got (the instance drawn as one box, or its one box inside) is its
+        one parameter source; an instance used only tied gets a source of
+        its own, labelled with its name.
+        """
+        for name, (count, users) in self.tied.items():
+            key = next((k for k in self.users if k[0] == "shared" and k[1] == name), ("tied", name))
+            self.shared_label.setdefault(key, (name, count))
+            self.users.setdefault(key, []).extend(users)
+
     def parameters(self) -> None:
         """Add one parameter source per instance, copied to each of its users."""
+        self.join_tied()
         for key, users in self.users.items():
             first = users[0]
             cluster = _common_cluster([self.g.nodes[u]["cluster"] for u in users], self.clusters)
+            if len(users) == 1 and key[0] == "tied":
+                name, count = self.shared_label[key]
+                src = self.node("p", PARAM, self.g.nodes[first]["cluster"], label=f"{name} {count:,}", n_out=1, target=first, shared=name)
+                self._param_wire(src, first)
+                continue
             if len(users) == 1:
                 count = self.g.nodes[first]["params"]
                 src = self.node("p", PARAM, self.g.nodes[first]["cluster"], label=f"{count:,}", n_out=1, target=first)

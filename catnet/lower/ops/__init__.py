@@ -31,6 +31,7 @@ from flax import nnx
 
 from ... import dims
 from ...ir import Box, Ob
+from ...library import GENERATORS
 
 Array = jax.Array
 Wires = list[Array]
@@ -42,6 +43,8 @@ class Context(Protocol):
     train: bool
     #: the batch size of this forward pass (what ``I -> X`` boxes broadcast to)
     batch: int
+    #: the shared instances' modules by ``shared`` name (``transposed`` reads them)
+    shared: dict[str, Any]
 
     def key(self) -> Array: ...
 
@@ -88,6 +91,31 @@ def _arg(box: Box, name: str) -> Any:
     return box.kwargs[name]
 
 
+def option(box: Box, name: str) -> Any:
+    """An argument of ``box``, or the library's default where the box leaves it out.
+
+    Checked boxes carry every argument; IR built by hand (and IR from
+    before an option existed) may omit one at its default.
+    """
+    if name in box.kwargs:
+        return box.kwargs[name]
+    spec = GENERATORS[box.name].arg(name)
+    assert spec is not None, f"`{box.name}` has no argument `{name}`"
+    return spec.default
+
+
+def example_axis(box: Box) -> int:
+    """The box's ``axis`` as a non-negative per-example axis of its (first) input."""
+    return int(option(box, "axis")) % len(box.dom.obs[0].shape)
+
+
+def on_axis(fn: Callable[[Array], Array], x: Array, axis: int) -> Array:
+    """``fn`` (which acts on the last axis) applied along batched axis ``axis`` of ``x``."""
+    if axis % x.ndim == x.ndim - 1:
+        return fn(x)
+    return jnp.moveaxis(fn(jnp.moveaxis(x, axis, -1)), -1, axis)
+
+
 def _unary(fn: Callable[[Array], Array]) -> Apply:
     def apply(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
         (x,) = wires
@@ -99,8 +127,12 @@ def _unary(fn: Callable[[Array], Array]) -> Apply:
 # -- layers with parameters --------------------------------------------------
 
 
+def _axis_features(box: Box) -> int:
+    return _int(box.dom.obs[0].shape[example_axis(box)])
+
+
 def _make_dense(box: Box, rngs: nnx.Rngs) -> nnx.Module:
-    return nnx.Linear(_in_features(box), _int(_arg(box, "features")), rngs=rngs)
+    return nnx.Linear(_axis_features(box), _int(_arg(box, "features")), use_bias=bool(option(box, "bias")), rngs=rngs)
 
 
 def _call(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
@@ -108,10 +140,24 @@ def _call(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
     return [module(x)]
 
 
+def _call_on_axis(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    """A module that acts on the last axis, applied on the box's ``axis``."""
+    (x,) = wires
+    return [on_axis(module, x, example_axis(box) + 1)]
+
+
 def _spatial_rank(box: Box) -> int:
     rank = len(box.dom.obs[0].shape) - 1
     assert rank in (1, 2), "conv and pooling take R[L, C] or R[H, W, C]"
     return rank
+
+
+def _padding(box: Box) -> str | list[tuple[int, int]]:
+    """``"SAME"``/``"VALID"``, or ``p`` cells on both sides of every spatial axis."""
+    pad = _arg(box, "padding")
+    if isinstance(pad, str):
+        return pad.upper()
+    return [(int(pad), int(pad))] * _spatial_rank(box)
 
 
 def _make_conv(box: Box, rngs: nnx.Rngs) -> nnx.Module:
@@ -121,17 +167,28 @@ def _make_conv(box: Box, rngs: nnx.Rngs) -> nnx.Module:
         _int(_arg(box, "features")),
         kernel_size=(int(_arg(box, "kernel")),) * n,
         strides=(int(_arg(box, "stride")),) * n,
-        padding=str(_arg(box, "padding")).upper(),
+        padding=_padding(box),
+        use_bias=bool(option(box, "bias")),
         rngs=rngs,
     )
 
 
 def _make_layernorm(box: Box, rngs: nnx.Rngs) -> nnx.Module:
-    return nnx.LayerNorm(_in_features(box), rngs=rngs)
+    return nnx.LayerNorm(_axis_features(box), epsilon=float(option(box, "eps")), rngs=rngs)
+
+
+def _make_rmsnorm(box: Box, rngs: nnx.Rngs) -> nnx.Module:
+    return nnx.RMSNorm(_axis_features(box), epsilon=float(_arg(box, "eps")), rngs=rngs)
+
+
+def _make_groupnorm(box: Box, rngs: nnx.Rngs) -> nnx.Module:
+    # Statistics over every per-example axis and the channels of one group
+    # (Flax's default reduction axes leave out only the batch axis).
+    return nnx.GroupNorm(_in_features(box), num_groups=int(_arg(box, "groups")), epsilon=float(_arg(box, "eps")), rngs=rngs)
 
 
 def _make_batchnorm(box: Box, rngs: nnx.Rngs) -> nnx.Module:
-    return nnx.BatchNorm(_in_features(box), momentum=float(_arg(box, "momentum")), rngs=rngs)
+    return nnx.BatchNorm(_in_features(box), momentum=float(_arg(box, "momentum")), epsilon=float(option(box, "eps")), rngs=rngs)
 
 
 def _apply_batchnorm(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
@@ -155,7 +212,11 @@ def _make_attention(box: Box, rngs: nnx.Rngs) -> nnx.Module:
         out_features=width,
         in_kv_features=kv,
         decode=False,
-        deterministic=True,  # no attention dropout: dropout is its own box
+        # Dropout on the attention probabilities, each drawn independently
+        # (PyTorch's; Flax's default shares one mask across the batch).
+        dropout_rate=float(option(box, "dropout")),
+        broadcast_dropout=False,
+        deterministic=True,
         rngs=rngs,
         keep_rngs=False,
     )
@@ -167,13 +228,18 @@ def _causal_mask(q: Array, kv: Array) -> Array:
     return jnp.tril(jnp.ones((t, s), dtype=jnp.bool_))[None, None]
 
 
+def _attention_dropout(box: Box) -> bool:
+    return float(option(box, "dropout")) > 0.0
+
+
 def _apply_attention(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
     q = wires[0]
     kv = wires[1] if len(wires) == 2 else q
     mask = _causal_mask(q, kv) if bool(_arg(box, "causal")) else None
-    if len(wires) == 2:
-        return [module(q, kv, mask=mask)]
-    return [module(q, mask=mask)]
+    if ctx.train and _attention_dropout(box):
+        # One key from the model's stream per box and call.
+        return [module(q, kv, mask=mask, deterministic=False, rngs=nnx.Rngs(dropout=ctx.key()))]
+    return [module(q, kv, mask=mask, deterministic=True)]
 
 
 class Coupling(nnx.Module):
@@ -217,22 +283,24 @@ def _invert_coupling(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires
 # -- pure functions -----------------------------------------------------------
 
 
-def _window(box: Box) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+def _window(box: Box) -> tuple[tuple[int, ...], tuple[int, ...], str | list[tuple[int, int]]]:
     n = _spatial_rank(box)
     w, s = int(_arg(box, "window")), int(_arg(box, "stride"))
-    return (w,) * n, (s,) * n, str(_arg(box, "padding")).upper()
+    return (w,) * n, (s,) * n, _padding(box)
 
 
 def _apply_maxpool(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
     (x,) = wires
+    # Flax pads a max pool with -inf: padded cells never win, as in PyTorch.
     window, strides, padding = _window(box)
     return [nnx.max_pool(x, window, strides=strides, padding=padding)]
 
 
 def _apply_avgpool(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
     (x,) = wires
+    # Padded zeros count in the mean (PyTorch's count_include_pad=True).
     window, strides, padding = _window(box)
-    return [nnx.avg_pool(x, window, strides=strides, padding=padding)]
+    return [nnx.avg_pool(x, window, strides=strides, padding=padding, count_include_pad=True)]
 
 
 def _spatial_axes(x: Array) -> tuple[int, ...]:
@@ -257,6 +325,11 @@ def _apply_dropout(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
         return [x]
     keep = jax.random.bernoulli(ctx.key(), 1.0 - rate, x.shape)
     return [jax.lax.select(keep, x / (1.0 - rate), jnp.zeros_like(x))]
+
+
+def _apply_gelu(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    (x,) = wires
+    return [jax.nn.gelu(x, approximate=bool(option(box, "approximate")))]
 
 
 def _reverse(x: Array) -> Array:
@@ -310,7 +383,7 @@ def _snd(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
 #: Generator and structural names to their lowering.  ``proj`` and ``triv``
 #: (fiber bundles) have no runtime representation yet; ``model`` reports them.
 OPS: dict[str, Op] = {
-    "dense": Op(_call, _make_dense),
+    "dense": Op(_call_on_axis, _make_dense),
     "conv": Op(_call, _make_conv),
     "maxpool": Op(_apply_maxpool),
     "avgpool": Op(_apply_avgpool),
@@ -319,16 +392,18 @@ OPS: dict[str, Op] = {
     "flatten": Op(_unary(lambda x: x.reshape(x.shape[0], -1))),
     "reshape": Op(_apply_reshape),
     "relu": Op(_unary(jax.nn.relu)),
-    "gelu": Op(_unary(jax.nn.gelu)),
+    "gelu": Op(_apply_gelu),
     "tanh": Op(_unary(jnp.tanh)),
     "sigmoid": Op(_unary(jax.nn.sigmoid)),
     "softmax": Op(_apply_softmax),
-    "layernorm": Op(_call, _make_layernorm),
+    "layernorm": Op(_call_on_axis, _make_layernorm),
+    "rmsnorm": Op(_call_on_axis, _make_rmsnorm),
+    "groupnorm": Op(_call, _make_groupnorm),
     "batchnorm": Op(_apply_batchnorm, _make_batchnorm),
     "dropout": Op(_apply_dropout, random=True),
     "embed": Op(_call, _make_embed),
-    "attention": Op(_apply_attention, _make_attention),
-    "cross_attention": Op(_apply_attention, _make_attention),
+    "attention": Op(_apply_attention, _make_attention, random=_attention_dropout),
+    "cross_attention": Op(_apply_attention, _make_attention, random=_attention_dropout),
     "coupling": Op(_call, _make_coupling, inverse=_invert_coupling),
     "reverse": Op(_unary(_reverse), inverse=_unary(_reverse)),
     "id": Op(_identity, inverse=_identity),
@@ -349,6 +424,9 @@ def _families() -> None:
         for name, op in family.OPS.items():
             assert name not in OPS, name
             OPS[name] = op
+    from ... import extend
+
+    extend.attach(OPS)  # plugins registered before the lowering loaded
 
 
 _families()
