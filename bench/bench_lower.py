@@ -76,8 +76,9 @@ GRU = """
 object Rows = R[8, 8]
 # one GRU step (Cho et al. 2014): the state h is also the output
 morphism cell(h : R[64], x : R[8]) -> R[64] ⊗ R[64] {
-  z = sigmoid(dense(concat(h, x), features=64))
-  r = sigmoid(dense(concat(h, x), features=64))
+  hx = concat(h, x)
+  z = sigmoid(dense(hx, features=64))
+  r = sigmoid(dense(hx, features=64))
   n = tanh(dense(concat(r * h, x), features=64))
   y = (1 - z) * n + z * h
   return y, y
@@ -151,14 +152,16 @@ class HandGRU(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         rows = jnp.moveaxis(x.reshape(x.shape[0], 8, 8), 1, 0)
 
-        def step(h: jax.Array, xt: jax.Array) -> tuple[jax.Array, None]:
+        def step(h: jax.Array, xt: jax.Array) -> tuple[jax.Array, jax.Array]:
             hx = jnp.concatenate([h, xt], axis=-1)
             z, r = jax.nn.sigmoid(self.z(hx)), jax.nn.sigmoid(self.r(hx))
             n = jnp.tanh(self.n(jnp.concatenate([r * h, xt], axis=-1)))
-            return (1 - z) * n + z * h, None
+            h = (1 - z) * n + z * h
+            return h, h
 
-        h, _ = jax.lax.scan(step, jnp.zeros((x.shape[0], 64), x.dtype), rows)
-        return self.head(h)
+        # The outputs of every step, then the last one, as with `nnx.RNN`.
+        _, hs = jax.lax.scan(step, jnp.zeros((x.shape[0], 64), x.dtype), rows)
+        return self.head(jnp.moveaxis(hs, 0, 1)[:, -1])
 
 
 class HandTied(nnx.Module):
@@ -169,7 +172,7 @@ class HandTied(nnx.Module):
         self.ln = nnx.LayerNorm(64, rngs=rngs)
 
     def __call__(self, ids: jax.Array) -> jax.Array:
-        h = self.wte(ids) + self.positions.value[: ids.shape[1]]
+        h = self.wte(ids) + self.positions[: ids.shape[1]]
         return self.wte.attend(self.ln(self.block(h)))
 
 

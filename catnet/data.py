@@ -379,17 +379,23 @@ def _read_npz(path: str, wires: dict[str, Ob | None], takes: str) -> dict[str, n
     return arrays
 
 
+def _count_examples(path: str, arrays: Mapping[str, np.ndarray], keys: list[str], against: str) -> int:
+    """The number of examples: the leading axis of ``against``, the same in every array of ``keys``, at least 2."""
+    n = arrays[against].shape[0] if arrays[against].ndim else 0
+    for k in keys:
+        if arrays[k].ndim == 0 or arrays[k].shape[0] != n:
+            raise _data_error(f"`{k}` has {arrays[k].shape[0] if arrays[k].ndim else 0} examples but `{against}` has {n}")
+    if n < 2:
+        raise _data_error(f"{path} has {n} example(s); training needs at least 2")
+    return n
+
+
 def _npz(path: str, dom: Ty, cod: Ty, vocab: Mapping[int, int]) -> Dataset:
     keys = ["x"] if len(dom) == 1 else [f"x{i}" for i in range(len(dom))]
     wires: dict[str, Ob | None] = dict(zip(keys, dom.obs))
     wires["y"] = None
     arrays = _read_npz(path, wires, f"the entry takes {dom} and returns {cod}")
-    n = arrays["y"].shape[0] if arrays["y"].ndim else 0
-    for k in keys:
-        if arrays[k].ndim == 0 or arrays[k].shape[0] != n:
-            raise _data_error(f"`{k}` has {arrays[k].shape[0] if arrays[k].ndim else 0} examples but `y` has {n}")
-    if n < 2:
-        raise _data_error(f"{path} has {n} example(s); training needs at least 2")
+    _count_examples(path, arrays, keys, "y")
     env: dict[str, int] = {}
     inputs = tuple(_check_input(k, arrays[k], ob, env, vocab.get(i)) for i, (k, ob) in enumerate(zip(keys, dom.obs)))
     return Dataset(os.path.basename(path), inputs, _check_target(arrays["y"], cod, env))
@@ -504,12 +510,7 @@ def _objective_columns(path: str, dom: Ty, name: str) -> list[str]:
 def _npz_objective(path: str, dom: Ty, name: str, vocab: Mapping[int, int]) -> Dataset:
     keys = _objective_columns(path, dom, name)
     arrays = _read_npz(path, dict(zip(keys, dom.obs)), f"the objective `{name}` takes {dom}; {OBJECTIVE_COLUMNS}")
-    n = arrays[keys[0]].shape[0] if arrays[keys[0]].ndim else 0
-    for k in keys:
-        if arrays[k].ndim == 0 or arrays[k].shape[0] != n:
-            raise _data_error(f"`{k}` has {arrays[k].shape[0] if arrays[k].ndim else 0} examples but `{keys[0]}` has {n}")
-    if n < 2:
-        raise _data_error(f"{path} has {n} example(s); training needs at least 2")
+    _count_examples(path, arrays, keys, keys[0])
     env: dict[str, int] = {}
     inputs = tuple(_check_input(k, arrays[k], ob, env, vocab.get(i)) for i, (k, ob) in enumerate(zip(keys, dom.obs)))
     return Dataset(os.path.basename(path), inputs, None)

@@ -240,7 +240,8 @@ class Expressions:
             bad = next(b for b in d.boxes if not b.iso)
             self.error("E0401", "`inv` needs an isomorphism", e.span,
                        notes=[f"`{bad.name}` is not invertible" if bad.name != label(e.expr) or bad.kind != "composite" else f"`{bad.name}` contains a box that is not invertible"],
-                       help="invertible generators: `coupling`, `reverse`, `swap`, `id`, `triv`, and composites of them")
+                       help="invertible generators: " + ", ".join(f"`{n}`" for n, g in GENERATORS.items() if g.iso)
+                       + ", and composites of them")
         box = Box("inv", d.cod, d.dom, kind="inv", body=d, iso=True, span=e.span)
         return box.diagram()
 

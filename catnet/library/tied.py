@@ -1,4 +1,4 @@
-"""Tied weights: the ``tied`` family of generators (see ``docs/language.md`` §8).
+"""Tied weights: the ``tied`` family of generators (see ``docs/language.md`` §8.1–8.2).
 
 ``transposed(wte)`` uses the weight matrix of a ``shared`` instance that is
 one ``embed`` or one ``dense``, transposed, and adds no parameters of its
