@@ -358,6 +358,12 @@ class Entry:
             error.source = error.source or self.source
         return error
 
+    def quote(self, error: CatnetError) -> CatnetError:
+        """``error`` with the entry's source text, where it points into the entry's file."""
+        if error.source is None and error.span is not None and self.span is not None and error.span.file == self.span.file:
+            error.source = self.source
+        return error
+
 
 def _given(x: Any) -> tuple[Any, Given]:
     """An input as an array (lists become NumPy arrays), and what the checks need of it."""
@@ -474,5 +480,8 @@ class Model(Node):
         batch = int(wires[0].shape[0]) if wires else 1
         ctx = Context(train, key, {name: getattr(self, attr) for name, attr in self._shared}, {}, batch)
         ctx.bind(diagram.dom, wires)
-        out = run(diagram, self, wires, ctx)
+        try:
+            out = run(diagram, self, wires, ctx)
+        except CatnetError as e:  # raised while tracing (a `slice` past its input): show the line
+            raise self._entry.value.quote(e) from None
         return out[0] if len(out) == 1 else tuple(out)
