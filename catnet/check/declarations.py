@@ -16,7 +16,7 @@ from .. import dims, fmt
 from ..dims import Dim
 from ..errors import suggest
 from ..ir import Box, Diagram, Ob, Span, Ty
-from ..library import GENERATORS
+from ..library import BUILTIN, GENERATORS
 from .. import syntax
 from ..syntax import MAX_WIRES, declaration_starts, parse, parse_stream
 from .infer import MAX_BOXES, MAX_DIM, MAX_ELEMENTS, Infer, Scope, has_vars, show_ty
@@ -148,7 +148,8 @@ class Declarations:
             self.error("E0202", f"`{name}` is a keyword and cannot name a definition", decl.span,
                        help=f"choose another name, e.g. `{name}_`")
         if name in GENERATORS:
-            self.error("E0202", f"`{name}` is a built-in generator and cannot be redefined", decl.span,
+            what = "a built-in generator" if name in BUILTIN else f"a generator of the plugin `{GENERATORS[name].family}`"
+            self.error("E0202", f"`{name}` is {what} and cannot be redefined", decl.span,
                        help=f"choose another name, e.g. `my_{name}`")
         prior = self.decls.get(name) or self.object_decls.get(name)
         if prior is not None or name in self.module.imported or name in self.module.imported_objects:
