@@ -235,8 +235,8 @@ def _check_arg(name: str, a: Arg) -> None:
         raise RegistrationError(f"{where} has kind {a.kind!r}; kinds are {', '.join(ARG_KINDS)}")
     if a.choices and (a.kind not in ("str", "padding") or not all(isinstance(c, str) for c in a.choices)):
         raise RegistrationError(f"{where}: `choices` are strings, for the kinds str and padding")
-    if (a.low is not None or a.high is not None) and a.kind not in ("int", "float"):
-        raise RegistrationError(f"{where}: `low` and `high` bound the kinds int and float")
+    if (a.low is not None or a.high is not None) and a.kind not in ("int", "float", "ints", "dim"):
+        raise RegistrationError(f"{where}: `low` and `high` bound the kinds int, float, ints and dim")
     if a.required and a.default is not None:
         raise RegistrationError(f"{where} is required, so it has no default")
     if a.default is not None and not _fits(a, a.default):
@@ -252,6 +252,8 @@ def _fits(a: Arg, v: Value) -> bool:
         if not number or (a.kind == "int" and not isinstance(v, int)):
             return False
         return not (a.low is not None and v < a.low or a.high is not None and (v > a.high or a.high_open and v >= a.high))
+    if a.kind == "ints":
+        return isinstance(v, tuple) and all(_fits(Arg(a.name, "int", low=a.low, high=a.high), x) for x in v)
     if a.kind == "bool":
         return isinstance(v, bool)
     if a.kind == "str":
@@ -259,7 +261,7 @@ def _fits(a: Arg, v: Value) -> bool:
     if a.kind == "padding":
         return (isinstance(v, str) and v in a.choices) or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
     if a.kind == "dim":
-        return isinstance(v, int) and not isinstance(v, bool) and v > 0
+        return isinstance(v, int) and not isinstance(v, bool) and v >= (1 if a.low is None else a.low)
     if a.kind == "dims":
         return isinstance(v, tuple) and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v)
     return False  # a morphism argument has no default

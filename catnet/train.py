@@ -546,15 +546,15 @@ def prepare(args: argparse.Namespace) -> Run:
     module = catnet.load(args.file, root=args.root)
     objective = args.objective
     entry = objective or args.entry or module.entry_name()
-    if objective is not None:
-        diagram = objective_diagram(module, objective)
+    # an objective's own errors are located by `objective_diagram`
+    diagram = objective_diagram(module, objective) if objective is not None else None
     try:
+        if diagram is None:
+            diagram = module.diagram(entry)
+        require_lowerable(diagram, entry)
         if objective is not None:
-            require_lowerable(diagram, entry)
             dataset = datalib.load_objective(args.data, diagram.dom, objective, vocab_bounds(diagram))
         else:
-            diagram = module.diagram(entry)
-            require_lowerable(diagram, entry)
             dataset = datalib.load(args.data, diagram.dom, diagram.cod, vocab_bounds(diagram))
             _loss_kind(args.loss, dataset.labels)
         train, test = datalib.split(dataset, opts.test_fraction)

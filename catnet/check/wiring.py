@@ -291,7 +291,8 @@ class Wiring:
             return None if v is None else self.finite(-v, w)
         if not isinstance(w, A.WBin):
             return None
-        a, b = self.constant(w.left), self.constant(w.right)
+        a = self.constant(w.left)
+        b = None if a is None else self.constant(w.right)  # a wire on the left: not a constant
         if a is None or b is None:
             return None
         if w.op == "/":

@@ -7,7 +7,10 @@ that computes its output wires from its input wires.  The lowering keeps the
 other half (``catnet.lower``), a table from the same names to Flax modules.
 
 Shape rules see the input wires and the complete keyword arguments and
-return the output wires.  A generator with parameters also has a ``count``
+return the output wires.  They may create unification variables for sizes
+the types decide (``dense`` in ``Image -> Hidden`` gets its width from
+``Hidden``), and report shapes they cannot take with ``ctx.fail``.  Rules
+never look at JAX.  A generator with parameters also has a ``count``
 rule: the number of trainable parameters of one occurrence, from the
 checked box (``catnet summary``, the memory estimate and the lowering's
 checks share it; a test keeps it equal to the lowered model's
@@ -15,12 +18,9 @@ checks share it; a test keeps it equal to the lowered model's
 
 The table is :data:`GENERATORS`.  The core generators are written below;
 families of further generators live in the modules of this package (one
-per family: ``arith``, ``axes``, ``learned``, ``losses``) and enter the
-table with :func:`register`, the same function that plugins call
-(``catnet.extend``).  They may create unification variables for sizes
-the types decide (``dense`` in ``Image -> Hidden`` gets its width from
-``Hidden``), and report shapes they cannot take with ``ctx.fail``.  Rules
-never look at JAX.
+per family: ``arith``, ``axes``, ``learned``, ``losses``, ``tied``) and
+enter the table with :func:`register`, the same function that plugins
+call (``catnet.extend``).
 """
 
 from __future__ import annotations
@@ -143,8 +143,7 @@ def _real_same(name: str) -> Rule:
     def rule(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
         ob = _one(dom)
         _tensor(ctx, ob, name)
-        if ob.base != "R":
-            ctx.fail(f"`{name}` acts on real wires, but its input is {ob}", "use `embed` to turn ids into vectors")
+        _require_real(ctx, ob, name)
         return dom
 
     return rule
@@ -171,8 +170,7 @@ def _axis_rule(name: str) -> Rule:
 def _dense(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
     ob = _one(dom)
     shape = _last_axis(ctx, ob, "dense")
-    if ob.base != "R":
-        ctx.fail(f"`dense` acts on real wires, but its input is {ob}", "use `embed` to turn ids into vectors")
+    _require_real(ctx, ob, "dense")
     out = list(shape)
     out[_axis_index(ctx, "dense", int(args["axis"]), len(shape))] = _features(ctx, args)  # type: ignore[arg-type]
     return _like(ob, tuple(out))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from .. import dims
 from ..dims import Dim
-from ..ir import Ty, Value
+from ..ir import Ob, Ty, Value
 from . import (
     _BIAS,
     _FEATURES,
@@ -72,14 +72,19 @@ def _transpose(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
 # -- reductions -----------------------------------------------------------------
 
 
+def _along(ctx: RuleContext, dom: Ty, args: dict[str, Value], name: str, does: str) -> tuple[Ob, tuple[Dim, ...], int]:
+    """The input wire, its shape and the index of ``args["axis"]``, for a generator that ``does`` something to one axis."""
+    ob = _one(dom)
+    shape = _tensor(ctx, ob, f"`{name}`")
+    if not shape:
+        ctx.fail(f"`{name}` {does}, but its input {ob} is a scalar")
+    return ob, shape, _axis_index(ctx, name, int(args["axis"]), len(shape))  # type: ignore[arg-type]
+
+
 def _reduce(name: str) -> Rule:
     def rule(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
-        ob = _one(dom)
-        shape = _tensor(ctx, ob, f"`{name}`")
+        ob, shape, ax = _along(ctx, dom, args, name, "reduces an axis")
         _require_real(ctx, ob, name)
-        if not shape:
-            ctx.fail(f"`{name}` reduces an axis, but its input {ob} is a scalar")
-        ax = _axis_index(ctx, name, int(args["axis"]), len(shape))  # type: ignore[arg-type]
         kept: tuple[Dim, ...] = (1,) if args["keepdims"] else ()
         return _like(ob, shape[:ax] + kept + shape[ax + 1 :])
 
@@ -90,11 +95,7 @@ def _reduce(name: str) -> Rule:
 
 
 def _slice(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
-    ob = _one(dom)
-    shape = _tensor(ctx, ob, "`slice`")
-    if not shape:
-        ctx.fail(f"`slice` cuts an axis, but its input {ob} is a scalar")
-    ax = _axis_index(ctx, "slice", int(args["axis"]), len(shape))  # type: ignore[arg-type]
+    ob, shape, ax = _along(ctx, dom, args, "slice", "cuts an axis")
     start = args["start"]
     size = args.get("size")
     if size is None:
@@ -115,11 +116,7 @@ def _slice(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
 
 
 def _last(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
-    ob = _one(dom)
-    shape = _tensor(ctx, ob, "`last`")
-    if not shape:
-        ctx.fail(f"`last` takes the last entry of an axis, but its input {ob} is a scalar")
-    ax = _axis_index(ctx, "last", int(args["axis"]), len(shape))  # type: ignore[arg-type]
+    ob, shape, ax = _along(ctx, dom, args, "last", "takes the last entry of an axis")
     return _like(ob, shape[:ax] + shape[ax + 1 :])
 
 
