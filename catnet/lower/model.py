@@ -163,13 +163,22 @@ class Context:
     instances by name; ``env`` the sizes bound to dimension symbols.
     """
 
-    def __init__(self, train: bool, key: Array | None, shared: dict[str, Any], env: dict[str, int], batch: int = 1) -> None:
+    def __init__(
+        self,
+        train: bool,
+        key: Array | None,
+        shared: dict[str, Any],
+        env: dict[str, int],
+        batch: int = 1,
+        condition: Array | None = None,
+    ) -> None:
         self.train = train
         self.batch = batch
         self._key = key
         self._count = 0
         self.shared = shared
         self.env = env
+        self.condition = condition
 
     @property
     def has_key(self) -> bool:
@@ -184,7 +193,7 @@ class Context:
 
     def inner(self, key: Array | None, shared: dict[str, Any]) -> "Context":
         """The context inside one step of a scan."""
-        return Context(self.train, key, shared, dict(self.env), self.batch)
+        return Context(self.train, key, shared, dict(self.env), self.batch, self.condition)
 
     def bind(self, ty: Ty, wires: Sequence[Array]) -> None:
         """Learn symbol sizes from the actual shapes of wires of type ``ty``."""
@@ -221,6 +230,66 @@ def run_inverse(diagram: Diagram, node: Node | None, wires: Wires, ctx: Context)
         outs = apply_box(layer.box, module, wires[k : k + n], ctx, inverse=True)
         wires = wires[:k] + outs + wires[k + n :]
     return wires
+
+
+def run_ld(diagram: Diagram, node: Node | None, wires: Wires, ctx: Context, inverse: bool = False) -> tuple[Wires, Array]:
+    """The second lowering of an iso diagram: its map (or inverse) and ``log|det J|`` per example.
+
+    Composition and ``⊗`` add the boxes' log-determinants (every layer is
+    one box beside identities), ``inv`` runs its body the other way with
+    the inverse's log-determinants, and ``repeat`` sums its copies'.
+    """
+    ld = jnp.zeros((ctx.batch,), jnp.float32)
+    n_layers = len(diagram.layers)
+    for i in reversed(range(n_layers)) if inverse else range(n_layers):
+        layer = diagram.layers[i]
+        k = len(layer.left)
+        n = len(layer.box.cod if inverse else layer.box.dom)
+        module = node.child(i) if node is not None else None
+        outs, part = apply_box_ld(layer.box, module, wires[k : k + n], ctx, inverse)
+        wires = wires[:k] + outs + wires[k + n :]
+        ld = ld + part
+    return wires, ld
+
+
+def no_log_det(box: Box) -> CatnetError:
+    """E0601 for an iso whose lowering has no log-determinant (a plugin's, say)."""
+    return CatnetError(
+        "E0601",
+        f"`{box.name}` is invertible, but its lowering has no log-determinant",
+        box.span,
+        help="a likelihood needs `log|det J|` of every box; a plugin gives it with `forward_ld`/`inverse_ld` "
+        "(or `volume_preserving=True`)",
+    )
+
+
+def apply_box_ld(box: Box, module: Any, wires: Wires, ctx: Context, inverse: bool = False) -> tuple[Wires, Array]:
+    """One iso box with its log-determinant: ``(outputs, log|det J|)`` (inputs when ``inverse``)."""
+    if box.shared is not None:
+        module = ctx.shared.get(box.shared)
+    if box.kind in ("generator", "structural"):
+        op = _op(box)
+        if not op.has_log_det:
+            raise no_log_det(box)
+        if any(isinstance(v, dims.Poly) for _, v in box.args) or any(
+            isinstance(v, tuple) and any(isinstance(x, dims.Poly) for x in v) for _, v in box.args
+        ):
+            ctx.bind(box.cod if inverse else box.dom, wires)
+        if op.volume_preserving:
+            outs = (op.inverse if inverse else op.apply)(module, wires, box, ctx)  # type: ignore[misc]
+            return outs, jnp.zeros((ctx.batch,), jnp.float32)
+        fn = op.inverse_ld if inverse else op.forward_ld
+        assert fn is not None
+        outs, ld = fn(module, wires, box, ctx)
+        return outs, ld
+    if box.kind == "composite":
+        assert box.body is not None
+        return run_ld(box.body, module, wires, ctx, inverse)
+    if box.kind == "inv":
+        return run_ld(names.inner_body(box), module, wires, ctx, not inverse)
+    if box.kind == "repeat":
+        return _repeat_ld(box, module, wires, ctx, inverse)
+    raise AssertionError(f"`{box.name}` ({box.kind}) is not an isomorphism")
 
 
 def apply_box(box: Box, module: Any, wires: Wires, ctx: Context, inverse: bool = False) -> Wires:
@@ -314,6 +383,19 @@ def _repeat(box: Box, stacked: Any, wires: Wires, ctx: Context, inverse: bool) -
     # The inverse of f;f;...;f runs the inverted copies last to first.
     out, _ = module_scan(step, list(wires), None, int(box.kwargs["n"]), ctx, stacked=stacked, reverse=inverse)  # type: ignore[arg-type]
     return list(out)
+
+
+def _repeat_ld(box: Box, stacked: Any, wires: Wires, ctx: Context, inverse: bool) -> tuple[Wires, Array]:
+    body = names.inner_body(box)
+
+    def step(carry: tuple[Wires, Array], x: Any, modules: tuple[Any, Any], inner: Context) -> tuple[tuple[Wires, Array], None]:
+        w, ld = carry
+        out, part = run_ld(body, modules[0], w, inner, inverse)
+        return (out, ld + part), None
+
+    start = (list(wires), jnp.zeros((ctx.batch,), jnp.float32))
+    (out, ld), _ = module_scan(step, start, None, int(box.kwargs["n"]), ctx, stacked=stacked, reverse=inverse)  # type: ignore[arg-type]
+    return list(out), ld
 
 
 def _trace(box: Box, node: Any, wires: Wires, ctx: Context) -> Wires:
@@ -458,30 +540,99 @@ class Model(Node):
     def cod(self) -> Ty:
         return self.diagram.cod
 
-    def _inputs(self, inputs: Sequence[Any]) -> Wires:
-        """The inputs checked against the domain (E0802) and cast to the wires' dtypes."""
+    def _inputs(self, inputs: Sequence[Any], ty: Ty | None = None) -> Wires:
+        """The inputs checked against ``ty`` (the domain by default; E0802) and cast to the wires' dtypes."""
         entry: Entry = self._entry.value
-        dom = self.diagram.dom
+        dom = self.diagram.dom if ty is None else ty
         try:
             described = [_given(x) for x in inputs]
             check_inputs(dom, [g for _, g in described], entry.name)
             arrays = [x for x, _ in described]
-            for index, box in entry.readers:
-                _check_token_ids(dom, index, arrays[index], box)
+            if ty is None:
+                for index, box in entry.readers:
+                    _check_token_ids(dom, index, arrays[index], box)
         except CatnetError as e:
             raise entry.locate(e) from None
         return [jnp.asarray(x, dtype_of(ob)) for ob, x in zip(dom.obs, arrays)]
 
-    def __call__(self, *inputs: Any) -> Any:
-        diagram = self.diagram
-        wires = self._inputs(inputs)
+    def _context(self, wires: Wires, ty: Ty, condition: Any = None) -> Context:
         train = not self.deterministic
         key = self._rngs() if train and self._rngs is not None else None
         batch = int(wires[0].shape[0]) if wires else 1
-        ctx = Context(train, key, {name: getattr(self, attr) for name, attr in self._shared}, {}, batch)
-        ctx.bind(diagram.dom, wires)
+        if condition is not None:
+            condition = jnp.asarray(condition, jnp.float32)
+        ctx = Context(train, key, {name: getattr(self, attr) for name, attr in self._shared}, {}, batch, condition)
+        ctx.bind(ty, wires)
+        return ctx
+
+    def __call__(self, *inputs: Any) -> Any:
+        diagram = self.diagram
+        wires = self._inputs(inputs)
+        ctx = self._context(wires, diagram.dom)
         try:
             out = run(diagram, self, wires, ctx)
         except CatnetError as e:  # raised while tracing (a `slice` past its input): show the line
             raise self._entry.value.quote(e) from None
         return out[0] if len(out) == 1 else tuple(out)
+
+    # -- the second lowering: isomorphisms with log-determinants -----------------------
+
+    def _require_iso(self, what: str) -> None:
+        """E0401 at the first box that is not invertible (or has no log-determinant)."""
+        entry: Entry = self._entry.value
+        for box in _boxes_in_order(self.diagram):
+            if not box.iso:
+                raise entry.quote(CatnetError(
+                    "E0401",
+                    f"`{entry.name}` is not an isomorphism, so it has no {what}: `{box.name}` is not invertible",
+                    box.span or entry.span,
+                    help="the invertible generators are listed in docs/language.md §6.8; a flow is built from them alone",
+                ))
+
+    def _run_ld(self, outputs: Sequence[Any], inverse: bool, condition: Any) -> tuple[Any, Array]:
+        diagram = self.diagram
+        ty = diagram.cod if inverse else diagram.dom
+        wires = self._inputs(outputs, ty)
+        ctx = self._context(wires, ty, condition)
+        try:
+            out, ld = run_ld(diagram, self, wires, ctx, inverse)
+        except CatnetError as e:
+            raise self._entry.value.quote(e) from None
+        return (out[0] if len(out) == 1 else tuple(out)), ld
+
+    def forward_log_det(self, *inputs: Any, condition: Any = None) -> tuple[Any, Array]:
+        """``(outputs, log|det J|)`` of an isomorphism: the log-determinant per example, shape ``(batch,)``.
+
+        ``condition`` gives base points to a bundle's trivialization, which
+        then takes the chart of each (training with known base points);
+        without it the chart is found from the input.  A morphism with a
+        box that is not invertible is E0401 at that box.
+        """
+        self._require_iso("log-determinant")
+        return self._run_ld(inputs, False, condition)
+
+    def inverse(self, *outputs: Any, condition: Any = None) -> Any:
+        """The inverse of an isomorphism: codomain wires back to domain wires (E0401 if not invertible)."""
+        self._require_iso("inverse")
+        return self._run_ld(outputs, True, condition)[0]
+
+    def inverse_log_det(self, *outputs: Any, condition: Any = None) -> tuple[Any, Array]:
+        """``(inputs, log|det J|)`` of the inverse map (minus the forward's at those inputs)."""
+        self._require_iso("inverse")
+        return self._run_ld(outputs, True, condition)
+
+
+def _boxes_in_order(diagram: Diagram) -> list[Box]:
+    """The boxes of ``diagram`` in reading order, descending into bodies (each body once)."""
+    out: list[Box] = []
+    seen: set[int] = set()
+    stack = [layer.box for layer in reversed(diagram.layers)]
+    while stack:
+        box = stack.pop()
+        if id(box) in seen:
+            continue
+        seen.add(id(box))
+        out.append(box)
+        if box.body is not None and box.iso:
+            stack.extend(layer.box for layer in reversed(box.body.layers))
+    return out

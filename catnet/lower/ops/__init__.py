@@ -8,7 +8,12 @@ it computes.  Every entry is an :class:`Op`:
 * ``apply(module, wires, box, ctx)`` maps the box's input wires (arrays with
   one leading batch axis) to its output wires;
 * ``inverse`` (isomorphisms only) maps output wires back to input wires with
-  the same module, so ``inv(f)`` lowers to the real inverse.
+  the same module, so ``inv(f)`` lowers to the real inverse;
+* ``forward_ld`` and ``inverse_ld`` (isomorphisms only) are the second
+  lowering of an iso: the same maps, each with ``log|det J|`` of the map it
+  computes, one number per example (shape ``(batch,)``); an iso whose
+  Jacobian determinant is ±1 (a permutation, a shift) says
+  ``volume_preserving`` instead and gets 0 (see ``model.run_ld``).
 
 The core generators are below; each family of ``catnet.library`` has its
 lowering in the module of the same name here, merged into :data:`OPS` at
@@ -45,6 +50,9 @@ class Context(Protocol):
     batch: int
     #: the shared instances' modules by ``shared`` name (``transposed`` reads them)
     shared: dict[str, Any]
+    #: base points given with the call (``model.forward_log_det(x, condition=b)``):
+    #: a bundle's trivialization picks its chart from them; ``None`` otherwise
+    condition: Array | None
 
     def key(self) -> Array: ...
 
@@ -53,6 +61,8 @@ class Context(Protocol):
 
 Make = Callable[[Box, nnx.Rngs], nnx.Module]
 Apply = Callable[[Any, Wires, Box, Context], Wires]
+#: an iso's map with its log-determinant: ``(wires out, log|det J| of shape (batch,))``
+ApplyLD = Callable[[Any, Wires, Box, Context], tuple[Wires, Array]]
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,17 @@ class Op:
     #: whether ``apply`` asks the context for random keys in training mode
     #: (a function of the box where that depends on its arguments)
     random: bool | Callable[[Box], bool] = False
+    #: isomorphisms: the forward map with ``log|det J|`` per example
+    forward_ld: ApplyLD | None = None
+    #: isomorphisms: the inverse map with the inverse's ``log|det J|`` (minus the forward's at the result)
+    inverse_ld: ApplyLD | None = None
+    #: an isomorphism with ``|det J| = 1`` everywhere: its log-determinant is 0
+    volume_preserving: bool = False
+
+    @property
+    def has_log_det(self) -> bool:
+        """Whether the second lowering (with log-determinants) covers this op."""
+        return self.volume_preserving or (self.forward_ld is not None and self.inverse_ld is not None)
 
     def draws(self, box: Box) -> bool:
         """Whether ``box`` asks for random keys in training mode."""
@@ -266,9 +287,23 @@ class Coupling(nnx.Module):
         return jnp.concatenate([x1, x2 * jnp.exp(s) + t], axis=-1)
 
     def inverse(self, y: Array) -> Array:
+        return self.inverse_ld(y)[0]
+
+    def forward_ld(self, x: Array) -> tuple[Array, Array]:
+        """``y`` and ``log|det J|`` per example: the sum of the log-scales."""
+        x1, x2 = x[..., : self.half], x[..., self.half :]
+        s, t = self._scale_shift(x1)
+        return jnp.concatenate([x1, x2 * jnp.exp(s) + t], axis=-1), _per_example(s)
+
+    def inverse_ld(self, y: Array) -> tuple[Array, Array]:
         y1, y2 = y[..., : self.half], y[..., self.half :]
         s, t = self._scale_shift(y1)
-        return jnp.concatenate([y1, (y2 - t) * jnp.exp(-s)], axis=-1)
+        return jnp.concatenate([y1, (y2 - t) * jnp.exp(-s)], axis=-1), -_per_example(s)
+
+
+def _per_example(x: Array) -> Array:
+    """The sum over every axis but the batch: one number per example."""
+    return x.reshape(x.shape[0], -1).sum(axis=1)
 
 
 def _make_coupling(box: Box, rngs: nnx.Rngs) -> nnx.Module:
@@ -278,6 +313,18 @@ def _make_coupling(box: Box, rngs: nnx.Rngs) -> nnx.Module:
 def _invert_coupling(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
     (y,) = wires
     return [module.inverse(y)]
+
+
+def _coupling_ld(module: Any, wires: Wires, box: Box, ctx: Context) -> tuple[Wires, Array]:
+    (x,) = wires
+    y, ld = module.forward_ld(x)
+    return [y], ld
+
+
+def _invert_coupling_ld(module: Any, wires: Wires, box: Box, ctx: Context) -> tuple[Wires, Array]:
+    (y,) = wires
+    x, ld = module.inverse_ld(y)
+    return [x], ld
 
 
 # -- pure functions -----------------------------------------------------------
@@ -404,10 +451,10 @@ OPS: dict[str, Op] = {
     "embed": Op(_call, _make_embed),
     "attention": Op(_apply_attention, _make_attention, random=_attention_dropout),
     "cross_attention": Op(_apply_attention, _make_attention, random=_attention_dropout),
-    "coupling": Op(_call, _make_coupling, inverse=_invert_coupling),
-    "reverse": Op(_unary(_reverse), inverse=_unary(_reverse)),
-    "id": Op(_identity, inverse=_identity),
-    "swap": Op(_swap, inverse=_swap),
+    "coupling": Op(_call, _make_coupling, inverse=_invert_coupling, forward_ld=_coupling_ld, inverse_ld=_invert_coupling_ld),
+    "reverse": Op(_unary(_reverse), inverse=_unary(_reverse), volume_preserving=True),
+    "id": Op(_identity, inverse=_identity, volume_preserving=True),
+    "swap": Op(_swap, inverse=_swap, volume_preserving=True),
     "copy": Op(_copy),
     "discard": Op(_discard),
     "concat": Op(_concat),
