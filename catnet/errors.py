@@ -61,6 +61,9 @@ CODES: dict[str, str] = {
     "E0309": "size expression too large",
     "E0310": "diagram too large",
     "E0316": "shared parameters depend on a size",
+    "E0317": "one bundle, two trivializations",
+    "E0318": "bundle does not fit its trivialization",
+    "E0319": "conditioner does not fit its coupling",
     # invertibility
     "E0401": "inverse of a non-isomorphism",
     # wiring form
@@ -81,6 +84,8 @@ CODES: dict[str, str] = {
     "E0703": "bad training option or run directory",
     "E0704": "training loss is not finite",
     "E0705": "checkpoint is corrupt or does not match the run",
+    "E0706": "a flow or bundle trained without its likelihood",
+    "E0707": "bad sampling request",
     # the Python API
     "E0801": "bad argument to the Python API",
     "E0802": "model input does not fit",

@@ -602,7 +602,7 @@ ARG_KINDS = ("int", "float", "bool", "str", "dim", "dims", "ints", "padding", "m
 
 def _families() -> None:
     """Register the generator families of this package (after the core table)."""
-    from . import arith, axes, learned, losses, tied  # noqa: F401
+    from . import arith, axes, bundles, flows, learned, losses, tied  # noqa: F401
 
 
 _families()

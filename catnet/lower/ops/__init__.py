@@ -465,9 +465,9 @@ OPS: dict[str, Op] = {
 
 
 def _families() -> None:
-    from . import arith, axes, learned, losses, tied
+    from . import arith, axes, bundles, flows, learned, losses, tied
 
-    for family in (arith, axes, learned, losses, tied):
+    for family in (arith, axes, bundles, flows, learned, losses, tied):
         for name, op in family.OPS.items():
             assert name not in OPS, name
             OPS[name] = op

@@ -1,0 +1,1 @@
+"""Fiber bundles at run time: data, charts, the bundle objective, metrics and sampling (``docs/bundles.md``)."""

@@ -1,0 +1,1 @@
+"""Normalizing flows: likelihoods and samples of isomorphisms (see ``docs/language.md`` §11.10)."""

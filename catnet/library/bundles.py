@@ -1,0 +1,1 @@
+"""The ``bundles`` family: generators on trivialized bundles (being written)."""

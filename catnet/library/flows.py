@@ -1,0 +1,1 @@
+"""The ``flows`` family: invertible generators with log-determinants (being written)."""
