@@ -53,6 +53,16 @@ def _ir_counts(d: Diagram) -> tuple[int, int]:
             b, w = _ir_counts(box.body)
             boxes += b
             wires += w - len(box.body.dom)
+        elif box.kind == "inv" and box.body is not None:
+            # drawn as the mirror image of its body: the same boxes and wires
+            b, w = _ir_counts(box.body)
+            boxes += b
+            wires += w - len(box.body.cod)
+        elif box.kind == "scan" and box.body is not None:
+            # drawn as its cell; the state wires start inside, at the loops
+            b, w = _ir_counts(box.body)
+            boxes += b
+            wires += w - len(box.dom)
         elif box.kind == "structural" and box.name == "id":
             continue
         else:

@@ -7,6 +7,14 @@
 - ``copy`` and ``discard`` are black dots, ``add`` is a small ⊕, ``swap`` is a
   point where the two wires cross;
 - nested boxes are clusters, shaded one step darker per level;
+- an isomorphism's name is followed by a small grey ↔, an inverse's by ⁻¹;
+  ``inv(f)`` is the mirror image of ``f`` (see :mod:`catnet.render.graph`);
+- a bundle wire is doubled (``color="black:white:black"``); ``triv`` is a
+  trapezoid that widens from the bundle wire to its base and fiber wires,
+  ``proj`` and ``inv(triv)`` one that narrows to their single wire;
+- a trace (``scan``) feeds each state wire back: a loop from the cell's
+  state output to its state input, labelled with the state's name, that
+  does not constrain the layout;
 - wires have no arrow heads; a wire is labelled by its object where it is
   made, not again after a dot that only copies it;
 - parameter wires (Para view) enter each box across the flow of data: from
@@ -24,7 +32,7 @@ import math
 import networkx as nx
 
 from . import graph as G
-from .style import Options, box_style, cluster_fill, wire_style, CLUSTER_BORDER
+from .style import ISO_COLOR, ISO_MARK, Options, box_style, cluster_fill, wire_style, CLUSTER_BORDER
 
 FONT = "Helvetica"
 WIRE_FONT = "Helvetica-Oblique"
@@ -43,15 +51,75 @@ def _attrs(pairs: list[tuple[str, str]]) -> str:
     return "[" + ", ".join(f"{k}={v}" for k, v in pairs) + "]"
 
 
+def _title(data: dict) -> str:
+    """A box's name (bold for a definition), its mark, the iso mark, its detail line."""
+    title = f"<B>{_html(data['label'])}</B>" if data["style"] in ("composite", "repeat") else _html(data["label"])
+    if data["mark"]:
+        title += f' <FONT POINT-SIZE="10">{_html(data["mark"])}</FONT>'
+    if data.get("iso") and not data.get("inverted"):
+        title += f' <FONT POINT-SIZE="9" COLOR="{ISO_COLOR}">{ISO_MARK}</FONT>'
+    if data["detail"]:
+        title += f'<BR/><FONT POINT-SIZE="8">{_html(data["detail"])}</FONT>'
+    return title
+
+
+#: Points per character of a box name and of its detail line, generously,
+#: for the fixed size of a trapezoid (its text must fit between the slants).
+_CHAR_PT, _DETAIL_PT = 7.0, 5.0
+
+
+def _trapezoid(data: dict, lr: bool) -> list[tuple[str, str]]:
+    """A ``triv``/``proj`` box: a trapezoid, wide on the side of its two wires.
+
+    The node has a fixed size and its label is a table of exactly that size,
+    so the port cells lie on the trapezoid's parallel sides: the wires meet
+    the outline rather than run into the box.
+    """
+    n, m = data["n_in"], data["n_out"]
+    text = len(data["label"]) + len(data["mark"]) + (2 if data.get("iso") and not data.get("inverted") else 0)
+    along = max(62.0, _CHAR_PT * text + 34, _DETAIL_PT * len(data["detail"]) + 34)
+    across = max(44.0, 22.0 * max(n, m)) + (12 if data["detail"] else 0)
+    wide_out = data["split"] == "split"
+    if lr:
+        width, height, orientation = along, across, 90 if wide_out else 270
+    else:
+        width, height, orientation = along, across, 0 if wide_out else 180
+    w, h = round(width), round(height)
+
+    def ports(name: str, count: int) -> list[str]:
+        if lr:
+            return [f'<TD PORT="{name}{i}" WIDTH="1" HEIGHT="{h // max(count, 1)}"></TD>' for i in range(count)]
+        return [f'<TD PORT="{name}{i}" WIDTH="{w // max(count, 1)}" HEIGHT="1"></TD>' for i in range(count)]
+
+    ins, outs = ports("i", n), ports("o", m)
+    span = math.lcm(max(n, 1), max(m, 1))
+    if lr:
+        rows: list[list[str]] = [[] for _ in range(span)]
+        for i, cell in enumerate(ins):
+            rows[i * (span // n)].append(cell.replace("<TD ", f'<TD ROWSPAN="{span // n}" '))
+        rows[0].append(f'<TD ROWSPAN="{span}" WIDTH="{w - 2}">{_title(data)}</TD>')
+        for j, cell in enumerate(outs):
+            rows[j * (span // m)].append(cell.replace("<TD ", f'<TD ROWSPAN="{span // m}" '))
+    else:
+        ins = [cell.replace("<TD ", f'<TD COLSPAN="{span // n}" ') for cell in ins]
+        outs = [cell.replace("<TD ", f'<TD COLSPAN="{span // m}" ') for cell in outs]
+        rows = [ins, [f'<TD COLSPAN="{span}" HEIGHT="{h - 2}">{_title(data)}</TD>'], outs]
+        rows = [r for r in rows if r]
+    body = "".join("<TR>" + "".join(r) + "</TR>" for r in rows)
+    style = box_style(data["style"])
+    table = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0" FIXEDSIZE="TRUE" WIDTH="{w}"'
+             f' HEIGHT="{h}">{body}</TABLE>>')
+    return [("shape", "trapezium"), ("orientation", str(orientation)), ("fixedsize", "true"),
+            ("width", f"{w / 72:.3f}"), ("height", f"{h / 72:.3f}"), ("margin", "0"),
+            ("style", "filled"), ("fillcolor", _q(style.fill)), ("color", _q(style.border)),
+            ("penwidth", f"{style.width:g}"), ("label", table)]
+
+
 def _box_label(data: dict, lr: bool) -> str:
     """An HTML-like table: port cells for the inputs, the name, port cells for the outputs."""
     n, m = data["n_in"], data["n_out"]
     span = math.lcm(max(n, 1), max(m, 1))
-    title = f"<B>{_html(data['label'])}</B>" if data["style"] in ("composite", "repeat") else _html(data["label"])
-    if data["mark"]:
-        title += f' <FONT POINT-SIZE="10">{_html(data["mark"])}</FONT>'
-    if data["detail"]:
-        title += f'<BR/><FONT POINT-SIZE="8">{_html(data["detail"])}</FONT>'
+    title = _title(data)
     style = box_style(data["style"])
     label_cell = f'<TD {"ROWSPAN" if lr else "COLSPAN"}="{span}" CELLPADDING="5">{title}</TD>'
 
@@ -78,7 +146,9 @@ def _box_label(data: dict, lr: bool) -> str:
 
 def _node(nid: str, data: dict, lr: bool) -> str:
     kind = data["kind"]
-    if kind == G.BOX:
+    if kind == G.BOX and data.get("split"):
+        attrs = _trapezoid(data, lr)
+    elif kind == G.BOX:
         attrs = [("shape", "plain"), ("label", _box_label(data, lr))]
     elif kind in (G.COPY, G.DISCARD):
         color = wire_style(G.PARAMETER).color if data["style"] == "param_copy" else "#000000"
@@ -113,7 +183,9 @@ def _end(nid: str, data: dict, port: int, out: bool, lr: bool) -> str:
 def _edge(g: nx.MultiDiGraph, u: str, v: str, data: dict, opts: Options) -> str:
     lr = opts.direction == "LR"
     ws = wire_style(data["style"])
-    attrs = [("color", _q(ws.color)), ("penwidth", f"{ws.width:g}")]
+    # A double wire is two lines of its colour with a white one between.
+    color = f"{ws.color}:#ffffff:{ws.color}" if ws.double else ws.color
+    attrs = [("color", _q(color)), ("penwidth", f"{ws.width:g}")]
     if ws.dashed:
         attrs.append(("style", "dashed"))
     if data["labelled"] and data["label"]:
@@ -131,6 +203,18 @@ def _edge(g: nx.MultiDiGraph, u: str, v: str, data: dict, opts: Options) -> str:
         # parameter source lands above its box.
         return f"{dst} -> {src} {_attrs(attrs)};"
     return f"{src} -> {dst} {_attrs(attrs)};"
+
+
+def _feedback(nid: str, data: dict) -> str:
+    """The loop of a trace: from where the cell returns its state back to where it starts.
+
+    It does not take part in ranking (``constraint=false``), so the cell is
+    laid out as if the loop were not there, and dot routes it around.
+    """
+    ws = wire_style("feedback")
+    attrs = [("color", _q(ws.color)), ("penwidth", f"{ws.width:g}"), ("constraint", "false"),
+             ("label", _q(data["label"])), ("fontcolor", _q("#333333"))]
+    return f"{nid} -> {data['partner']} {_attrs(attrs)};"
 
 
 def to_dot(g: nx.MultiDiGraph, opts: Options = Options()) -> str:
@@ -194,5 +278,15 @@ def to_dot(g: nx.MultiDiGraph, opts: Options = Options()) -> str:
         if u in hidden:
             u = next(iter(g.predecessors(u)))
         out.append("  " + _edge(g, u, v, data, opts))
+    starts = {c.id: c.inputs for c in clusters if c.kind == "scan"}
+    for nid, data in g.nodes(data=True):
+        if data["kind"] == G.TRACE_IN and starts.get(data["cluster"]):
+            # A loop's start has no wire in: rank it after what feeds the
+            # scan, or dot puts it level with the picture's inputs.
+            src = starts[data["cluster"]][0][0]
+            src = next(iter(g.predecessors(src))) if src in hidden else src
+            out.append(f"  {src} -> {nid} [style=invis];")
+        if data["kind"] == G.TRACE_OUT:
+            out.append("  " + _feedback(nid, data))
     out.append("}")
     return "\n".join(out) + "\n"

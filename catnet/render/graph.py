@@ -19,7 +19,20 @@ The graph holds what the picture shows and nothing about where it goes:
   :data:`WAYPOINT` nodes where a wire crosses a nested box without
   touching anything inside;
 - nested boxes as a tree of :class:`Cluster` in ``graph.graph["clusters"]``;
-  each node's ``cluster`` is the innermost one that holds it.
+  each node's ``cluster`` is the innermost one that holds it;
+- ``inv(f)`` as the mirror image of ``f``: its boxes in reverse order, each
+  with ``inverted=True`` (drawn ``f⁻¹``), wires running from ``f``'s
+  codomain to its domain; an ``inv`` of one definition is that definition's
+  nested box, mirrored, so it expands with ``depth`` like the definition;
+- ``scan[S](cell)`` as a nested box of kind ``scan`` around the cell, with
+  one feedback loop per state wire: a :data:`TRACE_IN` node that makes the
+  wire the cell starts from and a :data:`TRACE_OUT` node that takes the wire
+  it returns; the loop between them (``partner``) is drawn by the back ends,
+  not stored as an edge, so the graph stays acyclic;
+- isos (``box.iso``) have ``iso=True``; a bundle wire has style
+  :data:`BUNDLE`; ``triv`` and ``proj`` boxes have ``split`` ``"split"``
+  (one total-space wire in, base and fiber out) or ``"merge"`` (the reverse,
+  ``proj`` and ``inv(triv)``), drawn as trapezoids.
 
 Every node and edge carries a ``style`` (the box kind or the wire kind), so
 new kinds of boxes and wires (invertible boxes, traces, bundles) get their
@@ -51,6 +64,9 @@ INPUT = "input"
 OUTPUT = "output"
 PARAM = "param"
 WAYPOINT = "waypoint"
+#: Where a traced (fed back) state wire starts and ends inside a ``scan``.
+TRACE_IN = "trace_in"
+TRACE_OUT = "trace_out"
 
 #: Structural boxes drawn as dots or crossings rather than labelled boxes.
 DOT_KINDS = {"copy": COPY, "discard": DISCARD, "add": ADD, "swap": SWAP}
@@ -58,6 +74,11 @@ DOT_KINDS = {"copy": COPY, "discard": DISCARD, "add": ADD, "swap": SWAP}
 # Wire kinds.
 DATA = "data"
 PARAMETER = "param"
+#: The style of a data wire that carries points of a bundle's total space.
+BUNDLE = "bundle"
+
+#: How an inverse is written after a name.
+INVERSE = "⁻¹"
 
 #: Box kinds whose body can be drawn as a nested box.
 NESTING = ("composite", "repeat")
@@ -67,8 +88,10 @@ NESTING = ("composite", "repeat")
 class Cluster:
     """A nested box: an expanded composite, a repeat, or the whole entry.
 
-    ``kind`` is ``"entry"``, ``"composite"`` or ``"repeat"``; ``mark`` is
-    ``"×n"`` for a repeat; ``shared`` names a shared instance.
+    ``kind`` is ``"entry"``, ``"composite"``, ``"repeat"``, ``"inv"`` (an
+    inverse of several boxes) or ``"scan"`` (a trace); ``mark`` is ``"×n"``
+    for a repeat; ``shared`` names a shared instance; ``inverted`` marks the
+    mirror image of a definition (its label ends in ``⁻¹``).
     """
 
     id: str
@@ -81,6 +104,7 @@ class Cluster:
     #: ``cod``, each named by the node and output port that makes it.
     inputs: tuple[tuple[str, int], ...] = ()
     outputs: tuple[tuple[str, int], ...] = ()
+    inverted: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,7 +191,7 @@ class _Builder:
     def node(self, prefix: str, kind: str, cluster: str | None, **attrs: object) -> str:
         nid = self.fresh(prefix)
         base = dict(kind=kind, style=kind, cluster=cluster, label="", detail="", mark="", n_in=0, n_out=0,
-                    ir=False, params=0, shared=None)
+                    ir=False, params=0, shared=None, iso=False, inverted=False, split="")
         base.update(attrs)
         self.g.add_node(nid, **base)
         return nid
@@ -177,45 +201,67 @@ class _Builder:
         # names it: a generator's output is unnamed, the next box's input may
         # be `Image` by its declared type.
         ob = into if into is not None and end.ob.name is None and into.name is not None else end.ob
-        self.g.add_edge(end.node, node, key=self.wires, kind=DATA, style=DATA, src_port=end.port, dst_port=port,
+        style = BUNDLE if ob.base == "bundle" else DATA
+        self.g.add_edge(end.node, node, key=self.wires, kind=DATA, style=style, src_port=end.port, dst_port=port,
                         label=str(ob), shape=wire_label(ob, True), labelled=end.labelled)
         self.wires += 1
 
-    def cluster(self, label: str, kind: str, parent: str | None, mark: str = "", shared: str | None = None) -> str:
+    def cluster(self, label: str, kind: str, parent: str | None, mark: str = "", shared: str | None = None,
+                inverted: bool = False) -> str:
         cid = f"c{len(self.clusters)}"
-        self.clusters.append(Cluster(cid, label, kind, parent, mark, shared))
+        self.clusters.append(Cluster(cid, label, kind, parent, mark, shared, inverted=inverted))
         return cid
 
     # -- traversal ---------------------------------------------------------
 
-    def diagram(self, d: Diagram, wires: list[_End], level: int, cluster: str | None, share: list | None) -> list[_End]:
-        """Draw ``d`` on the given wires; return the wires it leaves."""
+    def diagram(self, d: Diagram, wires: list[_End], level: int, cluster: str | None, share: list | None,
+                mirror: bool = False) -> list[_End]:
+        """Draw ``d`` on the given wires; return the wires it leaves.
+
+        With ``mirror``, draw its mirror image: ``d`` is an iso drawn from its
+        codomain to its domain, last box first, each box inverted.
+        """
         wires = list(wires)
-        for layer in d.layers:
-            k, n = len(layer.left), len(layer.box.dom)
-            wires[k : k + n] = self.box(layer.box, wires[k : k + n], level, cluster, share)
+        for layer in reversed(d.layers) if mirror else d.layers:
+            k, n = len(layer.left), len(layer.box.cod if mirror else layer.box.dom)
+            wires[k : k + n] = self.box(layer.box, wires[k : k + n], level, cluster, share, mirror)
         return wires
 
     def expands(self, box: Box, level: int) -> bool:
-        return box.kind in NESTING and box.body is not None and (self.depth is None or level < self.depth)
+        return box.kind in NESTING and box.body is not None and self.opens(level)
 
-    def box(self, box: Box, ins: list[_End], level: int, cluster: str | None, share: list | None) -> list[_End]:
+    def opens(self, level: int) -> bool:
+        """Whether a definition met at ``level`` is drawn open (its body inside it)."""
+        return self.depth is None or level < self.depth
+
+    def box(self, box: Box, ins: list[_End], level: int, cluster: str | None, share: list | None,
+            mirror: bool = False) -> list[_End]:
         if box.kind == "structural" and box.name == "id":
             return ins
+        if box.kind == "inv" and box.body is not None:
+            return self.inverse(box, ins, level, cluster, share, not mirror)
+        if box.kind == "scan" and box.body is not None and self.opens(level):
+            return self.trace(box, ins, level, cluster, share)
         if self.expands(box, level):
-            return self.nested(box, ins, level, cluster, share)
+            return self.nested(box, ins, level, cluster, share, mirror)
+        dom, cod = (box.cod, box.dom) if mirror else (box.dom, box.cod)
         if box.kind == "structural" and box.name in DOT_KINDS:
             kind = DOT_KINDS[box.name]
-            nid = self.node("n", kind, cluster, label=box.name, n_in=len(box.dom), n_out=len(box.cod), ir=True)
+            nid = self.node("n", kind, cluster, label=box.name, n_in=len(dom), n_out=len(cod), ir=True)
         else:
             label, mark = box.name, ""
             if box.kind in NESTING and box.body is not None:
                 label = " = ".join(_alias_chain(box)[0])
             if box.kind == "repeat":
                 mark = f"×{box.kwargs.get('n')}"
+            if box.kind == "scan":
+                label = _scan_label(box)
+            if mirror:
+                label = _inverted(label)
             count = param_count(box)
             nid = self.node("n", BOX, cluster, style=box.kind, label=label, detail=_describe(box), mark=mark,
-                            n_in=len(box.dom), n_out=len(box.cod), ir=True, params=count, shared=box.shared)
+                            n_in=len(dom), n_out=len(cod), ir=True, params=count, shared=box.shared,
+                            iso=box.iso and box.kind != "structural", inverted=mirror, split=_split(box, mirror))
             if self.params and count:
                 self.use_params(nid, box, count, share)
             if self.params:
@@ -223,22 +269,73 @@ class _Builder:
                     assert shared.shared is not None
                     self.tied.setdefault(shared.shared, (param_count(shared), []))[1].append(nid)
         for i, end in enumerate(ins):
-            self.connect(end, nid, i, box.dom.obs[i])
+            self.connect(end, nid, i, dom.obs[i])
         # A dot's outputs repeat the type of its input, already labelled.
         labelled = box.kind != "structural" or box.name not in ("copy", "swap", "add")
-        return [_End(nid, j, ob, labelled) for j, ob in enumerate(box.cod.obs)]
+        return [_End(nid, j, ob, labelled) for j, ob in enumerate(cod.obs)]
 
-    def nested(self, box: Box, ins: list[_End], level: int, cluster: str | None, share: list | None) -> list[_End]:
+    def nested(self, box: Box, ins: list[_End], level: int, cluster: str | None, share: list | None,
+               mirror: bool = False) -> list[_End]:
         assert box.body is not None
         names, body, shared = _alias_chain(box)
         mark = f"×{box.kwargs.get('n')}" if box.kind == "repeat" else ""
-        cid = self.cluster(" = ".join(names), box.kind, cluster, mark=mark, shared=shared)
+        label = " = ".join(_inverted(n) if mirror else n for n in names)
+        cid = self.cluster(label, box.kind, cluster, mark=mark, shared=shared, inverted=mirror)
         if shared is not None:
             # Boxes inside a shared instance share with the boxes at the same
             # place inside every other use of that instance.
             share = [shared, 0]
-        outs = self.diagram(body, ins, level + 1, cid, share)
+        outs = self.diagram(body, ins, level + 1, cid, share, mirror)
         return self.close(cid, ins, outs)
+
+    def inverse(self, box: Box, ins: list[_End], level: int, cluster: str | None, share: list | None,
+                mirror: bool) -> list[_End]:
+        """``inv(f)``: the mirror image of ``f`` (``mirror`` is the direction ``f`` is drawn in).
+
+        The inverse of one box (a generator, a definition, a repeat) is that
+        box mirrored, at this level: ``inv(flow)`` opens with ``depth`` just
+        as ``flow`` does.  The inverse of several boxes is a nested box of
+        kind ``inv`` around their mirror image.
+        """
+        assert box.body is not None
+        body = box.body
+        if len(body.layers) == 1 and not body.layers[0].left.obs and not body.layers[0].right.obs:
+            return self.box(body.layers[0].box, ins, level, cluster, share, mirror)
+        if not body.layers:
+            return ins
+        label = _inv_label(body, mirror)
+        if not self.opens(level):
+            count = param_count(box)
+            nid = self.node("n", BOX, cluster, style="inv", label=label, n_in=len(box.dom), n_out=len(box.cod),
+                            ir=True, params=count, iso=True, inverted=mirror)
+            if self.params and count:
+                self.use_params(nid, box, count, share)
+            for i, end in enumerate(ins):
+                self.connect(end, nid, i, box.dom.obs[i])
+            return [_End(nid, j, ob, True) for j, ob in enumerate(box.cod.obs)]
+        cid = self.cluster(label, "inv", cluster, inverted=mirror)
+        outs = self.diagram(body, ins, level + 1, cid, share, mirror)
+        return self.close(cid, ins, outs)
+
+    def trace(self, box: Box, ins: list[_End], level: int, cluster: str | None, share: list | None) -> list[_End]:
+        """``scan[S](cell)``: the cell in a nested box, each state wire fed back.
+
+        The cell starts from :data:`TRACE_IN` ends and returns its state into
+        :data:`TRACE_OUT` ends; the back ends draw the loop from each
+        ``TRACE_OUT`` to its ``partner`` and write the state's name on it
+        (the wires at either end of the loop stay unlabelled).
+        """
+        assert box.body is not None
+        n = int(box.kwargs["state"])  # type: ignore[arg-type]
+        state = box.body.dom[:n]
+        cid = self.cluster(_scan_label(box), "scan", cluster)
+        starts = [self.node("t", TRACE_IN, cid, n_out=1, loop=k, label=str(ob)) for k, ob in enumerate(state.obs)]
+        begin = [_End(t, 0, ob, False) for t, ob in zip(starts, state.obs)]
+        outs = self.diagram(box.body, begin + list(ins), level + 1, cid, share)
+        for k, (end, ob) in enumerate(zip(outs[:n], state.obs)):
+            back = self.node("t", TRACE_OUT, cid, n_in=1, loop=k, label=str(ob), partner=starts[k])
+            self.connect(replace(end, labelled=False), back, 0)
+        return self.close(cid, ins, outs[n:])
 
     def close(self, cid: str, ins: list[_End], outs: list[_End]) -> list[_End]:
         """Finish a nested box: route untouched wires through it, record its wires."""
@@ -340,13 +437,40 @@ def _alias_chain(box: Box) -> tuple[list[str], Diagram, str | None]:
     return names, body, shared
 
 
+def _inverted(label: str) -> str:
+    """``f`` as the label of its inverse: ``f⁻¹`` (and ``f⁻¹`` back to ``f``)."""
+    return label[: -len(INVERSE)] if label.endswith(INVERSE) else label + INVERSE
+
+
+def _inv_label(body: Diagram, mirror: bool) -> str:
+    """The label of an inverse of several boxes: ``(coupling ; reverse)⁻¹``."""
+    names = [layer.box.name for layer in body.layers if not (layer.box.kind == "structural" and layer.box.name == "id")]
+    text = " ; ".join(names) if len(names) <= 3 else f"{names[0]} ; … ; {names[-1]}"
+    return f"({text}){INVERSE}" if mirror else f"({text})"
+
+
+def _scan_label(box: Box) -> str:
+    """``scan[S]`` with the state's object names."""
+    assert box.body is not None
+    state = box.body.dom[: int(box.kwargs["state"])]  # type: ignore[arg-type]
+    return f"scan[{' ⊗ '.join(str(ob) for ob in state.obs)}]"
+
+
+def _split(box: Box, mirror: bool) -> str:
+    """How a bundle box is drawn: ``"split"`` (E to B ⊗ F), ``"merge"`` (to E or to B alone), or ``""``."""
+    if box.kind != "generator" or box.name not in ("triv", "proj"):
+        return ""
+    return "split" if box.name == "triv" and not mirror else "merge"
+
+
 def _describe(box: Box) -> str:
     if box.kind in ("generator", "structural"):
         return box_detail(box)
-    if box.kind == "inv":
-        return "inverse"
     if box.kind == "scan":
-        return "trace"
+        # A closed trace names its cell when the cell is one box.
+        assert box.body is not None
+        layers = box.body.layers
+        return layers[0].box.name if len(layers) == 1 else ""
     if box.shared is not None:
         return "shared" if box.shared == box.name else f"shared {box.shared}"
     return ""

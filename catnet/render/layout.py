@@ -8,7 +8,11 @@ parameter wires enter).  The back end maps them to ``x``/``y``.
 
 Each nested box is laid out on its own, innermost first, and then placed as
 one block in its parent, so nested boxes never overlap and a wire enters a
-nested box at a port on its boundary, in the order of the box's domain:
+nested box at a port on its boundary, in the order of the box's domain.
+A trace (``scan``) keeps a band along its top for its feedback loops, one
+per state wire, and the loops' starts go first in their rank, so that each
+loop runs from the cell's state output over the cell to its state input
+without crossing a wire:
 
 1. the elements of a box (its nodes and its child blocks) are ranked by the
    longest path from its inputs, so every wire runs forward;
@@ -54,6 +58,13 @@ WIRE_GAP = 0.4  # between wires running side by side
 PAD = 0.25  # inside a nested box, around its contents
 TITLE = 0.45  # the band for a nested box's title
 LANE = 0.8  # room for a parameter wire and its count before a box
+LOOP = 0.4  # the band for each feedback loop of a trace, and its label
+LOOP_STEP = 0.14  # how far apart along the flow the loops of one trace turn
+SLANT = 0.4  # the extra length of a trapezoid (``triv``, ``proj``) for its slanted sides
+
+
+#: Nodes that are points: wires meet at their centre.
+POINTS = (G.COPY, G.DISCARD, G.WAYPOINT, G.TRACE_IN, G.TRACE_OUT)
 
 
 def text_width(text: str, char: float = CHAR) -> float:
@@ -96,6 +107,7 @@ class Wire:
     label: str
     shape: str
     labelled: bool
+    style: str = G.DATA
 
 
 @dataclass
@@ -124,7 +136,7 @@ def drawn_wires(g: nx.MultiDiGraph) -> tuple[list[Wire], set[str]]:
             continue
         if u in hidden:
             u = next(iter(g.predecessors(u)))
-        wires.append(Wire(key, u, d["src_port"], v, d["dst_port"], d["label"], d["shape"], d["labelled"]))
+        wires.append(Wire(key, u, d["src_port"], v, d["dst_port"], d["label"], d["shape"], d["labelled"], d["style"]))
     return wires, hidden
 
 
@@ -171,6 +183,10 @@ class _Engine:
         self.postorder = self.clusters_inside_out()
         for cid in self.postorder:
             self.first[cid] = self.cluster_first(cid)
+
+    def loops(self, cid: str | None) -> int:
+        """How many feedback loops nested box ``cid`` draws (its trace's state wires)."""
+        return sum(1 for n in self.members.get(cid, []) if self.g.nodes[n]["kind"] == G.TRACE_IN)
 
     def cluster_depth(self, cid: str | None) -> int:
         """How many nested boxes hold ``cid``, itself included (0 for the top)."""
@@ -255,14 +271,18 @@ class _Engine:
     def _node_size(self, n: str) -> tuple[float, float]:
         d = self.g.nodes[n]
         kind = d["kind"]
-        if kind in (G.COPY, G.DISCARD, G.WAYPOINT):
+        if kind in POINTS:
             return (0.0, 0.0)
         if kind == G.ADD:
             return (ADD, ADD)
         if kind == G.SWAP:
             return (0.5, PORT_GAP)
         title = d["label"] + (f" {d['mark']}" if d["mark"] else "")
+        if d.get("iso") and not d.get("inverted"):
+            title += " ↔"
         along = max(text_width(title), text_width(d["detail"], SMALL_CHAR)) + BOX_PAD
+        if d.get("split"):
+            along += SLANT
         across = LINE * (2 if d["detail"] else 1) + 0.3
         ports = max(d["n_in"], d["n_out"], 1) * PORT_GAP
         if self.lr:
@@ -281,7 +301,7 @@ class _Engine:
         d = self.g.nodes[n]
         F, C = self.node_size(n)
         count = d["n_out"] if out else d["n_in"]
-        if d["kind"] in (G.COPY, G.DISCARD, G.WAYPOINT, G.ADD):
+        if d["kind"] in POINTS or d["kind"] == G.ADD:
             return [C / 2] * count
         return [C * (i + 1) / (count + 1) for i in range(count)]
 
@@ -433,10 +453,14 @@ class _Engine:
                 items.append((desired, tie, 0, e))
             for w in passing[r]:
                 items.append((src_pos[w.key], self._wire_order(w), 1, w.key))
-            # Elements that nothing feeds go after their neighbours in IR order.
+            # Elements that nothing feeds go after their neighbours in IR
+            # order, but the starts of feedback loops go first: their loops
+            # run over the top.
             known = [it[0] for it in items if it[0] == it[0]]
             fallback = (max(known) + 1.0) if known else 0.0
-            items = [(it[0] if it[0] == it[0] else fallback, it[1], it[2], it[3]) for it in items]
+            first = (min(known) - 1.0) if known else 0.0
+            items = [(it[0] if it[0] == it[0] else first if self._loop_start(it) else fallback, it[1], it[2], it[3])
+                     for it in items]
             items.sort(key=lambda it: (round(it[0], 6), it[1], it[2]))
             placed: list[float] = []
             sizes: list[tuple[float, float]] = []  # (before centre, after centre)
@@ -524,6 +548,8 @@ class _Engine:
                 pc_lo += TITLE
             else:
                 pf += TITLE
+            # A trace's feedback loops run in a band of their own above its cell.
+            pc_lo += LOOP * self.loops(cid)
             # the title must fit across the top
             need = text_width(title, SMALL_CHAR * 1.1) + 2 * PAD
             if self.lr and F_inner + pf + pf_hi < need:
@@ -562,6 +588,9 @@ class _Engine:
                 pts.append((pf + F_inner, blk.outputs[out_index[(w.src, w.sport)]]))
             blk.routes[w.key] = pts
         return blk
+
+    def _loop_start(self, item: tuple) -> bool:
+        return item[2] == 0 and item[3] in self.index and self.g.nodes[item[3]]["kind"] == G.TRACE_IN
 
     def _block_in(self, e: str, w: Wire) -> int:
         """Which input port of child block ``e`` wire ``w`` enters by."""
@@ -645,7 +674,7 @@ class _Engine:
             return edges[None][1][d["index"]]
         f, c, F, C = nodes[n]
         cross = self.ports(n, out)[index]
-        if d["kind"] in (G.COPY, G.DISCARD, G.WAYPOINT, G.ADD):
+        if d["kind"] in POINTS or d["kind"] == G.ADD:
             # Wires meet a dot at its centre, and the ⊕ at its rim.
             if d["kind"] == G.ADD:
                 return (f + F if out else f, c + cross)

@@ -2,9 +2,10 @@
 
 A picture is configured by :class:`Options`; the look of each kind is data in
 :data:`BOX_STYLES`, :data:`WIRE_STYLES` and :data:`CLUSTER_FILLS`.  A new
-kind of box (an invertible box, a trace) or wire (a bundle) is drawn by
-adding an entry here; the back ends look kinds up and fall back to the
-``generator`` and ``data`` entries.
+kind of box or wire is drawn by adding an entry here; the back ends look
+kinds up and fall back to the ``generator`` and ``data`` entries.  Bundle
+wires are doubled (``bundle``), a trace's state loops back on a
+``feedback`` wire, isomorphisms carry :data:`ISO_MARK`.
 
 Colours are chosen to print well in grey: boxes are white with black
 outlines, nested boxes are light grey, one shade darker per level.
@@ -47,6 +48,7 @@ class WireStyle:
     color: str
     width: float
     dashed: bool = False
+    double: bool = False  # two parallel lines, for a wire that carries two things (a bundle)
 
 
 #: Box kinds (``Box.kind`` of the IR, plus ``param_copy``).
@@ -63,7 +65,21 @@ BOX_STYLES: dict[str, BoxStyle] = {
 WIRE_STYLES: dict[str, WireStyle] = {
     "data": WireStyle(color="#000000", width=0.8),
     "param": WireStyle(color="#2b5c8a", width=0.8, dashed=True),
+    # A point of a bundle's total space: base and fiber in one wire, drawn
+    # doubled; `triv` splits it into a plain base wire and a plain fiber wire.
+    "bundle": WireStyle(color="#000000", width=0.8, double=True),
+    # The feedback wire of a trace (`scan`), looping from the cell's state
+    # output back to its state input.
+    "feedback": WireStyle(color="#000000", width=0.8),
 }
+
+#: The mark after the name of an isomorphism (a box with a real inverse).
+#: An inverse box says ``⁻¹`` instead; structural isos (``swap``) are drawn
+#: as crossings and carry no mark.
+ISO_MARK = "↔"
+
+#: Colour of the iso mark: a quiet grey, so it is noticed, not read first.
+ISO_COLOR = "#777777"
 
 #: Fill of a nested box by nesting level (the entry box is level 0).
 CLUSTER_FILLS = ("#ffffff", "#f4f4f4", "#e9e9e9", "#dedede", "#d3d3d3")

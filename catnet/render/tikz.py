@@ -9,8 +9,11 @@ on its own to a PDF the size of the picture; as a snippet it is one
 The drawing follows the same conventions as the DOT back end: boxes with
 their wires in order on two opposite sides, black dots for ``copy`` and
 ``discard``, ⊕ for ``add``, crossing wires for ``swap``, nested boxes shaded
-by level, parameter wires across the flow.  Coordinates are printed with two
-decimals from the pure-Python layout, so the text is the same everywhere.
+by level, parameter wires across the flow, ↔ after an isomorphism's name
+and ⁻¹ after an inverse's, bundle wires doubled (TikZ's own ``double``),
+``triv`` / ``proj`` as trapezoids, and a trace's state fed back along a
+loop over its cell.  Coordinates are printed with two decimals from the
+pure-Python layout, so the text is the same everywhere.
 """
 
 from __future__ import annotations
@@ -18,19 +21,20 @@ from __future__ import annotations
 import networkx as nx
 
 from . import graph as G
-from .layout import LANE, Layout, layout
-from .style import CLUSTER_BORDER, Options, box_style, cluster_fill, wire_style
+from .layout import LANE, LOOP, LOOP_STEP, PAD, TITLE, Layout, layout
+from .style import CLUSTER_BORDER, ISO_COLOR, ISO_MARK, Options, box_style, cluster_fill, wire_style
 
 _TEX = {
     "\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "×": r"$\times$", "⊗": r"$\otimes$", "→": r"$\to$", "⊕": r"$\oplus$",
+    "↔": r"$\leftrightarrow$", "…": r"\dots{}",
 }
 
 
 def tex(text: str) -> str:
-    """``text`` with LaTeX's special characters escaped."""
-    return "".join(_TEX.get(ch, ch) for ch in text)
+    """``text`` with LaTeX's special characters escaped (``f⁻¹`` as ``f$^{-1}$``)."""
+    return "$^{-1}$".join("".join(_TEX.get(ch, ch) for ch in part) for part in text.split(G.INVERSE))
 
 
 def _n(v: float) -> str:
@@ -87,7 +91,8 @@ class _Writer:
             for i, p in enumerate(pts[1:]):
                 label = f" node[wirelabel, {side}] {{{tex(text)}}}" if i == 0 and w.labelled and text else ""
                 parts.append(f"to[flow]{label} {self.xy(*p)}")
-            self.out.append(f"\\draw[wire] {' '.join(parts)};")
+            kind = "bundle" if w.style == G.BUNDLE else "wire"
+            self.out.append(f"\\draw[{kind}] {' '.join(parts)};")
 
     def nodes(self) -> None:
         for n, d in self.g.nodes(data=True):
@@ -102,10 +107,16 @@ class _Writer:
                     title = f"\\textbf{{{title}}}"
                 if d["mark"]:
                     title += " " + tex(d["mark"])
+                if d.get("iso") and not d.get("inverted"):
+                    title += f" {{\\color{{{_gray(ISO_COLOR)}}}{tex(ISO_MARK)}}}"
                 if d["detail"]:
                     title += f"\\\\[-2pt]{{\\scriptsize {tex(d['detail'])}}}"
-                opts = [f"box={d['style'] if d['style'] in _BOX_KINDS else 'generator'}",
-                        f"minimum width={_n(wd)}cm", f"minimum height={_n(ht)}cm"]
+                box = d["style"] if d["style"] in _BOX_KINDS else "generator"
+                if d.get("split"):
+                    self.trapezoid(f, c, F, C, d["split"] == "split", box)
+                    self.out.append(f"\\node[box={box}, draw=none, fill=none] ({n}) at ({_n(x)},{_n(y)}) {{{title}}};")
+                    continue
+                opts = [f"box={box}", f"minimum width={_n(wd)}cm", f"minimum height={_n(ht)}cm"]
                 self.out.append(f"\\node[{', '.join(opts)}] ({n}) at ({_n(x)},{_n(y)}) {{{title}}};")
             elif kind in (G.COPY, G.DISCARD):
                 self.out.append(f"\\fill {self.xy(f + F / 2, c + C / 2)} circle (1.6pt);")
@@ -120,6 +131,40 @@ class _Writer:
                 a, b = c + C * 1 / 3, c + C * 2 / 3
                 self.out.append(f"\\draw[wire] {self.xy(f, a)} to[flow] {self.xy(f + F, b)};")
                 self.out.append(f"\\draw[wire] {self.xy(f, b)} to[flow] {self.xy(f + F, a)};")
+
+    def trapezoid(self, f: float, c: float, F: float, C: float, wide_out: bool, box: str) -> None:
+        """A ``triv``/``proj`` box: full height on the side of its two wires, narrower on the other."""
+        inset = C * 0.2
+        near, far = (inset, 0.0) if wide_out else (0.0, inset)
+        pts = [(f, c + near), (f + F, c + far), (f + F, c + C - far), (f, c + C - near)]
+        self.out.append(f"\\draw[box={box}, rounded corners=0pt] {' -- '.join(self.xy(*p) for p in pts)} -- cycle;")
+
+    def loops(self) -> None:
+        """The feedback loops of traces: from each state output, over the cell, back to its input.
+
+        Loop ``k`` runs in the ``k``-th band from the contents (the first
+        state wire innermost) and turns ``LOOP_STEP`` further out than the
+        loop inside it, so the loops of one trace never cross.
+        """
+        side = "above" if self.lr else "left"
+        clusters = {cl.id: cl for cl in self.g.graph["clusters"]}
+        for n, d in self.g.nodes(data=True):
+            if d["kind"] != G.TRACE_OUT:
+                continue
+            start = d["partner"]
+            loops = sum(1 for _, e in self.g.nodes(data=True) if e["kind"] == G.TRACE_IN and e["cluster"] == d["cluster"])
+            k = d["loop"]
+            f1, c1, _, _ = self.L.nodes[n]
+            f0, c0, _, _ = self.L.nodes[start]
+            cf, cc, _, _ = self.L.clusters[clusters[d["cluster"]].id]
+            top = cc + PAD + (TITLE if self.lr else 0.0)
+            line = top + (loops - 1 - k + 0.5) * LOOP
+            out, back = f1 + (k + 1) * LOOP_STEP, f0 - (k + 1) * LOOP_STEP
+            label = f"node[wirelabel, {side}, pos=0.5] {{{tex(d['label'])}}}"
+            pts = [(f1, c1), (out, c1), (out, line), (back, line), (back, c0), (f0, c0)]
+            path = " -- ".join(self.xy(*p) for p in pts[:3])
+            self.out.append(f"\\draw[wire, rounded corners=3pt] {path} -- {self.xy(*pts[3])} {label} "
+                            f"-- {' -- '.join(self.xy(*p) for p in pts[4:])};")
 
     def params(self) -> None:
         """Parameter wires: a stub into each box across the flow, counts at the free end."""
@@ -156,10 +201,10 @@ class _Writer:
 _BOX_KINDS = ("generator", "structural", "composite", "repeat", "inv", "scan")
 
 
-def _styles(lr: bool) -> list[str]:
+def _styles(lr: bool, bundles: bool = False) -> list[str]:
     """The picture's styles: one per box kind and per wire kind."""
     out_angle, in_angle = (0, 180) if lr else (-90, 90)
-    data, param = wire_style("data"), wire_style("param")
+    data, param, bundle = wire_style("data"), wire_style("param"), wire_style("bundle")
     lines = [
         f"  flow/.style={{out={out_angle}, in={in_angle}}},",
         f"  wire/.style={{line width={data.width:g}pt}},",
@@ -170,6 +215,10 @@ def _styles(lr: bool) -> list[str]:
         "  title/.style={anchor=north west, font=\\scriptsize, inner sep=1pt},",
         "  box/.style={draw, align=center, font=\\small, inner sep=2pt, box/#1/.try},",
     ]
+    if bundles:
+        # A bundle wire: two lines of the wire's width with a gap between
+        # (only pictures with one say so, so others keep their text).
+        lines.append(f"  bundle/.style={{line width={bundle.width:g}pt, double, double distance=1.2pt}},")
     for kind in _BOX_KINDS:
         st = box_style(kind)
         parts = [f"fill={_gray(st.fill)}", f"line width={st.width:g}pt"]
@@ -191,6 +240,7 @@ def to_tikz(g: nx.MultiDiGraph, opts: Options = Options(), standalone: bool = Tr
     w.clusters()
     w.wires()
     w.nodes()
+    w.loops()
     w.params()
     name = g.graph.get("name") or "diagram"
     param = wire_style("param").color.lstrip("#").upper()
@@ -198,7 +248,7 @@ def to_tikz(g: nx.MultiDiGraph, opts: Options = Options(), standalone: bool = Tr
     if not standalone:
         pic.append("% Needs \\usepackage{tikz} in the preamble; include with \\input.")
     pic.append("\\begin{tikzpicture}[")
-    pic += _styles(w.lr)
+    pic += _styles(w.lr, any(wire.style == G.BUNDLE for wire in w.L.wires))
     pic.append("]")
     pic.append(f"\\definecolor{{paramcolor}}{{HTML}}{{{param}}}")
     pic += w.out
