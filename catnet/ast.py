@@ -269,6 +269,8 @@ class BundleDecl:
     name: str
     fiber: TypeExpr
     base: TypeExpr
+    #: the total space the bundle's points live in (``in R[3]``); ``None``: the product of base and fiber
+    total: TypeExpr | None = None
     span: Span | None = _S()
 
 

@@ -31,7 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fmt": ("catnet.fmt", "print a .cat file in canonical form (or rewrite it with --write)"),
     "summary": ("catnet.summary", "table of boxes, types and parameter counts"),
     "render": ("catnet.render.cli", "draw a morphism as a string diagram (SVG, PNG, PDF, DOT, TikZ)"),
-    "train": ("catnet.train", "train a morphism on data (digits or an .npz file)"),
+    "train": ("catnet.train", "train a morphism on data (digits, moons, a bundle set, or an .npz file)"),
+    "sample": ("catnet.sample", "draw points from a trained flow, or from the fiber over a base point"),
 }
 
 EPILOG = """examples:
@@ -40,6 +41,8 @@ EPILOG = """examples:
   catnet summary examples/digits_cnn.cat
   catnet render examples/residual.cat -o residual.svg
   catnet train examples/digits_cnn.cat --data digits --epochs 10
+  catnet train examples/flow_moons.cat --data moons
+  catnet sample examples/flow_moons.cat --checkpoint runs/flow_moons -n 1000 -o moons.npz
   catnet --plugin my_generators.py check model.cat
 
 The language is described in docs/language.md, error codes in docs/errors.md,
@@ -200,8 +203,8 @@ def entry() -> None:
     ``os._exit`` once its output is flushed: freeing the checked IR of a
     large file object by object takes longer than checking a small one
     (a quarter of a second for 10,000 definitions), and the operating system
-    reclaims it at once.  ``train`` does the same when it stopped before
-    JAX was imported (a bad option, file or data); once it has run, it exits
+    reclaims it at once.  ``train`` and ``sample`` do the same when they stopped before
+    JAX was imported (a bad option, file or data); once one has run, it exits
     normally, so that nothing JAX or orbax still holds is cut short.
     """
     argv = sys.argv[1:]

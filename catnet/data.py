@@ -1,15 +1,28 @@
 """Training data for ``catnet train``, checked against the entry's type.
 
 A data set is one array per domain wire (``inputs``) and one ``target``
-array, all with the examples on the first axis.  Two sources:
+array, all with the examples on the first axis.  The sources:
 
 * ``digits``: scikit-learn's bundled 8×8 digit images (1797 of them, real
   data, no download), pixels scaled to ``[0, 1]`` and shaped to fit the
   domain wire (``R[64]`` or ``R[8, 8, 1]``); the target is the class label
   when the codomain is 10 logits, and the image itself when the codomain is
   an image (an autoencoder);
+* ``moons``: scikit-learn's two moons (``catnet.flows.datasets``), 2000
+  unlabelled points of ``R[2]``, data for a flow;
+* the bundle data sets of ``catnet.bundles.datasets.DATASETS`` (``torus``,
+  ``iris``): total-space points ``x`` and their base points ``b``;
 * ``PATH.npz``: arrays ``x`` (or ``x0``, ``x1``, ... for a product domain)
   and ``y``.
+
+What the data feeds depends on how the entry trains (``kind``):
+``"supervised"`` inputs and targets as above; ``"flow"`` (a flow trained by
+likelihood) the inputs only, no targets (``y`` of an ``.npz`` is ignored;
+the digits are dequantized, see :func:`load`); ``"bundle"`` (a
+trivialization ``E -> B ⊗ F``) the total-space points ``x`` on the bundle
+wire and the base points as the target (``y`` of an ``.npz``), checked
+against the wire ``B``.  A bundle wire takes float arrays of its total
+space's shape.
 
 An objective (``catnet train --objective``, a morphism ending in ``R[]``)
 takes the inputs and, with one wire more, the targets (:func:`load_objective`).
@@ -45,7 +58,7 @@ from numpy.lib import format as npformat
 
 from . import dims
 from .budget import host_memory, size_text
-from .errors import CatnetError
+from .errors import CatnetError, suggest
 from .ir import Ob, Ty
 
 
@@ -65,6 +78,8 @@ class Dataset:
     name: str
     inputs: tuple[np.ndarray, ...]
     target: np.ndarray | None
+    #: Grey levels the inputs were dequantized from (``x = (level + u) / levels``), for bits per dimension.
+    levels: int | None = None
 
     def __len__(self) -> int:
         return int((self.target if self.target is not None else self.inputs[0]).shape[0])
@@ -76,7 +91,7 @@ class Dataset:
 
     def take(self, index: np.ndarray) -> "Dataset":
         target = self.target[index] if self.target is not None else None
-        return Dataset(self.name, tuple(x[index] for x in self.inputs), target)
+        return Dataset(self.name, tuple(x[index] for x in self.inputs), target, self.levels)
 
 
 def _described(ob: Ob) -> str:
@@ -156,8 +171,6 @@ def _check_input(name: str, x: np.ndarray, ob: Ob, env: dict[str, int], vocab: i
     Integer ids that feed an ``embed(vocab=V)`` must lie in ``0..V-1``;
     other ids must fit in int32.  Real inputs must be finite.
     """
-    if ob.base == "bundle":
-        raise _data_error(f"the entry takes the bundle {ob}, which `catnet train` cannot feed yet")
     _check_dtype(name, x.dtype, ob)
     if ob.base == "Z":
         if vocab is not None:
@@ -314,7 +327,7 @@ def _check_dtype(key: str, dtype: np.dtype, ob: Ob | None) -> None:
             f"`{key}` has dtype {dtype}, but the wire {ob} takes integer ids",
             help=f"store `{key}` as an integer array, e.g. `{key}.astype(np.int32)`",
         )
-    elif ob.base == "R" and not np.issubdtype(dtype, np.floating):
+    elif ob.base in ("R", "bundle") and not np.issubdtype(dtype, np.floating):
         raise _data_error(
             f"`{key}` has dtype {dtype}, but the wire {ob} takes real numbers",
             help=f"store `{key}` as floats, e.g. `{key}.astype(np.float32)` (scale pixel values first)",
@@ -438,16 +451,199 @@ def _digits(dom: Ty, cod: Ty) -> Dataset:
     return Dataset("digits", (x,), target)
 
 
-def load(spec: str, dom: Ty, cod: Ty, vocab: Mapping[int, int] | None = None) -> Dataset:
-    """The data set ``spec`` (``digits`` or a path to an ``.npz``) fitted to ``dom -> cod``.
+# -- named data sets ------------------------------------------------------------------------
+
+#: The named data sets that are not bundles: name -> what they are (``--help`` and messages).
+BUILTIN: dict[str, str] = {
+    "digits": "scikit-learn's 1797 8×8 digit images with their labels",
+    "moons": "scikit-learn's two moons, 2000 unlabelled points of R[2] (for a flow)",
+}
+
+#: Grey levels of the digit images (pixel values 0..16).
+DIGIT_LEVELS = 17
+
+
+def _bundle_sets() -> dict[str, object]:
+    """``catnet.bundles.datasets.DATASETS`` (empty if that module is not there)."""
+    try:
+        from .bundles.datasets import DATASETS
+    except ImportError:  # pragma: no cover - the bundles package is part of catnet
+        return {}
+    return dict(DATASETS)
+
+
+def names() -> list[str]:
+    """Every name ``--data`` accepts besides a path to an ``.npz``."""
+    return list(BUILTIN) + sorted(_bundle_sets())
+
+
+def is_named(spec: str) -> bool:
+    """Whether ``spec`` names a built-in data set (not a file)."""
+    return spec in BUILTIN or spec in _bundle_sets()
+
+
+def bundle_data(spec: str) -> object | None:
+    """The ``BundleData`` named ``spec``, or ``None`` if ``spec`` is not a bundle data set."""
+    return _bundle_sets().get(spec)
+
+
+def _unknown(spec: str) -> CatnetError:
+    hint = suggest(spec, names())
+    known = ", ".join(f"`{n}`" for n in names())
+    return CatnetError(
+        "E0001",
+        f"unknown data set `{spec}`",
+        None,
+        notes=(f"the named data sets: {known}",),
+        help=(f"did you mean `{hint}`? " if hint else "") + "pass a named data set or a path to an .npz file",
+    )
+
+
+def _points(spec: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """A named point set: ``moons`` (no base points) or a bundle set (``x`` and its base points ``b``)."""
+    if spec == "moons":
+        from .flows.datasets import moons
+
+        return moons(), None
+    data = bundle_data(spec)
+    assert data is not None
+    # The data set is fixed (seed 0), like the split: the training seed varies the run, not the data.
+    x, b = data.arrays(0)  # type: ignore[attr-defined]
+    return x, b
+
+
+def _one_wire(dom: Ty, spec: str, what: str) -> Ob:
+    if len(dom) != 1:
+        raise _data_error(f"`{spec}` gives one {what} per example, but the entry takes {dom}")
+    return dom.obs[0]
+
+
+def _fitted_points(spec: str, x: np.ndarray, ob: Ob, env: dict[str, int], whose: str) -> np.ndarray:
+    """The points ``x`` of a named set checked against the wire ``ob`` (E0701 naming both)."""
+    if ob.base == "Z":
+        raise _data_error(f"`{spec}` holds real points of R[{x.shape[1]}], but {whose} is {_described(ob)}, integer ids")
+    if not _match(tuple(x.shape[1:]), ob.shape, env):
+        if ob.base == "bundle":
+            total = "R[" + ", ".join(dims.show(d) for d in ob.shape) + "]"
+            raise _data_error(
+                f"`{spec}` holds points of R[{x.shape[1]}] (shape {tuple(x.shape)}), but the total space of the bundle "
+                f"`{ob}` is {total}",
+                help=f"declare the total space as R[{x.shape[1]}]: `bundle {ob} = {ob.fiber} over {ob.over} in R[{x.shape[1]}]`",
+            )
+        raise _data_error(
+            f"`{spec}` holds points of R[{x.shape[1]}] (shape {tuple(x.shape)}), but {whose} is {_described(ob)}, "
+            f"which needs {_shape_text(ob)}",
+            help=f"declare the wire as R[{x.shape[1]}]",
+        )
+    return _check_input("x", x, ob, env)
+
+
+def _dequantized_digits(seed: int) -> np.ndarray:
+    """The digit images as continuous data for a flow: ``(level + u) / 17`` with ``u`` uniform, seeded."""
+    from sklearn.datasets import load_digits
+
+    levels = np.asarray(load_digits().data, np.float64).reshape(-1, 64)
+    u = np.random.default_rng([seed, DIGIT_LEVELS]).uniform(0.0, 1.0, levels.shape)
+    return ((levels + u) / DIGIT_LEVELS).astype(np.float32)
+
+
+def _flow_data(spec: str, dom: Ty, seed: int) -> Dataset:
+    """The inputs of a flow (no targets)."""
+    if spec == "digits":
+        ob = _one_wire(dom, spec, "image")
+        x = _fit_digits(_dequantized_digits(seed), ob, "the flow's wire")
+        return Dataset("digits", (x,), None, DIGIT_LEVELS)
+    if is_named(spec):
+        x, _ = _points(spec)
+        ob = _one_wire(dom, spec, "point")
+        return Dataset(spec, (_fitted_points(spec, x, ob, {}, "the flow's wire"),), None)
+    keys = ["x"] if len(dom) == 1 else [f"x{i}" for i in range(len(dom))]
+    arrays = _read_npz(spec, dict(zip(keys, dom.obs)), f"the flow takes {dom}; its data is the inputs alone")
+    _count_examples(spec, arrays, keys, keys[0])
+    env: dict[str, int] = {}
+    inputs = tuple(_check_input(k, arrays[k], ob, env) for k, ob in zip(keys, dom.obs))
+    return Dataset(os.path.basename(spec), inputs, None)
+
+
+def _base_points(y: np.ndarray, ob: Ob, env: dict[str, int], where: str) -> np.ndarray:
+    """Base points checked against the base wire ``B`` (floats of its shape, finite)."""
+    _check_dtype("y", y.dtype, ob)
+    if not _match(tuple(y.shape[1:]), ob.shape, env):
+        raise _data_error(
+            f"the base points {where} have shape {tuple(y.shape)}, but the base {_described(ob)} needs {_shape_text(ob)}",
+        )
+    with np.errstate(over="ignore"):
+        converted = y.astype(np.float32)
+    return _finite("y", converted, y)
+
+
+def _bundle_data(spec: str, dom: Ty, cod: Ty) -> Dataset:
+    """The total-space points (input) and their base points (target) of a trivialization ``E -> B ⊗ F``."""
+    (wire,) = dom.obs
+    base = cod.obs[0]
+    env: dict[str, int] = {}
+    if is_named(spec):
+        x, b = _points(spec) if spec != "digits" else (None, None)
+        if b is None:
+            sets = ", ".join(f"`{n}`" for n in sorted(_bundle_sets()))
+            raise _data_error(
+                f"`{spec}` has no base points, but a trivialization {dom} -> {cod} trains on points of the total space "
+                "with their base points",
+                help=f"use a bundle data set ({sets}) or an .npz with `x` (total-space points) and `y` (their base points)",
+            )
+        assert x is not None
+        inputs = (_fitted_points(spec, x, wire, env, f"the bundle {wire}'s total space"),)
+        return Dataset(spec, inputs, _base_points(b, base, env, f"of `{spec}`"))
+    arrays = _read_npz(spec, {"x": wire, "y": base}, f"the trivialization takes {dom} (total-space points `x`) and "
+                       f"fits their base points {base} (`y`)")
+    _count_examples(spec, arrays, ["x"], "y")
+    x = _check_input("x", arrays["x"], wire, env)
+    return Dataset(os.path.basename(spec), (x,), _base_points(arrays["y"], base, env, "`y`"))
+
+
+def _supervised_points(spec: str, dom: Ty, cod: Ty) -> Dataset:
+    """A named point set for an ordinary entry: a bundle set regresses its base points from ``x``."""
+    x, b = _points(spec)
+    if b is None:
+        raise _data_error(
+            f"`{spec}` is unlabelled points, data for a flow (a morphism X -> X of invertible boxes, trained by likelihood), "
+            f"but the entry {dom} -> {cod} is not one",
+            help="build the entry from isomorphisms (`coupling`, `reverse`, ...) onto its own wire, or pass data with targets",
+        )
+    ob = _one_wire(dom, spec, "point")
+    env: dict[str, int] = {}
+    inputs = (_fitted_points(spec, x, ob, env, "the entry's input"),)
+    return Dataset(spec, inputs, _check_target(b, cod, env))
+
+
+def load(
+    spec: str,
+    dom: Ty,
+    cod: Ty,
+    vocab: Mapping[int, int] | None = None,
+    kind: str = "supervised",
+    seed: int = 0,
+) -> Dataset:
+    """The data set ``spec`` (a name of :func:`names` or a path to an ``.npz``) fitted to ``dom -> cod``.
 
     ``vocab`` maps a domain wire's index to the vocabulary of the ``embed``
-    that reads it; that wire's ids must lie in ``0..vocab-1``.
+    that reads it; that wire's ids must lie in ``0..vocab-1``.  ``kind`` is
+    how the entry trains: ``"supervised"`` (inputs and targets),
+    ``"flow"`` (inputs only; the digits dequantized with uniform noise
+    seeded by ``seed``, so their grey levels become a density) or
+    ``"bundle"`` (total-space points and their base points).
     """
+    assert kind in ("supervised", "flow", "bundle"), kind
+    if not is_named(spec) and not spec.endswith(".npz"):
+        raise _unknown(spec)
+    if kind == "flow":
+        return _flow_data(spec, dom, seed)
+    if kind == "bundle":
+        return _bundle_data(spec, dom, cod)
     if spec == "digits":
         return _digits(dom, cod)
-    if not spec.endswith(".npz"):
-        raise CatnetError("E0001", f"unknown data set `{spec}`", help="pass `--data digits` or a path to an .npz file")
+    if is_named(spec):
+        return _supervised_points(spec, dom, cod)
     return _npz(spec, dom, cod, vocab or {})
 
 
@@ -526,9 +722,29 @@ def load_objective(spec: str, dom: Ty, name: str, vocab: Mapping[int, int] | Non
     """
     if spec == "digits":
         return _digits_objective(dom, name)
+    if is_named(spec):
+        return _points_objective(spec, dom, name)
     if not spec.endswith(".npz"):
-        raise CatnetError("E0001", f"unknown data set `{spec}`", help="pass `--data digits` or a path to an .npz file")
+        raise _unknown(spec)
     return _npz_objective(spec, dom, name, vocab or {})
+
+
+def _points_objective(spec: str, dom: Ty, name: str) -> Dataset:
+    """A named point set for an objective: the points, then (a bundle set) optionally their base points."""
+    x, b = _points(spec)
+    columns = [x] if b is None else [x, b]
+    if not 1 <= len(dom) <= len(columns):
+        gives = "its points" if b is None else "its points, then optionally their base points"
+        raise _data_error(
+            f"`{spec}` gives {gives}, but the objective `{name}` takes {len(dom)} wires: {dom}",
+            help=OBJECTIVE_COLUMNS,
+        )
+    env: dict[str, int] = {}
+    inputs = [_fitted_points(spec, x, dom.obs[0], env, f"the first wire of the objective `{name}`")]
+    if len(dom) == 2:
+        assert b is not None
+        inputs.append(_base_points(b, dom.obs[1], env, f"of `{spec}`"))
+    return Dataset(spec, tuple(inputs), None)
 
 
 def split(data: Dataset, test_fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:

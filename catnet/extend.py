@@ -7,7 +7,9 @@ A generator has two halves, and a plugin gives both to :func:`generator`:
   enters the checker's table (``catnet.library.GENERATORS``) at once, so
   ``catnet check``, ``summary`` and ``render`` see it without importing JAX;
 * its **implementation** — ``make(box, rngs)``, ``apply(module, wires, box,
-  ctx)`` and, for an isomorphism, ``inverse`` — enters the lowering's table
+  ctx)`` and, for an isomorphism, ``inverse`` (and, for likelihoods, its
+  log-determinants ``forward_ld``/``inverse_ld`` or ``volume_preserving``)
+  — enters the lowering's table
   (``catnet.lower.ops.OPS``) when that table loads, that is when a model is
   first built.  A plugin imports JAX inside those functions, or names a
   module that imports it at the top with ``lowering="package.module:name"``,
@@ -32,7 +34,8 @@ located diagnostic naming the generator and the plugin, never a traceback
   disagrees with the ``nnx.Param`` scalars its ``make`` creates (compared
   each time a module is made);
 * E0905 its implementation raised, returned wires that do not fit its
-  type, or could not be loaded.
+  type (or a log-determinant that is not one number per example), or
+  could not be loaded.
 
 ``docs/extending.md`` walks through a complete plugin.
 """
@@ -89,6 +92,9 @@ def generator(
     apply: Callable[..., Any] | None = None,
     inverse: Callable[..., Any] | None = None,
     random: bool | Callable[[Box], bool] = False,
+    forward_ld: Callable[..., Any] | None = None,
+    inverse_ld: Callable[..., Any] | None = None,
+    volume_preserving: bool = False,
     lowering: str | None = None,
     plugin: str | None = None,
     replace: bool = False,
@@ -121,7 +127,14 @@ def generator(
       the output wires back to the input wires;
     * ``random``: whether ``apply`` calls ``ctx.key()`` in training mode (a
       function of the box where that depends on its arguments);
-    * or ``lowering="package.module:name"`` instead of the four: the object
+    * for an isomorphism, what a likelihood needs (``model.forward_log_det``,
+      training by ``nll``): ``forward_ld(module, wires, box, ctx) -> (wires,
+      ld)`` and ``inverse_ld`` (both or neither), ``apply`` and ``inverse``
+      with ``log|det J|`` of the map each computes, ``ld`` of shape
+      ``(batch,)``; or ``volume_preserving=True`` where ``|det J| = 1``
+      (``apply``/``inverse`` are used, the log-determinant is 0).  Without
+      either, the iso inverts but a log-determinant through it is E0601;
+    * or ``lowering="package.module:name"`` instead of all these: the object
       (or module, without ``:name``) with those attributes, imported the
       first time a model uses the generator.
 
@@ -147,7 +160,8 @@ def generator(
             raise RegistrationError(f"`{field}=` of `{name}` must be True or False, not {flag!r}")
     if not isinstance(doc, str):
         raise RegistrationError(f"`doc=` of `{name}` must be a str")
-    impl = _implementation(name, iso, count is not None, make, apply, inverse, random, lowering)
+    impl = _implementation(name, iso, count is not None, make, apply, inverse, random, lowering,
+                           _LogDet(forward_ld, inverse_ld, volume_preserving))
     if replace and name in library.GENERATORS and name not in _PLUGINS:
         family = library.GENERATORS[name].family
         raise RegistrationError(f"`{name}` belongs to the {family} family; only a plugin's generator can be replaced")
@@ -275,6 +289,25 @@ class _Impl:
     make: Callable[..., Any] | None
     inverse: Callable[..., Any] | None
     random: bool | Callable[[Box], bool]
+    log_det: _LogDet
+
+
+@dataclass(frozen=True)
+class _LogDet:
+    """An isomorphism's second lowering: its maps with log-determinants, or volume preserved.
+
+    Optional for a plugin: without it the generator inverts, and only a
+    log-determinant through it (a likelihood) is E0601.
+    """
+
+    forward_ld: Callable[..., Any] | None = None
+    inverse_ld: Callable[..., Any] | None = None
+    volume_preserving: bool = False
+
+    @property
+    def given(self) -> bool:
+        """Whether anything was given (a checked ``_LogDet`` then covers the iso)."""
+        return self.forward_ld is not None or self.inverse_ld is not None or self.volume_preserving is not False
 
 
 def _implementation(
@@ -286,23 +319,48 @@ def _implementation(
     inverse: Any,
     random: Any,
     lowering: str | None,
+    log_det: _LogDet = _LogDet(),
 ) -> _Impl | str | None:
     """The implementation as given (functions, or a ``lowering`` to import later), checked."""
     if lowering is not None:
-        if any(x is not None for x in (make, apply, inverse)) or random is not False:
-            raise RegistrationError(f"`{name}` takes its implementation from `lowering=`, or from make/apply/inverse/random, not both")
+        if any(x is not None for x in (make, apply, inverse)) or random is not False or log_det.given:
+            raise RegistrationError(f"`{name}` takes its implementation from `lowering=`, or from "
+                                    "make/apply/inverse/random/forward_ld/inverse_ld/volume_preserving, not both")
         if not isinstance(lowering, str) or not _LOWERING.fullmatch(lowering):
             raise RegistrationError(f"`lowering=` of `{name}` must name `package.module` or `package.module:object`, not {lowering!r}")
         return lowering
     if apply is None:
         if make is not None or inverse is not None:
             raise RegistrationError(f"`{name}` has `make` or `inverse` but no `apply`")
+        if log_det.given:
+            raise RegistrationError(f"`{name}` has `forward_ld`, `inverse_ld` or `volume_preserving` but no `apply`")
         return None
     _callable(name, "apply", apply, ("module", "wires", "box", "ctx"))
     _check_halves(name, iso, params, make, inverse)
     if not (isinstance(random, bool) or callable(random)):
         raise RegistrationError(f"`random=` of `{name}` must be True, False or a function of the box")
-    return _Impl(apply, make, inverse, random)
+    _check_log_det(name, iso, log_det)
+    return _Impl(apply, make, inverse, random, log_det)
+
+
+def _check_log_det(name: str, iso: bool, log_det: _LogDet) -> None:
+    """Log-determinants only for an isomorphism: both maps, or volume preserved, never both ways."""
+    forward, backward, preserving = log_det.forward_ld, log_det.inverse_ld, log_det.volume_preserving
+    if not isinstance(preserving, bool):
+        raise RegistrationError(f"`volume_preserving=` of `{name}` must be True or False, not {preserving!r}")
+    if not iso and log_det.given:
+        given = "volume_preserving=True" if preserving else "`forward_ld`/`inverse_ld`"
+        raise RegistrationError(f"`{name}` has {given} but is not registered with `iso=True`: "
+                                "only an isomorphism has a log-determinant")
+    if preserving and (forward is not None or backward is not None):
+        raise RegistrationError(f"`{name}` is volume_preserving=True (its log-determinant is 0), "
+                                "so it takes no `forward_ld`/`inverse_ld`: give one or the other")
+    if (forward is None) != (backward is None):
+        have, lack = ("forward_ld", "inverse_ld") if backward is None else ("inverse_ld", "forward_ld")
+        raise RegistrationError(f"`{name}` has `{have}` but no `{lack}`: a log-determinant is given both ways or not at all")
+    for field, fn in (("forward_ld", forward), ("inverse_ld", backward)):
+        if fn is not None:
+            _callable(name, field, fn, ("module", "wires", "box", "ctx"))
 
 
 def _check_halves(name: str, iso: bool, params: bool, make: Any, inverse: Any) -> None:
@@ -419,7 +477,16 @@ class _Lowering:
         from .lower.ops import Op
 
         g = self.generator
-        return Op(self.apply, self.make if g.params else None, self.inverse if g.iso else None, random=self.draws)
+        ld: dict[str, Any] = {}
+        if g.iso and self.impl is None:
+            # A `lowering` is imported on first use, so whether it gives log-determinants is
+            # not known yet: these resolve it, and say E0601 where it gives none.
+            ld = {"forward_ld": self.forward_ld, "inverse_ld": self.inverse_ld}
+        elif self.impl is not None and self.impl.log_det.volume_preserving:
+            ld = {"volume_preserving": True}
+        elif self.impl is not None and self.impl.log_det.forward_ld is not None:
+            ld = {"forward_ld": self.forward_ld, "inverse_ld": self.inverse_ld}
+        return Op(self.apply, self.make if g.params else None, self.inverse if g.iso else None, random=self.draws, **ld)
 
     def label(self, box: Box) -> str:
         """The generator and its plugin, for messages."""
@@ -446,6 +513,8 @@ class _Lowering:
         g = self.generator
         found = {k: getattr(obj, k, None) for k in ("apply", "make", "inverse")}
         random = getattr(obj, "random", False)
+        log_det = _LogDet(getattr(obj, "forward_ld", None), getattr(obj, "inverse_ld", None),
+                          getattr(obj, "volume_preserving", False))
         try:
             if found["apply"] is None:
                 raise RegistrationError(f"`{self.source}` has no `apply(module, wires, box, ctx)`")
@@ -453,9 +522,10 @@ class _Lowering:
             _check_halves(g.name, g.iso, g.params, found["make"], found["inverse"])
             if not (isinstance(random, bool) or callable(random)):
                 raise RegistrationError(f"`{self.source}.random` must be True, False or a function of the box")
+            _check_log_det(g.name, g.iso, log_det)
         except RegistrationError as e:
             raise self.error("E0905", box, f"the implementation of {self.label(box)} does not fit its signature: {e}") from e
-        self.impl = _Impl(found["apply"], found["make"], found["inverse"], random)
+        self.impl = _Impl(found["apply"], found["make"], found["inverse"], random, log_det)
         return self.impl
 
     def call(self, what: str, fn: Callable[..., Any], box: Box, *args: Any) -> Any:
@@ -506,6 +576,52 @@ class _Lowering:
         assert impl.inverse is not None
         out = self.call("inverse", impl.inverse, box, module, list(wires), box, ctx)
         return self.wires(out, box.dom, box, ctx, "inverse")
+
+    def forward_ld(self, module: Any, wires: list[Any], box: Box, ctx: Any) -> tuple[list[Any], Any]:
+        """``Op.forward_ld``: the plugin's forward map with ``log|det J|``, both checked."""
+        return self.with_log_det(module, wires, box, ctx, inverse=False)
+
+    def inverse_ld(self, module: Any, wires: list[Any], box: Box, ctx: Any) -> tuple[list[Any], Any]:
+        """``Op.inverse_ld``: the plugin's inverse with its ``log|det J|``, both checked."""
+        return self.with_log_det(module, wires, box, ctx, inverse=True)
+
+    def with_log_det(self, module: Any, wires: list[Any], box: Box, ctx: Any, inverse: bool) -> tuple[list[Any], Any]:
+        """The map (``inverse`` or forward) with its log-determinant, shape ``(batch,)``.
+
+        A ``lowering`` gives its log-determinants only once imported, so a
+        volume-preserving one (0) and one without any (E0601 at the box,
+        what the lowering says of every iso it cannot differentiate) are
+        told apart here rather than when the table is built.
+        """
+        import jax.numpy as jnp
+
+        log_det = self.resolve(box).log_det
+        if log_det.volume_preserving:
+            out = (self.inverse if inverse else self.apply)(module, wires, box, ctx)
+            return out, jnp.zeros((ctx.batch,), jnp.float32)
+        fn = log_det.inverse_ld if inverse else log_det.forward_ld
+        if fn is None:
+            from .lower.model import no_log_det
+
+            raise no_log_det(box)
+        what = "inverse_ld" if inverse else "forward_ld"
+        result = self.call(what, fn, box, module, list(wires), box, ctx)
+        if not isinstance(result, (list, tuple)) or len(result) != 2:
+            shown = f"{len(result)} values" if isinstance(result, (list, tuple)) else type(result).__name__
+            raise self.error("E0905", box, f"the `{what}` of {self.label(box)} returned {shown}, not a pair "
+                                           "(wires, log-determinant)")
+        out, ld = result
+        out = self.wires(out, box.dom if inverse else box.cod, box, ctx, what)
+        shape = getattr(ld, "shape", None)
+        if shape is None or not hasattr(ld, "dtype"):
+            raise self.error("E0905", box, f"the `{what}` of {self.label(box)} returned a log-determinant of type "
+                                           f"{type(ld).__name__}, not an array")
+        if tuple(shape) != (ctx.batch,):
+            raise self.error("E0905", box, f"the `{what}` of {self.label(box)} returned a log-determinant of shape "
+                                           f"{tuple(shape)}, which needs ({ctx.batch},)",
+                             help="`log|det J|` is one number per example, shape (batch,), summed over the wires' "
+                                  f"other axes; {_help(self.plugin)}")
+        return out, jnp.asarray(ld, jnp.float32)
 
     def wires(self, out: Any, ty: Ty, box: Box, ctx: Any, what: str) -> list[Any]:
         """``out`` as a list of arrays that fit ``ty`` (a leading batch axis, known sizes equal)."""

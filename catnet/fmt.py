@@ -255,7 +255,8 @@ def declaration(decl: A.Decl, pad: int = 0) -> list[str]:
         group = f" under {decl.group}" if decl.group else ""
         return [f"object {decl.name:<{pad}} = {typ(decl.type)}{group}"]
     if isinstance(decl, A.BundleDecl):
-        return [f"bundle {decl.name:<{pad}} = {typ(decl.fiber)} over {typ(decl.base)}"]
+        total = f" in {typ(decl.total)}" if decl.total is not None else ""
+        return [f"bundle {decl.name:<{pad}} = {typ(decl.fiber)} over {typ(decl.base)}{total}"]
     if isinstance(decl, A.SharedDecl):
         head = decl.name + (f"[{', '.join(decl.dim_params)}]" if decl.dim_params else "")
         return [f"shared {head:<{pad}} = {expr(decl.expr)}"]

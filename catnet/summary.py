@@ -124,7 +124,8 @@ def _rows(diagram: Diagram, depth: int) -> Iterator[Row]:
         if box.kind == "structural":
             continue
         name = box.name if slot is None else slot[0] + ("" if slot[1] is None else f"[{slot[1]}]")
-        path = f"{prefix}{name}"
+        # a bundle's trivialization is one instance on the model's root, named after the bundle
+        path = names.attribute(box.shared) if box.shared is not None and box.kind == "generator" else f"{prefix}{name}"
         type_ = f"{box.dom} -> {box.cod}"
         deeper = box.body is not None and level + 1 > depth
         folded = "deeper boxes not listed (--depth)" if deeper and box.body.layers else ""  # type: ignore[union-attr]

@@ -298,7 +298,10 @@ class _Build:
         return str(c[0])
 
     def bundle_decl(self, meta: Any, c: list) -> A.BundleDecl:
-        return A.BundleDecl(str(c[0]), c[1], c[2], self._span(meta))
+        return A.BundleDecl(str(c[0]), c[1], c[2], c[3], self._span(meta))
+
+    def total(self, meta: Any, c: list) -> A.TypeExpr:
+        return c[0]
 
     def shared_decl(self, meta: Any, c: list) -> A.SharedDecl:
         name, dparams, body = c

@@ -1,8 +1,17 @@
 """``catnet train``: fit a morphism to data with optax, with checkpoints.
 
-The loss follows the codomain and the data: integer targets are class
-labels for the logits on the output's last axis (softmax cross-entropy),
-float targets are regressed (mean squared error); ``--loss`` overrides.
+The loss follows the entry and the data.  A *flow* (one real wire onto
+itself, every box an isomorphism) trains by likelihood: the negative
+log-likelihood of the data under the flow onto a standard Gaussian
+(``catnet.flows.nll``).  A *trivialization* ``E -> B ⊗ F`` (its first box a
+``triv``) trains by the bundle objective on total-space points and their
+base points (``catnet.bundles.objective.per_example``), after its chart
+centres are fitted to the training base points by k-means.  Otherwise
+integer targets are class labels for the logits on the output's last axis
+(softmax cross-entropy) and float targets are regressed (mean squared
+error).  ``--loss`` names the loss (``nll``, ``bundle``, ``xent``,
+``mse``); asking a flow or a trivialization for ``xent``/``mse``, or a
+likelihood of a morphism that is not one, is E0706 at the entry.
 With ``--objective NAME`` the loss is written in the file instead: NAME is
 a morphism ending in ``R[]`` (one number per example, e.g. built from the
 ``losses`` generators), its domain takes the data's inputs and optionally
@@ -54,9 +63,9 @@ from .check import Module, require_lowerable
 from .check.inputs import bad_argument, vocab_bounds
 from .cli import add_root_argument
 from .errors import CatnetError, suggest
-from .ir import Diagram, Span, Ty
+from .ir import Box, Diagram, Span, Ty
 
-LOSSES = ("auto", "xent", "mse")
+LOSSES = ("auto", "xent", "mse", "nll", "bundle")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
@@ -78,12 +87,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="train the morphism NAME ending in R[] (a loss per example), minimizing its batch mean; "
         "its domain takes the data's inputs, then optionally the targets",
     )
-    parser.add_argument("--data", default="digits", help="`digits` (bundled, offline) or PATH.npz with arrays x and y")
+    parser.add_argument(
+        "--data",
+        default="digits",
+        help="a named data set (bundled, offline: `digits`, `moons`, and the bundle sets `torus`, `iris`) "
+        "or PATH.npz with arrays x and y (a flow reads x only; a trivialization reads x and its base points y)",
+    )
     parser.add_argument("--epochs", default="10", help="passes over the training set, 1 to 1000000 (default 10)")
     parser.add_argument("--batch-size", default="64", help="examples per step (default 64)")
     parser.add_argument("--lr", default="1e-3", help="learning rate, a positive number (default 1e-3)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="optax optimizer (default adam)")
-    parser.add_argument("--loss", choices=LOSSES, default="auto", help="auto: cross-entropy for integer labels, else MSE")
+    parser.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default="auto",
+        help="auto: likelihood (nll) for a flow, the bundle objective for a trivialization E -> B ⊗ F, "
+        "else cross-entropy (xent) for integer labels and MSE for float targets",
+    )
     parser.add_argument("--seed", default="0", help="seed for weights, dropout and shuffling, 0 to 2**32-1 (default 0)")
     parser.add_argument("--test-fraction", default="0.2", help="share of the data held out, between 0 and 1 (default 0.2)")
     parser.add_argument("--out", default=None, help="run directory for checkpoints (default runs/<file stem>)")
@@ -123,7 +143,7 @@ class Config:
         d.pop("file")
         if self.objective is None:
             d.pop("objective")  # the settings of a run without one read as before objectives existed
-        d["data"] = "digits" if self.data == "digits" else "npz"
+        d["data"] = self.data if datalib.is_named(self.data) else "npz"
         return d
 
 
@@ -280,6 +300,110 @@ def _loss_kind(loss: str, labels: bool) -> str:
     return loss
 
 
+def first_not_iso(diagram: Diagram) -> Box | None:
+    """The first box of ``diagram`` in reading order that is not invertible, innermost; ``None`` for an iso.
+
+    A definition that is not an isomorphism is opened (iteratively: one
+    chain of bodies, however deep) so the message names the generator that
+    breaks invertibility, e.g. the `dense` inside it.
+    """
+    found: Box | None = None
+    while True:
+        box = next((layer.box for layer in diagram.layers if not layer.box.iso), None)
+        if box is None:
+            return found
+        found = box
+        if box.body is None:
+            return box
+        diagram = box.body
+
+
+def is_trivialization(diagram: Diagram) -> bool:
+    """Whether ``diagram`` is ``E -> B ⊗ F`` on one bundle wire, starting with that bundle's ``triv``."""
+    dom, cod = diagram.dom, diagram.cod
+    if len(dom) != 1 or dom.obs[0].base != "bundle" or len(cod) != 2:
+        return False
+    while diagram.layers:
+        box = diagram.layers[0].box
+        if box.name == "triv" and box.kind in ("generator", "structural"):
+            return box.dom == dom
+        if box.body is None or box.kind == "inv":
+            return False
+        diagram = box.body
+    return False
+
+
+def is_flow(diagram: Diagram) -> bool:
+    """Whether ``diagram`` is a flow: one real wire onto itself, every box an isomorphism."""
+    dom = diagram.dom
+    return len(dom) == 1 and dom.obs[0].base == "R" and diagram.cod == dom and first_not_iso(diagram) is None
+
+
+def _likelihood_error(message: str, help: str, span: Span | None = None, notes: tuple[str, ...] = ()) -> CatnetError:
+    return CatnetError("E0706", message, span, notes=notes, help=help)
+
+
+def training_kind(diagram: Diagram, loss: str, entry: str) -> str | None:
+    """``"nll"`` (a flow), ``"bundle"`` (a trivialization), or ``None`` (decided by the data), for ``--loss``.
+
+    Under ``auto`` the entry decides.  A flow or trivialization asked for
+    ``xent``/``mse`` is E0706 (it trains by likelihood, which a regression
+    of its outputs would not be: a flow's output is noise, not a target);
+    so is ``nll`` of a morphism that is not a flow (naming its first
+    non-invertible box) and ``bundle`` of one that is not a trivialization.
+    The error has no span unless it names a box: the caller places it at
+    the entry.
+    """
+    flow, triv = is_flow(diagram), is_trivialization(diagram)
+    signature = f"`{entry}` : {diagram.dom} -> {diagram.cod}"
+    if loss == "auto":
+        return "nll" if flow else "bundle" if triv else None
+    if loss in ("xent", "mse"):
+        if flow or triv:
+            what, right = ("a flow", "nll") if flow else ("a trivialization", "bundle")
+            objective = "its negative log-likelihood" if flow else "the bundle objective (base regression plus fiber likelihood)"
+            raise _likelihood_error(
+                f"`{entry}` is {what}, and {what} trains by likelihood, not by --loss {loss}",
+                notes=(signature, "its outputs are latent coordinates, "
+                       + ("Gaussian noise under the flow: their density is fitted, not targets" if flow
+                          else "a base point and a fiber coordinate: the base is fitted to the data's base points "
+                          "and the fiber by its density")),
+                help=f"use --loss {right} (or leave --loss at auto), which minimizes {objective}",
+            )
+        return None
+    if loss == "nll":
+        if flow:
+            return "nll"
+        if triv:
+            raise _likelihood_error(
+                f"`{entry}` is a trivialization, which trains by the bundle objective, not by --loss nll",
+                notes=(signature,),
+                help="use --loss bundle (or leave --loss at auto)",
+            )
+        culprit = first_not_iso(diagram)
+        if culprit is not None:
+            raise _likelihood_error(
+                f"--loss nll trains a flow by likelihood, but `{entry}` is not an isomorphism: `{culprit.name}` is not invertible",
+                span=culprit.span,
+                notes=(signature,),
+                help="a flow is built from invertible generators only (`coupling`, `reverse`, `actnorm`, ...); "
+                "to fit targets, use --loss mse or --loss xent",
+            )
+        raise _likelihood_error(
+            f"--loss nll trains a flow, one real wire onto itself, but {signature} is not one",
+            help="a flow maps X -> X on one real wire, e.g. `morphism flow : X -> X = coupling ; reverse ; coupling`",
+        )
+    assert loss == "bundle", loss
+    if triv:
+        return "bundle"
+    raise _likelihood_error(
+        f"--loss bundle trains a trivialization E -> B ⊗ F, but {signature} is not one",
+        help="a trivialization takes one bundle wire and starts with `triv`, e.g. "
+        "`morphism chart : E -> B @ F = triv(prior=\"circle\")`"
+        + ("; a flow trains by --loss nll" if is_flow(diagram) else ""),
+    )
+
+
 def make_functions(graphdef: Any, eval_graphdef: Any, tx: Any, kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """The jitted training step and evaluation step over split state.
 
@@ -289,12 +413,26 @@ def make_functions(graphdef: Any, eval_graphdef: Any, tx: Any, kind: str) -> tup
     index, weight)`` returns the weighted loss sum and correct count.  With
     ``kind == "objective"`` the model is the objective: its output is the
     loss of each example, and ``target`` is ``None`` (the targets, if any,
-    are among the inputs).
+    are among the inputs).  With ``"nll"`` the model is a flow and the loss
+    its negative log-likelihood (no target); with ``"bundle"`` a
+    trivialization, the target its base points.
     """
     import jax
     import jax.numpy as jnp
     import optax
     from flax import nnx
+
+    def per_example(model: Any, xs: tuple[Any, ...], y: Any) -> tuple[Any, Any]:
+        """The loss of each example (and its hit for accuracy, or ``None``)."""
+        if kind == "nll":
+            from .flows import nll
+
+            return nll(model, xs[0]), None
+        if kind == "bundle":
+            from .bundles.objective import per_example as bundle_loss
+
+            return bundle_loss(model, xs[0], y), None
+        return losses(model(*xs), y)
 
     def losses(out: Any, y: Any) -> tuple[Any, Any]:
         if kind == "objective":
@@ -323,7 +461,7 @@ def make_functions(graphdef: Any, eval_graphdef: Any, tx: Any, kind: str) -> tup
         # copy: fresh variables at this trace level, so the dropout stream's
         # counter may advance inside the gradient's trace
         model = nnx.merge(graphdef, params, rest, copy=True)
-        per, _ = losses(model(*xs), y)
+        per, _ = per_example(model, xs, y)
         _, _, rest = nnx.split(model, nnx.Param, ...)
         return per.mean(), rest
 
@@ -339,7 +477,7 @@ def make_functions(graphdef: Any, eval_graphdef: Any, tx: Any, kind: str) -> tup
         # the evaluation graph: dropout off, noise at its mean, batch statistics from the running averages
         model = nnx.merge(eval_graphdef, params, rest)
         xs, y = batch_of(inputs, target, index)
-        per, hit = losses(model(*xs), y)
+        per, hit = per_example(model, xs, y)
         correct = (hit * weight).sum() if hit is not None else jnp.float32(0)
         return (per * weight).sum(), correct
 
@@ -530,6 +668,8 @@ class Run:
     metrics_out: str | None
     progress: TextIO | None
     started: float = field(default_factory=time.perf_counter)
+    #: ``"nll"`` (a flow) or ``"bundle"`` (a trivialization); ``None``: an objective or a loss the data decides.
+    likelihood: str | None = None
 
 
 def prepare(args: argparse.Namespace) -> Run:
@@ -548,6 +688,7 @@ def prepare(args: argparse.Namespace) -> Run:
     entry = objective or args.entry or module.entry_name()
     # an objective's own errors are located by `objective_diagram`
     diagram = objective_diagram(module, objective) if objective is not None else None
+    likelihood: str | None = None
     try:
         if diagram is None:
             diagram = module.diagram(entry)
@@ -555,8 +696,11 @@ def prepare(args: argparse.Namespace) -> Run:
         if objective is not None:
             dataset = datalib.load_objective(args.data, diagram.dom, objective, vocab_bounds(diagram))
         else:
-            dataset = datalib.load(args.data, diagram.dom, diagram.cod, vocab_bounds(diagram))
-            _loss_kind(args.loss, dataset.labels)
+            likelihood = training_kind(diagram, args.loss, entry)
+            kind = {"nll": "flow", "bundle": "bundle"}.get(likelihood or "", "supervised")
+            dataset = datalib.load(args.data, diagram.dom, diagram.cod, vocab_bounds(diagram), kind=kind, seed=opts.seed)
+            if likelihood is None:
+                _loss_kind(args.loss, dataset.labels)
         train, test = datalib.split(dataset, opts.test_fraction)
         if not args.skip_memory_check:
             # parameters, optimizer state and one batch's activations, before JAX allocates any
@@ -566,13 +710,13 @@ def prepare(args: argparse.Namespace) -> Run:
         if e.code == "E0701":
             e.notes = e.notes + (f"data: {args.data}",)
         raise module.locate(e, entry) from None
-    digits = args.data == "digits"
+    named = datalib.is_named(args.data)
     config = Config(
         file=args.file,
         source_sha256=_file_hash(args.file, "file"),
         entry=args.entry,
-        data=args.data if digits else os.path.abspath(args.data),
-        data_sha256=None if digits else _file_hash(args.data, "data file"),
+        data=args.data if named else os.path.abspath(args.data),
+        data_sha256=None if named else _file_hash(args.data, "data file"),
         batch_size=opts.batch_size,
         lr=opts.lr,
         optimizer=args.optimizer,
@@ -593,7 +737,7 @@ def prepare(args: argparse.Namespace) -> Run:
     _writable_folder("--out", out)
     if args.metrics_out is not None:
         _writable_folder("--metrics-out", Path(args.metrics_out).absolute().parent)
-    return Run(config, diagram, train, test, out, resume, args.metrics_out, None if args.quiet else sys.stderr, started)
+    return Run(config, diagram, train, test, out, resume, args.metrics_out, None if args.quiet else sys.stderr, started, likelihood)
 
 
 #: Metrics whose names an objective's values never take (``train_<name>``, ``test_<name>``).
@@ -622,8 +766,15 @@ def fit(run: Run) -> dict[str, Any]:
     from .lower import lower
 
     cfg = run.config
-    kind = "objective" if cfg.objective is not None else _loss_kind(cfg.loss, run.train.labels)
+    kind = "objective" if cfg.objective is not None else run.likelihood or _loss_kind(cfg.loss, run.train.labels)
     model = lower(run.diagram, rngs=nnx.Rngs(cfg.seed))
+    if kind == "bundle":
+        from .bundles import charts
+
+        # The chart centres are state (not parameters): fitted once here, they
+        # travel in `rest` and so in every checkpoint.
+        assert run.train.target is not None
+        charts.fit(model, run.train.target, cfg.seed, points=run.train.inputs[0])
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     model.eval()
     eval_graphdef, _, _ = nnx.split(model, nnx.Param, ...)
@@ -643,7 +794,7 @@ def fit(run: Run) -> dict[str, Any]:
     eval_batch = min(n_test, 1024)
     eval_chunks = -(-n_test // eval_batch)
 
-    progress = Progress(cfg.epochs, steps, batch, run.progress, cfg.objective or "loss")
+    progress = Progress(cfg.epochs, steps, batch, run.progress, cfg.objective or ("nll" if kind == "nll" else "loss"))
     for text in run.resume.notes if run.resume else ():
         progress.note(text)
     checkpoints = ckpt.Orbax(run.out)
@@ -767,7 +918,52 @@ def fit(run: Run) -> dict[str, Any]:
         "history": history,
     }
     metrics.update(_objective_values(cfg.objective, last))
+    if kind in ("nll", "bundle") and history:
+        metrics.update(_likelihood_metrics(run, kind, nnx.merge(eval_graphdef, params, rest), last["test_loss"]))
     return metrics
+
+
+def gaussian_nll(train: np.ndarray, test: np.ndarray) -> float:
+    """The mean test NLL (nats per example) of one full-covariance Gaussian fitted to ``train`` (NumPy).
+
+    The baseline a flow must beat: maximum likelihood mean and covariance of
+    the flattened training inputs, with a ridge of 1e-6 of the mean variance
+    so that a constant coordinate does not make the covariance singular.
+    """
+    x = np.asarray(train, np.float64).reshape(len(train), -1)
+    t = np.asarray(test, np.float64).reshape(len(test), -1)
+    d = x.shape[1]
+    mean = x.mean(axis=0)
+    cov = np.atleast_2d(np.cov(x, rowvar=False, bias=True))
+    cov = cov + np.eye(d) * 1e-6 * max(float(np.trace(cov)) / d, 1e-12)
+    _, logdet = np.linalg.slogdet(cov)
+    diff = t - mean
+    maha = np.sum(diff * np.linalg.solve(cov, diff.T).T, axis=1)
+    return float(np.mean(0.5 * (maha + logdet + d * math.log(2 * math.pi))))
+
+
+def _likelihood_metrics(run: Run, kind: str, model: Any, test_loss: float) -> dict[str, Any]:
+    """The metrics of a flow (test NLL, bits per dimension, the Gaussian baseline) or a trivialization.
+
+    A trivialization trained on a bundle data set is sampled over held-out
+    base points (``catnet.bundles.metrics.evaluate``): ``projection_error``
+    and, where the true fiber is known, ``fiber_coverage``.
+    """
+    from .flows import bits_per_dim, dimension
+
+    if kind == "nll":
+        return {
+            "test_nll": test_loss,
+            "test_bits_per_dim": bits_per_dim(test_loss, dimension(model), run.test.levels),
+            "gaussian_nll": gaussian_nll(run.train.inputs[0], run.test.inputs[0]),
+        }
+    data = datalib.bundle_data(run.config.data)
+    if data is None:
+        return {}
+    from .bundles.metrics import evaluate
+
+    assert run.test.target is not None
+    return dict(evaluate(model, data, run.test.target, run.config.seed))
 
 
 def _deliver_metrics(run: Run, metrics: dict[str, Any]) -> None:
@@ -798,6 +994,18 @@ def run(args: argparse.Namespace) -> int:
     if prepared.metrics_out:
         _deliver_metrics(prepared, metrics)
     if prepared.progress is not None:
+        if "test_nll" in metrics:
+            prepared.progress.write(
+                f"test NLL {metrics['test_nll']:.4f} nats ({metrics['test_bits_per_dim']:.4f} bits/dim); "
+                f"one Gaussian: {metrics['gaussian_nll']:.4f} nats\n"
+            )
+        if "projection_error" in metrics:
+            coverage = metrics.get("fiber_coverage")
+            prepared.progress.write(
+                f"projection error {metrics['projection_error']:.4f}"
+                + (f", fiber coverage {coverage:.4f}" if coverage is not None else "")
+                + " (samples over held-out base points)\n"
+            )
         acc = metrics["test_accuracy"]
         shown = f"test accuracy {acc:.4f}, " if acc is not None else ""
         prepared.progress.write(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -39,3 +40,19 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")
     except ImportError:  # pragma: no cover
         pass
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test file.
+
+    Every model a test compiles stays in JAX's caches for the life of the
+    process; across the suite that is gigabytes, and a subprocess forked
+    from a big pytest process starts its peak-memory count (``ru_maxrss``)
+    at the parent's size, which the hostile cases bound at 1 GB.
+    """
+    yield
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        jax.clear_caches()
+        gc.collect()

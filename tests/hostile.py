@@ -16,6 +16,7 @@ import importlib
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -61,54 +62,94 @@ class Result:
     megabytes: float
 
 
+#: ``python -c`` text that runs ``python -m catnet`` and, as it exits (normally
+#: or by ``os._exit``), writes
+#: its own peak resident memory (``VmHWM`` of /proc/self/status, in kB) to
+#: the file named by ``CATNET_PEAK_FILE``.  The kernel's ``ru_maxrss`` of a
+#: child starts at the size of the process that forked it, so a child of a
+#: big pytest process would be charged for its parent; ``VmHWM`` counts the
+#: memory of the program the child runs, from its ``exec`` on.
+_PEAK_WRAPPER = """
+import atexit, os, runpy, sys
+
+def _peak() -> None:
+    try:
+        with open("/proc/self/status") as f:
+            kb = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+        with open(os.environ["CATNET_PEAK_FILE"], "w") as out:
+            out.write(kb)
+    except Exception:
+        pass
+
+def _exit(code: int, _exit_now=os._exit) -> None:  # catnet ends pure commands with os._exit
+    _peak()
+    _exit_now(code)
+
+atexit.register(_peak)
+os._exit = _exit
+runpy.run_module("catnet", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_catnet(args: list[str], cwd: Path, timeout: float = 120.0, env: dict[str, str] | None = None,
                stdin: str | None = None) -> Result:
-    """Run ``python -m catnet ARGS`` in ``cwd``; wall time and peak RSS of the child."""
+    """Run ``python -m catnet ARGS`` in ``cwd``; wall time and the child's own peak RSS.
+
+    The peak is the child's ``VmHWM`` where Linux gives it (see
+    ``_PEAK_WRAPPER``), else ``ru_maxrss`` from ``wait4``.
+    """
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.setdefault("JAX_PLATFORMS", "cpu")
     full_env.update(env or {})
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "catnet", *args], cwd=cwd, env=full_env, text=True,
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    # Read the pipes on threads and reap the child with wait4, which gives
-    # this child's own peak RSS (RUSAGE_CHILDREN would be the maximum over
-    # every child the test process ever had).
-    chunks: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="catnet-peak-") as peak_dir:
+        peak_file = Path(peak_dir) / "peak"
+        full_env["CATNET_PEAK_FILE"] = str(peak_file)
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _PEAK_WRAPPER, *args], cwd=cwd, env=full_env, text=True,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        # Read the pipes on threads and reap the child with wait4 (its own
+        # rusage; RUSAGE_CHILDREN would be the maximum over every child the
+        # test process ever had).
+        chunks: dict[str, str] = {}
 
-    def drain(name: str, stream: Any) -> None:
-        with stream:
-            chunks[name] = stream.read()
+        def drain(name: str, stream: Any) -> None:
+            with stream:
+                chunks[name] = stream.read()
 
-    readers = [threading.Thread(target=drain, args=(n, s), daemon=True)
-               for n, s in (("out", proc.stdout), ("err", proc.stderr))]
-    for t in readers:
-        t.start()
-    if stdin is not None:
-        assert proc.stdin is not None
-        proc.stdin.write(stdin)
-        proc.stdin.close()
-    status, usage = 0, None
-    while True:
-        pid, raw, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            status = os.waitstatus_to_exitcode(raw)
-            break
-        if time.perf_counter() - start > timeout:
-            proc.kill()
-            _, raw, usage = os.wait4(proc.pid, 0)
-            status = -9
-            break
-        time.sleep(0.005)
-    proc.returncode = status
-    for t in readers:
-        t.join()
-    seconds = time.perf_counter() - start
+        readers = [threading.Thread(target=drain, args=(n, s), daemon=True)
+                   for n, s in (("out", proc.stdout), ("err", proc.stderr))]
+        for t in readers:
+            t.start()
+        if stdin is not None:
+            assert proc.stdin is not None
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        status, usage = 0, None
+        while True:
+            pid, raw, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                status = os.waitstatus_to_exitcode(raw)
+                break
+            if time.perf_counter() - start > timeout:
+                proc.kill()
+                _, raw, usage = os.wait4(proc.pid, 0)
+                status = -9
+                break
+            time.sleep(0.005)
+        proc.returncode = status
+        for t in readers:
+            t.join()
+        seconds = time.perf_counter() - start
+        try:
+            megabytes = int(peak_file.read_text()) / 1024.0
+        except (OSError, ValueError):
+            megabytes = usage.ru_maxrss / 1024.0 if usage else 0.0
     err = chunks.get("err", "") + (f"\n[timed out after {timeout} s]" if status == -9 else "")
-    return Result(status, chunks.get("out", ""), err, seconds, usage.ru_maxrss / 1024.0 if usage else 0.0)
+    return Result(status, chunks.get("out", ""), err, seconds, megabytes)
 
 
 def all_cases() -> list[Case]:

@@ -105,10 +105,10 @@ def test_the_ways_to_name_a_plugin(net: Path) -> None:
 
 def test_check_with_a_plugin_does_not_import_jax(net: Path, tmp_path: Path) -> None:
     flow = tmp_path / "flow.cat"
-    flow.write_text("morphism flow : R[8] -> R[8] = actnorm ; inv(actnorm)\n", encoding="utf-8")
-    code = ("import sys, actnorm; actnorm.register(); from catnet.cli import main; "
+    flow.write_text("morphism flow : R[8] -> R[8] = affine_norm ; inv(affine_norm)\n", encoding="utf-8")
+    code = ("import sys, affine_norm; affine_norm.register(); from catnet.cli import main; "
             f"rc = main(['--plugin', 'swiglu', 'check', '-q', {str(net)!r}, {str(flow)!r}]); "
-            "print(rc, 'jax' in sys.modules, 'flax' in sys.modules, 'actnorm_jax' in sys.modules)")
+            "print(rc, 'jax' in sys.modules, 'flax' in sys.modules, 'affine_norm_jax' in sys.modules)")
     env = {k: v for k, v in os.environ.items() if k != extend.ENV_VAR}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(PLUGINS)])
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
@@ -129,9 +129,9 @@ def test_installed_entry_points_load(tmp_path: Path, net: Path) -> None:
     dist = tmp_path / "catnet_test_plugins-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: catnet-test-plugins\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[catnet.generators]\nswiglu = swiglu\nactnorm = actnorm:register\n")
+    (dist / "entry_points.txt").write_text("[catnet.generators]\nswiglu = swiglu\naffine_norm = affine_norm:register\n")
     flow = tmp_path / "flow.cat"
-    flow.write_text("object V = R[32]\nmorphism flow : V -> V = actnorm ; reverse ; actnorm\n", encoding="utf-8")
+    flow.write_text("object V = R[32]\nmorphism flow : V -> V = affine_norm ; reverse ; affine_norm\n", encoding="utf-8")
     env = {"PYTHONPATH": os.pathsep.join([str(ROOT), str(PLUGINS), str(tmp_path)])}
     proc = cli("check", str(net), str(flow), env=env)
     assert proc.returncode == 0, proc.stderr
@@ -190,22 +190,22 @@ def test_a_lowering_module_loads_when_a_model_is_built_and_inverts(use: Callable
     import jax.numpy as jnp
     from flax import nnx
 
-    sys.modules.pop("actnorm_jax", None)
-    use("actnorm").register()
-    module = catnet.loads("object V = R[4]\nmorphism g : V -> V = actnorm ; reverse ; actnorm\n"
+    sys.modules.pop("affine_norm_jax", None)
+    use("affine_norm").register()
+    module = catnet.loads("object V = R[4]\nmorphism g : V -> V = affine_norm ; reverse ; affine_norm\n"
                           "shared G = g\nmorphism there_and_back : V -> V = G ; inv(G)\n")
-    assert "actnorm_jax" not in sys.modules  # checking needs only the signature half
+    assert "affine_norm_jax" not in sys.modules  # checking needs only the signature half
     assert total_params(module.diagram("g")) == 16
     model = catnet.compile(module, "there_and_back", rngs=nnx.Rngs(0))
-    assert "actnorm_jax" in sys.modules
-    first, second = model.G.g.actnorm
+    assert "affine_norm_jax" in sys.modules
+    first, second = model.G.g.affine_norm
     first.log_scale[...] = jnp.arange(4.0) / 4
     second.shift[...] = jnp.arange(4.0)
     x = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(model(x)), x, atol=1e-5)
     forward = catnet.compile(module, "g", rngs=nnx.Rngs(0))
-    forward.actnorm[0].log_scale[...] = jnp.arange(4.0) / 4
-    forward.actnorm[1].shift[...] = jnp.arange(4.0)
+    forward.affine_norm[0].log_scale[...] = jnp.arange(4.0) / 4
+    forward.affine_norm[1].shift[...] = jnp.arange(4.0)
     want = (x * np.exp(np.arange(4.0) / 4))[:, ::-1] + np.arange(4.0)
     np.testing.assert_allclose(np.asarray(forward(x)), want, rtol=1e-5)
 
@@ -256,10 +256,16 @@ def test_a_cat_file_cannot_run_python(tmp_path: Path) -> None:
 
 
 def test_the_worked_example_of_the_docs(use: Callable[[str], ModuleType]) -> None:
-    """docs/extending.md shows tests/plugins/swiglu.py verbatim, and its .cat examples check with it."""
+    """docs/extending.md shows tests/plugins/swiglu.py (and affine_norm's log-determinants) verbatim,
+    and its .cat examples check with it."""
     doc = (ROOT / "docs" / "extending.md").read_text(encoding="utf-8")
     python = [block.split("\n", 1)[1] for block in doc.split("```")[1::2] if block.startswith("python\n")]
     assert python[0] == (PLUGINS / "swiglu.py").read_text(encoding="utf-8")
+    # The log-determinants of affine_norm, as the plugin has them.
+    continued = next(block for block in python if block.startswith("# affine_norm_jax.py, continued"))
+    jax_half = (PLUGINS / "affine_norm_jax.py").read_text(encoding="utf-8")
+    for part in continued.split("\n\n\n")[1:]:
+        assert part.strip() in jax_half
     use("swiglu")
     examples = [block.split("\n", 1)[1] for block in doc.split("```")[1::2] if block.startswith("cat\n")]
     assert examples
@@ -284,6 +290,12 @@ def _make(box: Box, rngs: Any) -> None:
 
 def _apply(module: Any, wires: list[Any], box: Box, ctx: Any) -> list[Any]:
     return wires
+
+
+def _apply_ld(module: Any, wires: list[Any], box: Box, ctx: Any) -> tuple[list[Any], Any]:
+    import jax.numpy as jnp
+
+    return wires, jnp.zeros((ctx.batch,))
 
 
 @pytest.mark.parametrize(
@@ -352,6 +364,133 @@ def test_a_refused_plugin_leaves_nothing_registered(monkeypatch: pytest.MonkeyPa
     assert "first_of_two" not in GENERATORS and "duplicate" not in sys.modules
 
 
+# -- isomorphisms with log-determinants ---------------------------------------------------------
+
+
+def test_a_plugin_log_det_equals_the_jacobian(use: Callable[[str], ModuleType]) -> None:
+    """``affine_norm ; reverse ; affine_norm``: the plugin's log-determinants against autodiff's, per example."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    use("affine_norm").register()
+    model = catnet.compile("object V = R[3, 4]\nmorphism g : V -> V = affine_norm ; reverse ; affine_norm\n",
+                           rngs=nnx.Rngs(0))
+    rng = np.random.default_rng(2)
+    for layer in model.affine_norm:  # away from the identity, where every log-det is 0
+        layer.log_scale[...] = jnp.asarray(rng.normal(size=4) * 0.5, jnp.float32)
+        layer.shift[...] = jnp.asarray(rng.normal(size=4), jnp.float32)
+    x = rng.normal(size=(5, 3, 4)).astype(np.float32)
+    y, ld = model.forward_log_det(x)
+    assert ld.shape == (5,)
+    np.testing.assert_allclose(np.asarray(y), np.asarray(model(x)), rtol=1e-6)
+    for i in range(5):
+        jac = jax.jacfwd(lambda v: model(v[None])[0])(jnp.asarray(x[i])).reshape(12, 12)
+        sign, logabs = jnp.linalg.slogdet(jac)
+        assert float(sign) != 0
+        np.testing.assert_allclose(float(ld[i]), float(logabs), atol=1e-4)
+    back, inverse_ld = model.inverse_log_det(y)
+    np.testing.assert_allclose(np.asarray(back), x, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(inverse_ld), -np.asarray(ld), atol=1e-5)
+
+
+def test_a_volume_preserving_plugin_has_log_det_zero(use: Callable[[str], ModuleType]) -> None:
+    import jax.numpy as jnp
+    from flax import nnx
+
+    def flip(module: None, wires: list[Any], box: Box, ctx: Any) -> list[Any]:
+        return [-wires[0]]
+
+    extend.generator("flip", _same, iso=True, apply=flip, inverse=flip, volume_preserving=True, plugin="tests")
+    model = catnet.compile("morphism f : R[3] -> R[3] = flip ; scale(by=2.0) ; flip\n", rngs=nnx.Rngs(0))
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    y, ld = model.forward_log_det(x)
+    np.testing.assert_allclose(np.asarray(y), 2 * x)
+    np.testing.assert_allclose(np.asarray(ld), np.full(2, 3 * np.log(2.0)), rtol=1e-6)
+    assert jnp.asarray(model.inverse_log_det(y)[1]).shape == (2,)
+
+
+def test_a_plugin_iso_without_log_det_is_e0601_at_the_box(use: Callable[[str], ModuleType]) -> None:
+    from flax import nnx
+
+    def flip(module: None, wires: list[Any], box: Box, ctx: Any) -> list[Any]:
+        return [-wires[0]]
+
+    extend.generator("flip", _same, iso=True, apply=flip, inverse=flip, plugin="tests")
+    model = catnet.compile("morphism f : R[3] -> R[3] = reverse ; flip\n", rngs=nnx.Rngs(0))
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(np.asarray(model(x)), -x)  # it still runs
+    with pytest.raises(CatnetError) as info:
+        model.forward_log_det(x)
+    assert info.value.code == "E0601" and "`flip` is invertible, but its lowering has no log-determinant" in info.value.message
+    assert info.value.span is not None and (info.value.span.line, info.value.span.column) == (1, 39)
+    # The same for a `lowering=` module that gives no log-determinant (affine_norm_jax without them).
+    sys.modules.pop("affine_norm_jax", None)
+    use("affine_norm")
+    jax_half = importlib.import_module("affine_norm_jax")
+    plain = ModuleType("plain_affine_norm")
+    for name in ("make", "apply", "inverse"):
+        setattr(plain, name, getattr(jax_half, name))
+    sys.modules["plain_affine_norm"] = plain
+    try:
+        extend.generator("affine_norm", use("affine_norm").rule, iso=True, count=use("affine_norm").count,
+                         lowering="plain_affine_norm", plugin="tests")
+        model = catnet.compile("morphism g : R[4] -> R[4] = affine_norm\n", rngs=nnx.Rngs(0))
+        np.testing.assert_allclose(np.asarray(model(np.ones((2, 4), np.float32))), 1.0)  # it runs
+        with pytest.raises(CatnetError) as info:
+            model.forward_log_det(np.ones((2, 4), np.float32))
+        assert info.value.code == "E0601" and info.value.span is not None and info.value.span.column == 29
+    finally:
+        del sys.modules["plain_affine_norm"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"forward_ld": _apply_ld, "inverse_ld": _apply_ld}, "is not registered with `iso=True`: only an isomorphism"),
+        ({"volume_preserving": True}, "volume_preserving=True but is not registered with `iso=True`"),
+        ({"iso": True, "inverse": _apply, "forward_ld": _apply_ld}, "has `forward_ld` but no `inverse_ld`"),
+        ({"iso": True, "inverse": _apply, "inverse_ld": _apply_ld}, "has `inverse_ld` but no `forward_ld`"),
+        ({"iso": True, "inverse": _apply, "forward_ld": _apply_ld, "inverse_ld": _apply_ld, "volume_preserving": True},
+         "so it takes no `forward_ld`/`inverse_ld`"),
+        ({"iso": True, "inverse": _apply, "volume_preserving": 1}, "`volume_preserving=` of `g` must be True or False"),
+        ({"iso": True, "inverse": _apply, "forward_ld": _apply_ld, "inverse_ld": lambda x: x},
+         r"`inverse_ld` of `g` must take \(module, wires, box, ctx\)"),
+        ({"iso": True, "inverse": _apply, "forward_ld": "log_det", "inverse_ld": _apply_ld}, "`forward_ld` of `g` must be a function"),
+    ],
+)
+def test_log_det_registration_mistakes(kwargs: dict[str, object], message: str) -> None:
+    before = dict(GENERATORS)
+    with pytest.raises(RegistrationError, match=message):
+        extend.generator("g", _same, apply=_apply, **kwargs)  # type: ignore[arg-type]
+    assert GENERATORS == before
+
+
+def test_log_det_registration_needs_an_implementation_of_its_own() -> None:
+    with pytest.raises(RegistrationError, match="but no `apply`"):
+        extend.generator("g", _same, iso=True, volume_preserving=True)
+    with pytest.raises(RegistrationError, match="not both"):
+        extend.generator("g", _same, iso=True, lowering="pkg.mod", forward_ld=_apply_ld, inverse_ld=_apply_ld)
+    assert "g" not in GENERATORS
+
+
+def test_a_lowering_with_inconsistent_log_dets_is_e0905(use: Callable[[str], ModuleType]) -> None:
+    from flax import nnx
+
+    half = ModuleType("half_log_det")
+    half.apply = half.inverse = _apply  # type: ignore[attr-defined]
+    half.forward_ld = _apply_ld  # type: ignore[attr-defined]
+    sys.modules["half_log_det"] = half
+    try:
+        extend.generator("half", _same, iso=True, lowering="half_log_det", plugin="tests")
+        with pytest.raises(CatnetError) as info:  # when the lowering is imported: building the model
+            catnet.compile("morphism f : R[2] -> R[2] = half\n", rngs=nnx.Rngs(0))
+        assert info.value.code == "E0905"
+        assert "does not fit its signature: `half` has `forward_ld` but no `inverse_ld`" in info.value.message
+    finally:
+        del sys.modules["half_log_det"]
+
+
 # -- a plugin's bugs are located diagnostics (golden) ------------------------------------------
 
 #: Diagnostics of the command line, run in tests/ (stderr, exit status 1).
@@ -393,4 +532,25 @@ def test_api_golden(case: str, use: Callable[[str], ModuleType], monkeypatch: py
     text = info.value.render() + "\n"
     golden(GOLDEN / f"{case}.err", text)
     assert info.value.code in ("E0904", "E0905")
+    assert text.startswith(f"golden/plugins/{case}.cat:2:")
+
+
+#: Diagnostics of ``model.forward_log_det`` through a plugin's log-determinant (``CatnetError.render()``).
+LOG_DET_CASES = ["plugins_raising_log_det", "plugins_log_det_shape"]
+
+
+@pytest.mark.parametrize("case", LOG_DET_CASES)
+def test_log_det_golden(case: str, use: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch) -> None:
+    from flax import nnx
+
+    use("broken")
+    monkeypatch.chdir(HERE)
+    model = catnet.compile(f"golden/plugins/{case}.cat", rngs=nnx.Rngs(0))
+    x = np.zeros((3, 4), np.float32)
+    np.testing.assert_array_equal(np.asarray(model(x)), x)  # the plain lowering does not need it
+    with pytest.raises(CatnetError) as info:
+        model.forward_log_det(x)
+    text = info.value.render() + "\n"
+    golden(GOLDEN / f"{case}.err", text)
+    assert info.value.code == "E0905"
     assert text.startswith(f"golden/plugins/{case}.cat:2:")

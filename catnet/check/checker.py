@@ -7,7 +7,7 @@ from typing import Iterable, NoReturn
 
 from .. import ast as A
 from ..errors import CatnetError
-from ..ir import Span
+from ..ir import Box, Span
 from .declarations import Declarations
 from .expressions import Expressions
 from .generators import Generators
@@ -27,6 +27,8 @@ class Checker(Declarations, Expressions, Generators):
         self.decls: dict[str, A.Decl] = {}
         self.object_decls: dict[str, A.ObjectDecl | A.BundleDecl] = {}
         self.in_progress: list[str] = []
+        #: the first ``triv`` of each bundle: its arguments and where (one trivialization per bundle)
+        self.trivializations: dict[str, Box] = {}
 
     # -- errors
     def error(self, code: str, message: str, span: Span | None, *, notes: Iterable[str] = (), help: str | None = None) -> NoReturn:

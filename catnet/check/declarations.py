@@ -255,7 +255,7 @@ class Declarations:
         if isinstance(decl, A.BundleDecl):
             fiber = self.type(decl.fiber, scope)
             base = self.type(decl.base, scope)
-            ty = Ty((Ob("bundle", (), fiber=fiber, over=base, name=name),))
+            ty = Ty((Ob("bundle", self.total_space(name, decl, fiber, base, scope), fiber=fiber, over=base, name=name),))
         else:
             ty = self.type(decl.type, scope)
             if len(ty) == 1:
@@ -266,6 +266,43 @@ class Declarations:
                 self.error("E0308", "a group acts on one wire, not on a product", decl.span)
         self.module.objects[name] = ty
         return ty
+
+    def total_space(self, name: str, decl: A.BundleDecl, fiber: Ty, base: Ty, scope: Scope) -> tuple[Dim, ...]:
+        """The shape of a bundle's points: its ``in R[n]``, or base and fiber side by side.
+
+        A bundle whose base and fiber are each one real vector ``R[k]`` of a
+        known size can be trivialized at run time: its points are vectors of
+        the total space, at most ``dim B + dim F`` long (a shorter total space
+        is padded inside the trivialization).  Other bundles have no total
+        space (``()``): they check and draw, and compiling them is E0601.
+        """
+        def vector(ty: Ty) -> int | None:
+            if len(ty) != 1 or ty.obs[0].base != "R" or len(ty.obs[0].shape) != 1:
+                return None
+            k = ty.obs[0].shape[0]
+            return k if isinstance(k, int) else None
+
+        kb, kf = vector(base), vector(fiber)
+        if decl.total is None:
+            return (kb + kf,) if kb is not None and kf is not None else ()
+        total = self.type(decl.total, scope)
+        n = vector(total)
+        span = getattr(decl.total, "span", None) or decl.span
+        if n is None:
+            self.error("E0318", f"the total space of bundle `{name}` must be one real vector R[n], not {show_ty(total)}", span,
+                       help="write the points of the bundle as vectors, e.g. `in R[3]` for points in space")
+        if kb is None or kf is None:
+            what = "base" if kb is None else "fiber"
+            self.error("E0318", f"bundle `{name}` has a total space, so its {what} must be one real vector R[k], "
+                       f"not {show_ty(base if kb is None else fiber)}", span,
+                       help="a trivialization maps R[n] onto R[dim B] ⊗ R[dim F]: flatten the base and the fiber")
+        assert kb is not None and kf is not None and n is not None
+        if n > kb + kf:
+            self.error("E0318", f"bundle `{name}` lives in R[{n}], which a trivialization onto its base and fiber "
+                       f"(R[{kb}] ⊗ R[{kf}], {kb + kf} numbers) cannot reach", span,
+                       notes=[f"a trivialization E ≅ B ⊗ F is invertible, so dim E ≤ dim B + dim F = {kb + kf}"],
+                       help=f"give the fiber at least {n - kb} dimensions, or the base more")
+        return (n,)
 
     def type(self, t: A.TypeExpr, scope: Scope) -> Ty:
         if isinstance(t, A.TUnit):

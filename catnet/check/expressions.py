@@ -369,6 +369,56 @@ class Expressions:
         box = Box(name, defn.dom, defn.cod, kind="composite", body=defn.body, iso=defn.body.is_iso, span=v.span, shared=name)
         return box.diagram()
 
+    def network_use(self, v: A.Value, scope: Scope, bad: Callable[..., NoReturn]) -> Diagram:
+        """The value of a ``network`` argument (``coupling(conditioner=net)``): the use of one morphism.
+
+        A one-box diagram, as ``net`` would be used in a body: a morphism
+        definition is a fresh instance (its parameters belong to the box
+        that takes it, one set per occurrence, Para), a generic one with
+        fresh sizes for the generator's rule to fix (``net[4]`` gives them);
+        a ``shared`` instance is its use (its parameters counted once); a
+        morphism parameter of a template is what the template was given.
+        ``(net : A -> B)`` ascribes the type.  Anything else is E0208; a
+        template (it needs morphism arguments) E0319; an unknown name E0201.
+        """
+        example = "e.g. `morphism net : R[2] -> R[4] = dense(features=64) ; relu ; dense`, then `coupling(conditioner=net)`"
+        ascribed = v if isinstance(v, A.Ascribe) and isinstance(v.expr, A.Ref) else None
+        ref = ascribed.expr if ascribed is not None else v
+        if not isinstance(ref, A.Ref) or ref.args is not None:
+            bad("must name a morphism of the file", help="define the network as a morphism and give its name, " + example)
+        name = ref.name
+        if name in scope.morphisms:
+            if ref.dims is not None:
+                self.error("E0206", f"`{name}` is a morphism parameter and takes no arguments", ref.span)
+            target = scope.morphisms[name]
+            use = target.diagram() if isinstance(target, Box) else Box(
+                name, target.dom, target.cod, kind="composite", body=target, iso=target.is_iso, span=ref.span).diagram()
+        elif name in self.decls or name in self.module.imported:
+            defn = self.definition(name, ref.span) if name in self.decls else self.module.imported[name]
+            if defn.is_template:
+                self.error("E0319", f"`{name}` takes morphism arguments, so its name alone is no network", ref.span,
+                           help=f"define the network with its arguments given, `morphism {name}_net : A -> B = {name}(…)`, "
+                                f"and name `{name}_net`")
+            use = self.shared_use(ref, scope, bad) if defn.kind == "shared" else self.instantiate(defn, ref, None, scope, None)
+        elif name in GENERATORS:
+            bad(f"names the generator `{name}`, but it must name a morphism of the file",
+                help=f"define one, e.g. `morphism net : R[2] -> R[4] = {name}`, and name `net`")
+        elif name in scope.dims or name in self.object_decls or name in self.module.imported_objects:
+            bad(f"names the {'size' if name in scope.dims else 'object'} `{name}`, but it must name a morphism", help=example)
+        else:
+            self.unknown(name, ref.span, "morphism", [n for n, d in self.decls.items() if isinstance(d, (A.MorphismDecl, A.WiringDecl, A.SharedDecl))])
+        if ascribed is not None:
+            a, b = self.type(ascribed.dom, scope), self.type(ascribed.cod, scope)
+
+            def fail() -> NoReturn:
+                sol = scope.infer.solution()
+                self.error("E0303", f"`{name}` maps {show_ty(use.dom.subst(sol))} -> {show_ty(use.cod.subst(sol))}, "
+                                    f"but the ascription says {show_ty(a)} -> {show_ty(b)}", ascribed.span)
+
+            scope.infer.unify_ty(use.dom, a, fail)
+            scope.infer.unify_ty(use.cod, b, fail)
+        return use
+
     def instantiate(self, defn: Definition, e: A.Ref, dom: Ty | None, scope: Scope, origin: tuple[str, Span | None] | None) -> Diagram:
         infer = scope.infer
         env: dict[str, Dim] = {s: infer.fresh() for s in defn.symbols}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Iterable, NoReturn
 
 from .. import ast as A
@@ -43,7 +44,32 @@ class Generators:
             self.check_size(tuple(scope.infer.resolve(d) for d in ob.shape), e.span)
         box = Box(g.name, dom, cod, kind="structural" if g.structural else "generator",
                   args=tuple(sorted(args.items())), iso=g.iso, span=e.span)
+        if g.instance is not None:
+            box = self.one_instance(g, box)
         return box.diagram()
+
+    def one_instance(self, g: Generator, box: Box) -> Box:
+        """A box whose parameters belong to one instance per model (a bundle's trivialization).
+
+        The library names the instance (``Generator.instance``); the box
+        gets it as its ``shared`` name, so the lowering keeps one module and
+        ``summary`` counts it once.  The ``triv``s of one bundle must agree
+        on their arguments (E0317 at the second).
+        """
+        key = g.instance(box)  # type: ignore[misc]
+        if key is None:
+            return box
+        if box.name == "triv":
+            first = self.trivializations.setdefault(key, box)
+            if first is not box and first.args != box.args:
+                differ = [k for k, v in box.args if first.kwargs.get(k) != v]
+                shown = ", ".join(f"{k}={fmt.lit(box.kwargs[k])} here, {fmt.lit(first.kwargs[k])} there" for k in differ)
+                self.error("E0317", f"bundle `{key}` has one trivialization, but this `triv` gives other arguments: {shown}", box.span,
+                           notes=[f"the first `triv` of `{key}` is at line {first.span.line if first.span else '?'}: "
+                                  + ", ".join(f"{k}={fmt.lit(v)}" for k, v in first.args)],
+                           help="every `triv`, `inv(triv)` and `proj` of a bundle is the same map: name it once, "
+                                "e.g. `morphism chart : E -> B ⊗ F = triv(charts=16)`, and use `chart` and `inv(chart)`")
+        return replace(box, shared=key)
 
     def gen_args(self, g: Generator, given: Iterable[A.Arg], scope: Scope, span: Span | None) -> dict[str, Value]:
         out: dict[str, Value] = {}
@@ -103,6 +129,8 @@ class Generators:
             return d
         if spec.kind == "morphism":
             return self.shared_use(v, scope, bad)
+        if spec.kind == "network":
+            return self.network_use(v, scope, bad)
         if not isinstance(v, A.Lit):
             bad("must be a literal value" + (" (a number)" if spec.kind in ("int", "float") else ""))
         x = v.value

@@ -152,8 +152,8 @@ class RuleCtx:
 
         self.infer.unify(a, b, fail)
 
-    def fail(self, message: str, help: str | None = None) -> NoReturn:
-        raise CatnetError("E0306", message, self.span, notes=[f"`{self.name}` gets {show_ty(self.dom)}"], help=help)
+    def fail(self, message: str, help: str | None = None, code: str = "E0306") -> NoReturn:
+        raise CatnetError(code, message, self.span, notes=[f"`{self.name}` gets {show_ty(self.dom)}"], help=help)
 
 
 @dataclass

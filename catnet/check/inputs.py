@@ -156,8 +156,6 @@ def check_inputs(dom: Ty, inputs: Sequence[Given], entry: str = "the entry") -> 
         want = "integer ids" if ob.base == "Z" else "real numbers"
         if x.value is not None:
             raise _input_error(f"{wire_text(dom, i)} needs an array of shape {batch_shape(ob)}, but was given {x.value}")
-        if ob.base == "bundle":
-            raise _input_error(f"{wire_text(dom, i)} is a bundle, which a compiled model cannot take yet")
         if x.kind != ("int" if ob.base == "Z" else "float"):
             cast = "x.astype(np.int32)" if ob.base == "Z" else "x.astype(np.float32)"
             raise _input_error(

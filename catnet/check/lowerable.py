@@ -8,8 +8,6 @@ from ..dims import Dim
 from ..ir import Box, Diagram
 from ..library import GENERATORS
 
-#: Boxes the checker types but no lowering implements yet, with what they are.
-NOT_LOWERED = {"proj": "bundle projection", "triv": "bundle trivialization"}
 
 
 def parameter_size(d: Dim, box: Box, entry: str | None = None) -> int:
@@ -33,8 +31,9 @@ MAX_NESTING = 64
 def require_lowerable(d: Diagram, entry: str) -> None:
     """Refuse, with E0601, what checks but cannot be compiled yet.
 
-    Bundles, group actions, and the bundle generators are part of the
-    language and the IR, but the lowering does not implement them yet.  Sizes
+    Group actions are part of the language and the IR, but the lowering
+    does not implement them yet; a bundle compiles when it has a total space
+    (its base and fiber are each one vector ``R[k]``, docs/bundles.md).  Sizes
     that size parameters must be known numbers (only free sequence lengths
     may stay symbolic).
     """
@@ -44,13 +43,14 @@ def require_lowerable(d: Diagram, entry: str) -> None:
                           None, notes=["each definition used inside another is one level"],
                           help="inline some of the intermediate definitions, or use `repeat n` for a chain of equal blocks")
     for box in d.all_boxes():
-        if box.name in NOT_LOWERED and box.kind == "structural":
-            raise CatnetError("E0601", f"compiling a {NOT_LOWERED[box.name]} (`{box.name}`) is not supported yet", box.span,
-                              notes=[f"in `{entry}`"], help="`catnet check` and `catnet render` accept it; training does not yet")
         for ob in box.dom.obs + box.cod.obs:
-            if ob.base == "bundle" or ob.group:
-                what = "bundle" if ob.base == "bundle" else f"G-space (under {ob.group})"
-                raise CatnetError("E0601", f"compiling a {what} wire `{ob}` is not supported yet", box.span,
+            if ob.base == "bundle" and not ob.shape:
+                raise CatnetError("E0601", f"compiling the bundle `{ob.name}` needs a total space, which it has not", box.span,
+                                  notes=[f"`{box.name}` in `{entry}` touches it", f"`{ob.name}` is {ob.structure()}"],
+                                  help="a bundle compiles when its base and fiber are each one real vector R[k] "
+                                       "(its points then live in R[dim B + dim F], or `in R[n]`)")
+            if ob.group:
+                raise CatnetError("E0601", f"compiling a G-space (under {ob.group}) wire `{ob}` is not supported yet", box.span,
                                   notes=[f"`{box.name}` in `{entry}` touches it"])
         g = GENERATORS.get(box.name)
         if box.kind == "generator" and g is not None and g.params and g.count is not None:

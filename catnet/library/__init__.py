@@ -45,7 +45,7 @@ class RuleContext(Protocol):
 
     def equal(self, a: Dim, b: Dim, what: str) -> None: ...
 
-    def fail(self, message: str, help: str | None = None) -> Any: ...
+    def fail(self, message: str, help: str | None = None, code: str = "E0306") -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,9 @@ class Arg:
     0)``); a ``dim`` with ``low=0`` may be zero (``slice(start=0)``).
     ``padding`` takes a whole number ``>= 0`` (the same on both sides of
     every spatial axis) or one of ``choices`` (``"same"``, ``"valid"``);
-    ``morphism`` names a morphism (``transposed(wte)``).
+    ``morphism`` names a morphism (``transposed(wte)``); ``network`` names a
+    morphism definition (a fresh instance, its parameters the box's own) or
+    a shared instance, whose use the box keeps (``coupling(conditioner=net)``).
     """
 
     name: str
@@ -94,6 +96,9 @@ class Generator:
     coarity: int | None = None
     #: the family (module) that registered it: "core", "arith", … or a plugin's module
     family: str = "core"
+    #: where the parameters of all its boxes of one kind are one instance per model: the
+    #: instance's name for a checked box (a bundle's name for ``triv``/``proj``), else ``None``
+    instance: "Callable[[Box], str | None] | None" = None
 
     def arg(self, name: str) -> Arg | None:
         for a in self.args:
@@ -344,6 +349,11 @@ def _coupling(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
     n = ctx.resolve(shape[-1])
     if isinstance(n, int) and n < 2:
         ctx.fail(f"`coupling` splits the last axis in two halves, but it has size {n}")
+    cond = args.get("conditioner")
+    if cond is not None:
+        from .flows import fit_conditioner
+
+        fit_conditioner(ctx, ob, cond.layers[0].box)  # type: ignore[union-attr]  # a network argument: a one-box use
     return dom
 
 
@@ -396,7 +406,15 @@ def _count_attention(box: Box, size: Callable[[Dim], int]) -> int:
 
 
 def _count_coupling(box: Box, size: Callable[[Dim], int]) -> int:
-    n, h = last_axis(box, size), int(box.kwargs["hidden"])  # type: ignore[arg-type]
+    """The default MLP's weights, or those of a fresh conditioner (a shared one counts once, elsewhere)."""
+    from .flows import conditioner
+
+    cond = conditioner(box)
+    if cond is not None:
+        from ..summary import box_params  # JAX-free; imported here, it imports this module
+
+        return box_params(cond)
+    n, h = last_axis(box, size), int(box.kwargs.get("hidden", 64))  # type: ignore[arg-type]
     half, rest = n // 2, n - n // 2
     return (half * h + h) + (h * 2 * rest + 2 * rest)
 
@@ -487,7 +505,51 @@ def _triv(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
     if ob.base != "bundle":
         ctx.fail(f"`triv` trivializes a bundle E ≅ B ⊗ F, but its input is {ob}")
     assert ob.over is not None and ob.fiber is not None
+    prior = str(args.get("prior", "normal"))
+    if ob.shape and prior != "normal":
+        from ..flows.priors import fiber_dim_ok  # JAX-free
+
+        problem = fiber_dim_ok(prior, _vector_size(ob.fiber))
+        if problem is not None:
+            ctx.fail(f"`triv(prior=\"{prior}\")` does not fit the fiber {ob.fiber} of `{ob.name}`: {problem}",
+                     "`normal` fits any fiber; `circle` needs R[2], `circle_interval` R[3]", code="E0318")
     return ob.over @ ob.fiber
+
+
+def _vector_size(ty: Ty) -> int:
+    """The size of a bundle's base or fiber, one vector ``R[k]`` of a known size (the checker made sure)."""
+    (ob,) = ty.obs
+    (k,) = ob.shape
+    assert isinstance(k, int)
+    return k
+
+
+def _bundle_of(box: Box) -> str | None:
+    """The bundle whose trivialization a ``triv``/``proj`` box uses: one instance per bundle."""
+    ob = box.dom.obs[0] if box.dom.obs else None
+    return ob.name if ob is not None and ob.base == "bundle" else None
+
+
+def _count_triv(box: Box, size: Callable[[Dim], int]) -> int:
+    """The parameters of a bundle's trivialization (a chart-conditioned coupling flow)."""
+    ob = box.dom.obs[0]
+    if not ob.shape:
+        return 0  # a bundle without a total space is never lowered
+    from ..bundles.charts import count_triv  # JAX-free
+
+    base = _vector_size(ob.over)  # type: ignore[arg-type]
+    fiber = _vector_size(ob.fiber)  # type: ignore[arg-type]
+    kw = {a.name: box.kwargs.get(a.name, a.default) for a in _TRIV_ARGS}
+    return count_triv(int(kw["charts"]), int(kw["depth"]), int(kw["hidden"]), base + fiber, base)  # type: ignore[arg-type]
+
+
+#: The arguments of a bundle's trivialization (on `triv`; `proj` uses the bundle's).
+_TRIV_ARGS = (
+    Arg("charts", "int", 8, low=1, high=4096),
+    Arg("depth", "int", 6, low=1, high=256),
+    Arg("hidden", "int", 64, low=1, high=1 << 16),
+    Arg("prior", "str", "normal", choices=("normal", "circle", "circle_interval")),
+)
 
 
 _RATE = Arg("rate", "float", 0.5, low=0.0, high=1.0, high_open=True)
@@ -537,7 +599,8 @@ GENERATORS: dict[str, Generator] = {
         Generator("embed", _embed, (Arg("vocab", "int", None, required=True, low=1, high=10**8), _FEATURES), params=True, count=_count_embed, doc="ids to vectors"),
         Generator("attention", _attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False), _DROPOUT), params=True, count=_count_attention, doc="multi-head self-attention on R[T, d]"),
         Generator("cross_attention", _cross_attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False), _DROPOUT), arity=2, params=True, count=_count_attention, doc="queries R[T, d] attend to R[S, e]"),
-        Generator("coupling", _coupling, (Arg("hidden", "int", 64, low=1, high=1 << 20),), iso=True, params=True, count=_count_coupling, doc="affine coupling layer (invertible)"),
+        Generator("coupling", _coupling, (Arg("hidden", "int", 64, low=1, high=1 << 20), Arg("conditioner", "network", None)), iso=True, params=True,
+                  count=_count_coupling, doc="affine coupling layer (invertible): a conditioner (default: an MLP) of the first half scales and shifts the rest"),
         Generator("reverse", _real_same("reverse"), iso=True, doc="reverse the last axis (invertible)"),
         # structural morphisms
         Generator("id", _same, arity=None, iso=True, structural=True, doc="identity"),
@@ -548,8 +611,10 @@ GENERATORS: dict[str, Generator] = {
         Generator("split", _split, (Arg("size", "dim", None), _AXIS), structural=True, doc="cut a wire along an axis"),
         Generator("fst", _fst, arity=2, structural=True, doc="A ⊗ B -> A"),
         Generator("snd", _snd, arity=2, structural=True, doc="A ⊗ B -> B"),
-        Generator("proj", _proj, structural=True, doc="bundle projection E -> B"),
-        Generator("triv", _triv, iso=True, structural=True, doc="local trivialization E ≅ B ⊗ F"),
+        Generator("proj", _proj, params=True, count=_count_triv, instance=_bundle_of,
+                  doc="bundle projection E -> B: the base half of the bundle's trivialization"),
+        Generator("triv", _triv, _TRIV_ARGS, iso=True, params=True, count=_count_triv, instance=_bundle_of,
+                  doc="local trivialization E ≅ B ⊗ F: a chart-conditioned coupling flow, one per bundle"),
     ]
 }
 
@@ -597,7 +662,7 @@ def register(generator: Generator, *, replace: bool = False) -> Generator:
 
 
 #: The kinds of keyword arguments a generator may take.
-ARG_KINDS = ("int", "float", "bool", "str", "dim", "dims", "ints", "padding", "morphism")
+ARG_KINDS = ("int", "float", "bool", "str", "dim", "dims", "ints", "padding", "morphism", "network")
 
 
 def _families() -> None:

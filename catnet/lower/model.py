@@ -612,9 +612,20 @@ class Model(Node):
         return self._run_ld(inputs, False, condition)
 
     def inverse(self, *outputs: Any, condition: Any = None) -> Any:
-        """The inverse of an isomorphism: codomain wires back to domain wires (E0401 if not invertible)."""
+        """The inverse of an isomorphism: codomain wires back to domain wires (E0401 if not invertible).
+
+        Only the inverse maps run (what ``inv`` of the morphism runs), so an
+        isomorphism without log-determinants (a plugin's) inverts too.
+        """
         self._require_iso("inverse")
-        return self._run_ld(outputs, True, condition)[0]
+        diagram = self.diagram
+        wires = self._inputs(outputs, diagram.cod)
+        ctx = self._context(wires, diagram.cod, condition)
+        try:
+            out = run_inverse(diagram, self, wires, ctx)
+        except CatnetError as e:
+            raise self._entry.value.quote(e) from None
+        return out[0] if len(out) == 1 else tuple(out)
 
     def inverse_log_det(self, *outputs: Any, condition: Any = None) -> tuple[Any, Array]:
         """``(inputs, log|det J|)`` of the inverse map (minus the forward's at those inputs)."""

@@ -120,24 +120,43 @@ def slots(diagram: Diagram, taken: Sequence[str] = ()) -> tuple[tuple[str, int |
     return tuple(out)
 
 
-def tied_instances(box: Box) -> tuple[Box, ...]:
-    """The shared instances whose parameters a generator box uses without owning them.
+def _argument_boxes(box: Box) -> tuple[Box, ...]:
+    """The boxes a generator keeps in its diagram arguments (``morphism`` and ``network`` kinds).
 
-    These are the values of its ``morphism`` arguments (``transposed(wte)``
-    keeps the use of ``wte``, a one-box diagram); a composite's diagram
-    arguments are not meant, since its body holds them already.
+    A composite's diagram arguments are not meant, since its body holds them already.
     """
     if box.kind != "generator":
         return ()
     return tuple(layer.box for _, v in box.args if isinstance(v, Diagram) for layer in v.layers)
 
 
+def tied_instances(box: Box) -> tuple[Box, ...]:
+    """The shared instances whose parameters a generator box uses without owning them.
+
+    These are the values of its ``morphism`` arguments (``transposed(wte)``
+    keeps the use of ``wte``, a one-box diagram) and the ``network``
+    arguments that name a shared instance (``coupling(conditioner=snet)``).
+    """
+    return tuple(b for b in _argument_boxes(box) if b.shared is not None)
+
+
+def owned_networks(box: Box) -> tuple[Box, ...]:
+    """The fresh instances a generator box owns through its ``network`` arguments.
+
+    ``coupling(conditioner=net)`` with ``net`` a morphism definition owns a
+    fresh ``net`` (Para: one per occurrence); its module lives inside the
+    box's own, and its parameters are in the box's count.
+    """
+    return tuple(b for b in _argument_boxes(box) if b.shared is None)
+
+
 def shared_instances(diagram: Diagram) -> dict[str, Box]:
     """Every shared instance reachable from ``diagram``, by name, first use first.
 
-    An instance used only through a generator's ``morphism`` argument (only
-    ``transposed(wte)``, never ``wte``) is reachable too: its parameters
-    belong to the model all the same.  Each box is visited once (by
+    An instance used only through a generator's ``morphism`` or ``network``
+    argument (only ``transposed(wte)``, never ``wte``), or inside a network
+    the box owns, is reachable too: its parameters belong to the model all
+    the same.  Each box is visited once (by
     identity), so a body used many times, or nested deep, costs its own
     size, not the size of its expansion.
     """
@@ -149,9 +168,26 @@ def shared_instances(diagram: Diagram) -> dict[str, Box]:
         if id(box) in seen:
             continue
         seen.add(id(box))
-        if box.shared is not None and box.shared not in found:
+        if box.shared is not None and (box.shared not in found or _better_instance(found[box.shared], box)):
             found[box.shared] = box
         if box.body is not None:
             stack.extend(layer.box for layer in reversed(box.body.layers))
-        stack.extend(reversed(tied_instances(box)))
-    return found
+        # Shared instances used through an argument, or inside a network the box owns.
+        stack.extend(reversed(_argument_boxes(box)))
+    return {name: _as_instance(box) for name, box in found.items()}
+
+
+def _better_instance(first: Box, later: Box) -> bool:
+    """A bundle's trivialization is built from a ``triv`` (which has its arguments), not a ``proj``."""
+    return first.kind == "generator" and first.name == "proj" and later.kind == "generator" and later.name == "triv"
+
+
+def _as_instance(box: Box) -> Box:
+    """The box a shared instance is built from: a ``proj`` alone stands for its bundle's ``triv``."""
+    if box.kind != "generator" or box.name != "proj":
+        return box
+    from dataclasses import replace
+
+    ob = box.dom.obs[0]
+    assert ob.over is not None and ob.fiber is not None
+    return replace(box, name="triv", cod=ob.over @ ob.fiber, args=(), iso=True)

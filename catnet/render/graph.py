@@ -152,6 +152,12 @@ def box_detail(box: Box) -> str:
         arg = gen.arg(key)
         if arg is None:
             continue
+        if arg.kind == "network":
+            if isinstance(v, Diagram) and v.layers:
+                # a conditioner by its name: the shared instance's, or the definition's
+                used = v.layers[0].box
+                parts.append(f"{key}={used.shared or used.name}")
+            continue
         if arg.default is None and not arg.required:
             # Filled in by the checker from the types, except a pooling
             # stride that differs from its window, which the types do not show.
@@ -163,6 +169,7 @@ def box_detail(box: Box) -> str:
             parts.append(key if v else f"no {key}")
         elif arg.kind == "morphism":
             parts.append(f"{key}={', '.join(str(b.shared) for b in tied_instances(box))}")
+
         else:
             parts.append(f"{key}={_value(v)}")
     return ", ".join(parts)

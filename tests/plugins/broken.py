@@ -68,3 +68,23 @@ extend.generator("drop_batch", same, apply=drop_batch, doc="an apply that loses 
 extend.generator("one_array", same, apply=one_array, doc="an apply that returns an array, not a list")
 extend.generator("undeclared_noise", same, apply=draws, doc="an apply that draws noise without random=True")
 extend.generator("missing_jax_half", same, lowering="no_such_module_for_catnet:impl", doc="a lowering that is not there")
+
+
+def pass_through(module, wires, box, ctx):
+    return list(wires)
+
+
+def raising_ld(module, wires, box, ctx):
+    raise FloatingPointError("the log-scale overflowed")
+
+
+def scalar_ld(module, wires, box, ctx):
+    import jax.numpy as jnp
+
+    return list(wires), jnp.zeros(())  # one number for the batch, not one per example
+
+
+extend.generator("raising_log_det", same, iso=True, apply=pass_through, inverse=pass_through,
+                 forward_ld=raising_ld, inverse_ld=raising_ld, doc="a forward_ld that raises")
+extend.generator("scalar_log_det", same, iso=True, apply=pass_through, inverse=pass_through,
+                 forward_ld=scalar_ld, inverse_ld=scalar_ld, doc="a forward_ld that returns one number, not one per example")

@@ -266,38 +266,48 @@ def _apply_attention(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires
 class Coupling(nnx.Module):
     """Affine coupling on the last axis (Dinh et al., RealNVP).
 
-    The last axis splits into ``x1`` (first half) and ``x2``; a small network
-    of ``x1`` gives a log-scale ``s`` (bounded by ``tanh``) and a shift ``t``,
+    The last axis splits into ``x1`` (first half) and ``x2``; a network of
+    ``x1`` gives a log-scale ``s`` (bounded by ``tanh``) and a shift ``t``,
     and ``y = (x1, x2 * exp(s) + t)``.  ``x1`` passes unchanged, so the
-    inverse ``x2 = (y2 - t) * exp(-s)`` is exact.
+    inverse ``x2 = (y2 - t) * exp(-s)`` is exact, and ``log|det J| = Σ s``.
+
+    The network is a one-hidden-layer MLP of width ``hidden`` (``hidden``
+    and ``scale_shift``), unless the box names a ``conditioner``: then the
+    module keeps a fresh instance of it as ``conditioner`` (or nothing, for
+    a shared instance, which lives on the root) and each method takes the
+    conditioner's function as ``net``.
     """
 
-    def __init__(self, size: int, hidden: int, *, rngs: nnx.Rngs) -> None:
+    def __init__(self, size: int, hidden: int, *, rngs: nnx.Rngs, conditioner: Box | None = None) -> None:
         self.half = size // 2
-        self.hidden = nnx.Linear(self.half, hidden, rngs=rngs)
-        self.scale_shift = nnx.Linear(hidden, 2 * (size - self.half), rngs=rngs)
+        if conditioner is None:
+            self.hidden = nnx.Linear(self.half, hidden, rngs=rngs)
+            self.scale_shift = nnx.Linear(hidden, 2 * (size - self.half), rngs=rngs)
+        elif conditioner.shared is None:
+            from ..model import build  # the model module imports this one
 
-    def _scale_shift(self, x1: Array) -> tuple[Array, Array]:
-        s, t = jnp.split(self.scale_shift(jax.nn.relu(self.hidden(x1))), 2, axis=-1)
+            self.conditioner = build(conditioner, rngs)
+
+    def _scale_shift(self, x1: Array, net: Callable[[Array], Array] | None) -> tuple[Array, Array]:
+        h = net(x1) if net is not None else self.scale_shift(jax.nn.relu(self.hidden(x1)))
+        s, t = jnp.split(h, 2, axis=-1)
         return jnp.tanh(s), t
 
-    def __call__(self, x: Array) -> Array:
-        x1, x2 = x[..., : self.half], x[..., self.half :]
-        s, t = self._scale_shift(x1)
-        return jnp.concatenate([x1, x2 * jnp.exp(s) + t], axis=-1)
+    def __call__(self, x: Array, net: Callable[[Array], Array] | None = None) -> Array:
+        return self.forward_ld(x, net)[0]
 
-    def inverse(self, y: Array) -> Array:
-        return self.inverse_ld(y)[0]
+    def inverse(self, y: Array, net: Callable[[Array], Array] | None = None) -> Array:
+        return self.inverse_ld(y, net)[0]
 
-    def forward_ld(self, x: Array) -> tuple[Array, Array]:
+    def forward_ld(self, x: Array, net: Callable[[Array], Array] | None = None) -> tuple[Array, Array]:
         """``y`` and ``log|det J|`` per example: the sum of the log-scales."""
         x1, x2 = x[..., : self.half], x[..., self.half :]
-        s, t = self._scale_shift(x1)
+        s, t = self._scale_shift(x1, net)
         return jnp.concatenate([x1, x2 * jnp.exp(s) + t], axis=-1), _per_example(s)
 
-    def inverse_ld(self, y: Array) -> tuple[Array, Array]:
+    def inverse_ld(self, y: Array, net: Callable[[Array], Array] | None = None) -> tuple[Array, Array]:
         y1, y2 = y[..., : self.half], y[..., self.half :]
-        s, t = self._scale_shift(y1)
+        s, t = self._scale_shift(y1, net)
         return jnp.concatenate([y1, (y2 - t) * jnp.exp(-s)], axis=-1), -_per_example(s)
 
 
@@ -306,24 +316,56 @@ def _per_example(x: Array) -> Array:
     return x.reshape(x.shape[0], -1).sum(axis=1)
 
 
+def _conditioner(box: Box) -> Box | None:
+    from ...library.flows import conditioner
+
+    return conditioner(box)
+
+
 def _make_coupling(box: Box, rngs: nnx.Rngs) -> nnx.Module:
-    return Coupling(_in_features(box), int(_arg(box, "hidden")), rngs=rngs)
+    return Coupling(_in_features(box), int(option(box, "hidden")), rngs=rngs, conditioner=_conditioner(box))
+
+
+def _net(module: Any, box: Box, ctx: Context) -> Callable[[Array], Array] | None:
+    """The conditioner's function in this forward pass (``None``: the module's own MLP)."""
+    cond = _conditioner(box)
+    if cond is None:
+        return None
+    from ..model import apply_box  # the model module imports this one
+
+    # A shared conditioner's module is on the root (``ctx.shared``, which
+    # ``apply_box`` reads for a box with a ``shared`` name).
+    inner = module.conditioner if cond.shared is None and hasattr(module, "conditioner") else None
+    return lambda h: apply_box(cond, inner, [h], ctx)[0]  # type: ignore[arg-type]
+
+
+def _coupling_draws(box: Box) -> bool:
+    """Whether the conditioner draws random keys in training (a dropout inside it)."""
+    cond = _conditioner(box)
+    if cond is None or cond.body is None:
+        return False
+    return any(b.kind == "generator" and b.name in OPS and OPS[b.name].draws(b) for b in cond.body.all_boxes())
+
+
+def _apply_coupling(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
+    (x,) = wires
+    return [module(x, _net(module, box, ctx))]
 
 
 def _invert_coupling(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
     (y,) = wires
-    return [module.inverse(y)]
+    return [module.inverse(y, _net(module, box, ctx))]
 
 
 def _coupling_ld(module: Any, wires: Wires, box: Box, ctx: Context) -> tuple[Wires, Array]:
     (x,) = wires
-    y, ld = module.forward_ld(x)
+    y, ld = module.forward_ld(x, _net(module, box, ctx))
     return [y], ld
 
 
 def _invert_coupling_ld(module: Any, wires: Wires, box: Box, ctx: Context) -> tuple[Wires, Array]:
     (y,) = wires
-    x, ld = module.inverse_ld(y)
+    x, ld = module.inverse_ld(y, _net(module, box, ctx))
     return [x], ld
 
 
@@ -451,7 +493,8 @@ OPS: dict[str, Op] = {
     "embed": Op(_call, _make_embed),
     "attention": Op(_apply_attention, _make_attention, random=_attention_dropout),
     "cross_attention": Op(_apply_attention, _make_attention, random=_attention_dropout),
-    "coupling": Op(_call, _make_coupling, inverse=_invert_coupling, forward_ld=_coupling_ld, inverse_ld=_invert_coupling_ld),
+    "coupling": Op(_apply_coupling, _make_coupling, inverse=_invert_coupling, random=_coupling_draws,
+                   forward_ld=_coupling_ld, inverse_ld=_invert_coupling_ld),
     "reverse": Op(_unary(_reverse), inverse=_unary(_reverse), volume_preserving=True),
     "id": Op(_identity, inverse=_identity, volume_preserving=True),
     "swap": Op(_swap, inverse=_swap, volume_preserving=True),

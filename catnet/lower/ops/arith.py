@@ -5,14 +5,19 @@ the checker computed: a wire with fewer axes than the result gets its
 missing leading axes as size-1 axes *after* the batch axis (NumPy would
 align them against the batch axis), so ranks always agree and only size-1
 axes stretch.
+
+The isos have log-determinants: ``neg`` and ``shift`` preserve volume,
+``scale(by=c)`` has ``log|c|`` per element.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ...ir import Box
 from . import Array, Context, Op, Wires
@@ -33,7 +38,7 @@ def _binary(fn: Callable[[Array, Array], Array]) -> Op:
     return Op(apply)
 
 
-def _unary(fn: Callable[[Array], Array], inverse: Callable[[Array], Array] | None = None) -> Op:
+def _unary(fn: Callable[[Array], Array], inverse: Callable[[Array], Array] | None = None, volume_preserving: bool = False) -> Op:
     def apply(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
         (x,) = wires
         return [fn(x)]
@@ -43,14 +48,17 @@ def _unary(fn: Callable[[Array], Array], inverse: Callable[[Array], Array] | Non
         (y,) = wires
         return [inverse(y)]
 
-    return Op(apply, inverse=invert if inverse is not None else None)
+    return Op(apply, inverse=invert if inverse is not None else None, volume_preserving=volume_preserving)
 
 
 def _by(box: Box) -> float:
     return float(box.kwargs["by"])  # type: ignore[arg-type]
 
 
-def _constant(forward: Callable[[Array, float], Array], backward: Callable[[Array, float], Array]) -> Op:
+def _constant(forward: Callable[[Array, float], Array], backward: Callable[[Array, float], Array],
+              log_det: Callable[[float], float] | None = None) -> Op:
+    """An elementwise iso with a constant ``by``; ``log_det(by)`` is ``log|f'|`` per element (``None``: 0)."""
+
     def apply(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
         (x,) = wires
         return [forward(x, _by(box))]
@@ -59,7 +67,23 @@ def _constant(forward: Callable[[Array, float], Array], backward: Callable[[Arra
         (y,) = wires
         return [backward(y, _by(box))]
 
-    return Op(apply, inverse=invert)
+    if log_det is None:
+        return Op(apply, inverse=invert, volume_preserving=True)
+
+    def per_example(x: Array, box: Box) -> Array:
+        """``log|f'|`` times the elements of one example, for each example."""
+        elements = int(np.prod(x.shape[1:], dtype=np.int64))
+        return jnp.full((x.shape[0],), elements * log_det(_by(box)), jnp.float32)
+
+    def apply_ld(module: Any, wires: Wires, box: Box, ctx: Context) -> tuple[Wires, Array]:
+        (x,) = wires
+        return [forward(x, _by(box))], per_example(x, box)
+
+    def invert_ld(module: Any, wires: Wires, box: Box, ctx: Context) -> tuple[Wires, Array]:
+        (y,) = wires
+        return [backward(y, _by(box))], -per_example(y, box)
+
+    return Op(apply, inverse=invert, forward_ld=apply_ld, inverse_ld=invert_ld)
 
 
 OPS: dict[str, Op] = {
@@ -67,7 +91,7 @@ OPS: dict[str, Op] = {
     "sub": _binary(jnp.subtract),
     "mul": _binary(jnp.multiply),
     "div": _binary(jnp.divide),
-    "neg": _unary(jnp.negative, jnp.negative),
+    "neg": _unary(jnp.negative, jnp.negative, volume_preserving=True),  # |det| = 1
     "exp": _unary(jnp.exp),
     "log": _unary(jnp.log),
     "sqrt": _unary(jnp.sqrt),
@@ -77,6 +101,6 @@ OPS: dict[str, Op] = {
     "silu": _unary(jax.nn.silu),
     "swish": _unary(jax.nn.silu),
     # A Python float is weakly typed: `x * by` stays float32.
-    "scale": _constant(lambda x, c: x * c, lambda y, c: y / c),
+    "scale": _constant(lambda x, c: x * c, lambda y, c: y / c, lambda c: math.log(abs(c))),
     "shift": _constant(lambda x, c: x + c, lambda y, c: y - c),
 }

@@ -105,7 +105,7 @@ def _make_conv_transpose(box: Box, rngs: nnx.Rngs) -> nnx.Module:
 
 
 OPS: dict[str, Op] = {
-    "transpose": Op(_transpose, inverse=_untranspose),
+    "transpose": Op(_transpose, inverse=_untranspose, volume_preserving=True),  # a permutation of entries
     "sum": Op(_reduce(jnp.sum)),
     "mean": Op(_reduce(jnp.mean)),
     "max": Op(_reduce(jnp.max)),

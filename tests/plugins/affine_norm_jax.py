@@ -1,10 +1,12 @@
-"""The JAX half of the ``actnorm`` plugin (see ``actnorm.py``)."""
+"""The JAX half of the ``affine_norm`` plugin (see ``affine_norm.py``)."""
+
+import math
 
 import jax.numpy as jnp
 from flax import nnx
 
 
-class ActNorm(nnx.Module):
+class AffineNorm(nnx.Module):
     def __init__(self, features: int) -> None:
         self.log_scale = nnx.Param(jnp.zeros((features,)))
         self.shift = nnx.Param(jnp.zeros((features,)))
@@ -16,7 +18,7 @@ class ActNorm(nnx.Module):
 
 
 def make(box, rngs):
-    return ActNorm(box.dom.obs[0].shape[-1])
+    return AffineNorm(box.dom.obs[0].shape[-1])
 
 
 def apply(module, wires, box, ctx):
@@ -29,3 +31,20 @@ def inverse(module, wires, box, ctx):
     (y,) = wires
     s, b = module.scale_shift(y)
     return [(y - b) * jnp.exp(-s)]
+
+
+# The log-determinants, so that a flow using `affine_norm` trains by likelihood: each
+# position (the axes before the last) scales by exp(log_scale), for every example alike.
+
+
+def log_det(module, x):
+    positions = math.prod(x.shape[1:-1])
+    return jnp.full((x.shape[0],), positions * jnp.sum(module.log_scale[...]))
+
+
+def forward_ld(module, wires, box, ctx):
+    return apply(module, wires, box, ctx), log_det(module, wires[0])
+
+
+def inverse_ld(module, wires, box, ctx):
+    return inverse(module, wires, box, ctx), -log_det(module, wires[0])
