@@ -40,6 +40,7 @@ from flax import nnx
 
 from ...bundles.charts import coupling_halves
 from ...ir import Box, Ob
+from ...library import GENERATORS
 from . import Context, Op, Wires
 
 Array = jax.Array
@@ -50,9 +51,6 @@ PAD_STD = 0.01
 NOISE_STD = 0.05
 #: A coupling's log-scale is soft-clamped to ``(-SCALE_BOUND, SCALE_BOUND)``.
 SCALE_BOUND = 3.0
-#: ``triv``'s arguments where a box leaves them out (a ``proj`` stands for
-#: its bundle's ``triv`` without arguments; the checker's table has the same).
-DEFAULTS: dict[str, Any] = {"charts": 8, "depth": 6, "hidden": 64, "prior": "normal"}
 
 
 class ChartCentres(nnx.Variable):
@@ -73,8 +71,12 @@ def bundle_sizes(ob: Ob) -> tuple[int, int, int]:
 
 
 def triv_arg(box: Box, name: str) -> Any:
-    """An argument of a ``triv`` box, or its default (a ``proj`` has none)."""
-    return box.kwargs.get(name, DEFAULTS[name])
+    """An argument of a ``triv`` box, or the library's default (a ``proj`` stands for a ``triv`` without any)."""
+    if name in box.kwargs:
+        return box.kwargs[name]
+    spec = GENERATORS["triv"].arg(name)
+    assert spec is not None, name
+    return spec.default
 
 
 class _Conditioner(nnx.Module):
