@@ -64,6 +64,7 @@ CODES: dict[str, str] = {
     "E0317": "one bundle, two trivializations",
     "E0318": "bundle does not fit its trivialization",
     "E0319": "conditioner does not fit its coupling",
+    "E0320": "unknown group",
     # invertibility
     "E0401": "inverse of a non-isomorphism",
     # wiring form

@@ -258,6 +258,8 @@ class Declarations:
             ty = Ty((Ob("bundle", self.total_space(name, decl, fiber, base, scope), fiber=fiber, over=base, name=name),))
         else:
             ty = self.type(decl.type, scope)
+            if decl.group:
+                self.known_group(decl)
             if len(ty) == 1:
                 ob = ty.obs[0]
                 group = decl.group
@@ -266,6 +268,32 @@ class Declarations:
                 self.error("E0308", "a group acts on one wire, not on a product", decl.span)
         self.module.objects[name] = ty
         return ty
+
+    def known_group(self, decl: A.ObjectDecl) -> None:
+        """E0320 at ``under G`` when ``G`` names no group catnet knows (``catnet.symmetry.groups``)."""
+        from ..symmetry.groups import KNOWN, UnknownGroup, parse  # NumPy only
+
+        assert decl.group is not None
+        try:
+            parse(decl.group)
+        except UnknownGroup as e:
+            self.error("E0320", f"`{decl.group}` is not a group catnet knows", self.group_span(decl),
+                       notes=[str(e)] if "not a group catnet knows" not in str(e) else [],
+                       help=f"the groups are {KNOWN}: e.g. `under C4` for quarter turns of a grid")
+
+    def group_span(self, decl: A.ObjectDecl) -> Span | None:
+        """The span of the group's name in ``… under G`` (the declaration's when the text is not at hand)."""
+        span = decl.span
+        if span is None or not self.text or span.end <= span.start:
+            return span
+        text = self.text[span.start : span.end]
+        at = text.rfind(str(decl.group))
+        if at < 0:
+            return span
+        start = span.start + at
+        line = self.text.count("\n", 0, start) + 1
+        column = start - (self.text.rfind("\n", 0, start) + 1) + 1
+        return Span(span.file, line, column, line, column + len(str(decl.group)), start, start + len(str(decl.group)))
 
     def total_space(self, name: str, decl: A.BundleDecl, fiber: Ty, base: Ty, scope: Scope) -> tuple[Dim, ...]:
         """The shape of a bundle's points: its ``in R[n]``, or base and fiber side by side.
