@@ -145,6 +145,13 @@ def _finite(name: str, x: np.ndarray, original: np.ndarray) -> np.ndarray:
     return x
 
 
+def _float32(name: str, x: np.ndarray) -> np.ndarray:
+    """``x`` as float32, every value finite (E0701 otherwise; an overflow to inf is reported as such)."""
+    with np.errstate(over="ignore"):
+        converted = x.astype(np.float32)
+    return _finite(name, converted, x)
+
+
 def _ids_in_range(name: str, x: np.ndarray, low: int, high: int, noun: str, context: str, help: str) -> None:
     """Refuse integers outside ``low..high``, naming how many and the first."""
     if not x.size:
@@ -182,9 +189,7 @@ def _check_input(name: str, x: np.ndarray, ob: Ob, env: dict[str, int], vocab: i
             _ids_in_range(name, x, *_INT32, "id", " (int32)", help="store ids that fit in 32 bits")
         x = x.astype(np.int32)
     else:
-        with np.errstate(over="ignore"):  # an overflow to inf is reported by _finite
-            converted = x.astype(np.float32)
-        x = _finite(name, converted, x)
+        x = _float32(name, x)
     if not _match(tuple(x.shape[1:]), ob.shape, env):
         raise _data_error(
             f"`{name}` has shape {tuple(x.shape)}, but the wire {ob} needs {_shape_text(ob)}",
@@ -230,9 +235,7 @@ def _check_target(y: np.ndarray, cod: Ty, env: dict[str, int]) -> np.ndarray:
         raise _data_error(
             f"the targets `y` have shape {tuple(y.shape)}, but the output {ob} needs {_shape_text(ob)}",
         )
-    with np.errstate(over="ignore"):
-        converted = y.astype(np.float32)
-    return _finite("y", converted, y)
+    return _float32("y", y)
 
 
 # -- reading an .npz without trusting it ------------------------------------------------
@@ -572,9 +575,7 @@ def _base_points(y: np.ndarray, ob: Ob, env: dict[str, int], where: str) -> np.n
         raise _data_error(
             f"the base points {where} have shape {tuple(y.shape)}, but the base {_described(ob)} needs {_shape_text(ob)}",
         )
-    with np.errstate(over="ignore"):
-        converted = y.astype(np.float32)
-    return _finite("y", converted, y)
+    return _float32("y", y)
 
 
 def _bundle_data(spec: str, dom: Ty, cod: Ty) -> Dataset:

@@ -812,3 +812,21 @@ class Diagram:
 #: and ``"svg"`` for notebooks (the renderer).  ``catnet/__init__.py`` fills
 #: this in, so that the IR imports neither stage: data flows one way.
 DISPLAY: dict[str, Callable[[Diagram], str]] = {}
+
+
+def first_not_iso(diagram: Diagram) -> Box | None:
+    """The first box of ``diagram`` in reading order that is not invertible, innermost; ``None`` for an iso.
+
+    A definition that is not an isomorphism is opened (iteratively: one
+    chain of bodies, however deep) so the message names the generator that
+    breaks invertibility, e.g. the `dense` inside it.
+    """
+    found: Box | None = None
+    while True:
+        box = next((layer.box for layer in diagram.layers if not layer.box.iso), None)
+        if box is None:
+            return found
+        found = box
+        if box.body is None:
+            return box
+        diagram = box.body

@@ -153,7 +153,8 @@ def request(args: argparse.Namespace, module: Any, entry: str) -> dict[str, Any]
     Keys: ``kind`` (``"flow"``/``"bundle"``), ``diagram``, ``n``, ``seed``,
     ``base`` (``(k,)`` or ``None``), ``out`` and ``checkpoint`` (paths or ``None``).
     """
-    from .train import first_not_iso, is_flow, is_trivialization
+    from .ir import first_not_iso
+    from .train import is_flow, is_trivialization
 
     try:
         diagram = module.diagram(entry)

@@ -63,7 +63,7 @@ from .check import Module, require_lowerable
 from .check.inputs import bad_argument, vocab_bounds
 from .cli import add_root_argument
 from .errors import CatnetError, suggest
-from .ir import Box, Diagram, Span, Ty
+from .ir import Diagram, Span, Ty, first_not_iso
 
 LOSSES = ("auto", "xent", "mse", "nll", "bundle")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -298,24 +298,6 @@ def _loss_kind(loss: str, labels: bool) -> str:
     if loss == "xent" and not labels:
         raise _fail("--loss xent needs integer class labels in `y`, but the targets are floats", help="use --loss mse")
     return loss
-
-
-def first_not_iso(diagram: Diagram) -> Box | None:
-    """The first box of ``diagram`` in reading order that is not invertible, innermost; ``None`` for an iso.
-
-    A definition that is not an isomorphism is opened (iteratively: one
-    chain of bodies, however deep) so the message names the generator that
-    breaks invertibility, e.g. the `dense` inside it.
-    """
-    found: Box | None = None
-    while True:
-        box = next((layer.box for layer in diagram.layers if not layer.box.iso), None)
-        if box is None:
-            return found
-        found = box
-        if box.body is None:
-            return box
-        diagram = box.body
 
 
 def is_trivialization(diagram: Diagram) -> bool:

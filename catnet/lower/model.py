@@ -33,7 +33,7 @@ from .. import dims
 from ..check import require_lowerable
 from ..check.inputs import Given, bind_size, check_ids, check_inputs, embed_readers, given
 from ..errors import CatnetError
-from ..ir import Box, Diagram, Ob, Span, Ty
+from ..ir import Box, Diagram, Ob, Span, Ty, first_not_iso
 from . import names
 from .ops import OPS, Op
 
@@ -252,6 +252,14 @@ def run_ld(diagram: Diagram, node: Node | None, wires: Wires, ctx: Context, inve
     return wires, ld
 
 
+def _bind_arguments(box: Box, wires: Wires, ctx: Context, inverse: bool) -> None:
+    """Learn the symbols a generator's arguments use (``slice(size=T)``) from the wires it gets."""
+    if any(isinstance(v, dims.Poly) for _, v in box.args) or any(
+        isinstance(v, tuple) and any(isinstance(x, dims.Poly) for x in v) for _, v in box.args
+    ):
+        ctx.bind(box.cod if inverse else box.dom, wires)
+
+
 def no_log_det(box: Box) -> CatnetError:
     """E0601 for an iso whose lowering has no log-determinant (a plugin's, say)."""
     return CatnetError(
@@ -271,10 +279,7 @@ def apply_box_ld(box: Box, module: Any, wires: Wires, ctx: Context, inverse: boo
         op = _op(box)
         if not op.has_log_det:
             raise no_log_det(box)
-        if any(isinstance(v, dims.Poly) for _, v in box.args) or any(
-            isinstance(v, tuple) and any(isinstance(x, dims.Poly) for x in v) for _, v in box.args
-        ):
-            ctx.bind(box.cod if inverse else box.dom, wires)
+        _bind_arguments(box, wires, ctx, inverse)
         if op.volume_preserving:
             outs = (op.inverse if inverse else op.apply)(module, wires, box, ctx)  # type: ignore[misc]
             return outs, jnp.zeros((ctx.batch,), jnp.float32)
@@ -298,10 +303,7 @@ def apply_box(box: Box, module: Any, wires: Wires, ctx: Context, inverse: bool =
         module = ctx.shared.get(box.shared)
     if box.kind in ("generator", "structural"):
         op = _op(box)
-        if any(isinstance(v, dims.Poly) for _, v in box.args) or any(
-            isinstance(v, tuple) and any(isinstance(x, dims.Poly) for x in v) for _, v in box.args
-        ):
-            ctx.bind(box.cod if inverse else box.dom, wires)
+        _bind_arguments(box, wires, ctx, inverse)
         if inverse:
             assert op.inverse is not None, f"{box.name} is not an isomorphism"
             return op.inverse(module, wires, box, ctx)
@@ -565,40 +567,40 @@ class Model(Node):
         ctx.bind(ty, wires)
         return ctx
 
-    def __call__(self, *inputs: Any) -> Any:
-        diagram = self.diagram
-        wires = self._inputs(inputs)
-        ctx = self._context(wires, diagram.dom)
+    def _traced(self, inputs: Sequence[Any], ty: Ty | None, condition: Any, go: Callable[[Wires, Context], T]) -> T:
+        """``go`` on the checked inputs (of ``ty``; the domain by default) in a fresh context.
+
+        An error raised while tracing (a `slice` past its input) shows its line.
+        """
+        wires = self._inputs(inputs, ty)
+        ctx = self._context(wires, self.diagram.dom if ty is None else ty, condition)
         try:
-            out = run(diagram, self, wires, ctx)
-        except CatnetError as e:  # raised while tracing (a `slice` past its input): show the line
+            return go(wires, ctx)
+        except CatnetError as e:
             raise self._entry.value.quote(e) from None
-        return out[0] if len(out) == 1 else tuple(out)
+
+    def __call__(self, *inputs: Any) -> Any:
+        out = self._traced(inputs, None, None, lambda wires, ctx: run(self.diagram, self, wires, ctx))
+        return _outputs(out)
 
     # -- the second lowering: isomorphisms with log-determinants -----------------------
 
     def _require_iso(self, what: str) -> None:
-        """E0401 at the first box that is not invertible (or has no log-determinant)."""
+        """E0401 at the first box, in reading order, that is not invertible (the innermost one)."""
         entry: Entry = self._entry.value
-        for box in _boxes_in_order(self.diagram):
-            if not box.iso:
-                raise entry.quote(CatnetError(
-                    "E0401",
-                    f"`{entry.name}` is not an isomorphism, so it has no {what}: `{box.name}` is not invertible",
-                    box.span or entry.span,
-                    help="the invertible generators are listed in docs/language.md §6.8; a flow is built from them alone",
-                ))
+        box = first_not_iso(self.diagram)
+        if box is not None:
+            raise entry.quote(CatnetError(
+                "E0401",
+                f"`{entry.name}` is not an isomorphism, so it has no {what}: `{box.name}` is not invertible",
+                box.span or entry.span,
+                help="the invertible generators are listed in docs/language.md §6.8; a flow is built from them alone",
+            ))
 
     def _run_ld(self, outputs: Sequence[Any], inverse: bool, condition: Any) -> tuple[Any, Array]:
-        diagram = self.diagram
-        ty = diagram.cod if inverse else diagram.dom
-        wires = self._inputs(outputs, ty)
-        ctx = self._context(wires, ty, condition)
-        try:
-            out, ld = run_ld(diagram, self, wires, ctx, inverse)
-        except CatnetError as e:
-            raise self._entry.value.quote(e) from None
-        return (out[0] if len(out) == 1 else tuple(out)), ld
+        ty = self.diagram.cod if inverse else self.diagram.dom
+        out, ld = self._traced(outputs, ty, condition, lambda wires, ctx: run_ld(self.diagram, self, wires, ctx, inverse))
+        return _outputs(out), ld
 
     def forward_log_det(self, *inputs: Any, condition: Any = None) -> tuple[Any, Array]:
         """``(outputs, log|det J|)`` of an isomorphism: the log-determinant per example, shape ``(batch,)``.
@@ -618,14 +620,8 @@ class Model(Node):
         isomorphism without log-determinants (a plugin's) inverts too.
         """
         self._require_iso("inverse")
-        diagram = self.diagram
-        wires = self._inputs(outputs, diagram.cod)
-        ctx = self._context(wires, diagram.cod, condition)
-        try:
-            out = run_inverse(diagram, self, wires, ctx)
-        except CatnetError as e:
-            raise self._entry.value.quote(e) from None
-        return out[0] if len(out) == 1 else tuple(out)
+        out = self._traced(outputs, self.diagram.cod, condition, lambda wires, ctx: run_inverse(self.diagram, self, wires, ctx))
+        return _outputs(out)
 
     def inverse_log_det(self, *outputs: Any, condition: Any = None) -> tuple[Any, Array]:
         """``(inputs, log|det J|)`` of the inverse map (minus the forward's at those inputs)."""
@@ -633,17 +629,6 @@ class Model(Node):
         return self._run_ld(outputs, True, condition)
 
 
-def _boxes_in_order(diagram: Diagram) -> list[Box]:
-    """The boxes of ``diagram`` in reading order, descending into bodies (each body once)."""
-    out: list[Box] = []
-    seen: set[int] = set()
-    stack = [layer.box for layer in reversed(diagram.layers)]
-    while stack:
-        box = stack.pop()
-        if id(box) in seen:
-            continue
-        seen.add(id(box))
-        out.append(box)
-        if box.body is not None and box.iso:
-            stack.extend(layer.box for layer in reversed(box.body.layers))
-    return out
+def _outputs(wires: Wires) -> Any:
+    """One array for one wire, a tuple for several (what a model returns)."""
+    return wires[0] if len(wires) == 1 else tuple(wires)

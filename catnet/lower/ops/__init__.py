@@ -54,6 +54,9 @@ class Context(Protocol):
     #: a bundle's trivialization picks its chart from them; ``None`` otherwise
     condition: Array | None
 
+    #: whether ``key()`` may be called (training mode with the model's random stream)
+    has_key: bool
+
     def key(self) -> Array: ...
 
     def size(self, d: dims.Dim) -> int: ...

@@ -231,16 +231,9 @@ def make_chart_flow(box: Box, rngs: nnx.Rngs) -> ChartFlow:
                      str(triv_arg(box, "prior")), rngs=rngs)
 
 
-def _draws(box: Box) -> bool:
-    """Only a padded total space draws (the padding noise in training)."""
-    n, kb, kf = bundle_sizes(box.dom.obs[0])
-    return n < kb + kf or NOISE_STD > 0
-
-
-def _padding_key(module: ChartFlow, ctx: Context) -> Array | None:
-    if (module.n == module.m and NOISE_STD == 0) or not ctx.train or not getattr(ctx, "has_key", True):
-        return None
-    return ctx.key()
+def _noise_key(module: ChartFlow, ctx: Context) -> Array | None:
+    """The key of the training noise (the points' and the padding's); ``None`` in evaluation."""
+    return ctx.key() if ctx.train and ctx.has_key else None
 
 
 def _condition(module: ChartFlow, ctx: Context) -> Array | None:
@@ -253,7 +246,7 @@ def _condition(module: ChartFlow, ctx: Context) -> Array | None:
 
 def _triv_ld(module: ChartFlow, wires: Wires, box: Box, ctx: Context) -> tuple[Wires, Array]:
     (x,) = wires
-    y, ld = module.forward(x, _condition(module, ctx), _padding_key(module, ctx))
+    y, ld = module.forward(x, _condition(module, ctx), _noise_key(module, ctx))
     return [y[:, : module.base_dim], y[:, module.base_dim :]], ld
 
 
@@ -303,7 +296,7 @@ def _fiberwise(module: FiberwiseFiLM, wires: Wires, box: Box, ctx: Context) -> W
 
 
 OPS: dict[str, Op] = {
-    "triv": Op(_triv, make_chart_flow, inverse=_triv_inverse, random=_draws, forward_ld=_triv_ld, inverse_ld=_triv_inverse_ld),
-    "proj": Op(_proj, make_chart_flow, random=_draws),
+    "triv": Op(_triv, make_chart_flow, inverse=_triv_inverse, random=True, forward_ld=_triv_ld, inverse_ld=_triv_inverse_ld),
+    "proj": Op(_proj, make_chart_flow, random=True),
     "fiberwise": Op(_fiberwise, _make_fiberwise),
 }
