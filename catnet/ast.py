@@ -21,8 +21,8 @@ def _S() -> Any:
 #: Words of the language; the contextual lexer accepts them as names where a
 #: keyword cannot appear, so the checker refuses them as definition names
 #: (and ``catnet.library.register`` as generator names).
-KEYWORDS = frozenset({"import", "object", "bundle", "over", "under", "shared", "main", "morphism", "repeat",
-                      "inv", "scan", "return", "true", "false", "R", "Z", "I", "Seq"})
+KEYWORDS = frozenset({"import", "object", "bundle", "over", "under", "as", "equivariant", "invariant", "shared", "main",
+                      "morphism", "repeat", "inv", "scan", "return", "true", "false", "R", "Z", "I", "Seq"})
 
 
 @dataclass(frozen=True)
@@ -258,9 +258,21 @@ class Import:
 
 @dataclass(frozen=True)
 class ObjectDecl:
+    """``object A = T [under G [as ρ]]``: ``group`` and ``rep`` are canonical text (``C4``, ``regular * 16``)."""
+
     name: str
     type: TypeExpr
     group: str | None = None
+    span: Span | None = _S()
+    rep: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``equivariant under G`` or ``invariant under G`` after a morphism's signature."""
+
+    kind: str  # "equivariant" | "invariant"
+    group: str
     span: Span | None = _S()
 
 
@@ -284,6 +296,7 @@ class MorphismDecl:
     body: Expr
     span: Span | None = _S()
     name_span: Span | None = _S()
+    claim: Claim | None = None
 
 
 @dataclass(frozen=True)
@@ -295,6 +308,7 @@ class WiringDecl:
     body: tuple[Stmt, ...]
     span: Span | None = _S()
     name_span: Span | None = _S()
+    claim: Claim | None = None
 
 
 @dataclass(frozen=True)

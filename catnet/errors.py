@@ -65,6 +65,9 @@ CODES: dict[str, str] = {
     "E0318": "bundle does not fit its trivialization",
     "E0319": "conditioner does not fit its coupling",
     "E0320": "unknown group",
+    "E0321": "group action does not fit its wire",
+    "E0322": "cannot infer a representation",
+    "E0323": "equivariance claim does not hold",
     # invertibility
     "E0401": "inverse of a non-isomorphism",
     # wiring form

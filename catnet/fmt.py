@@ -253,7 +253,8 @@ def declaration(decl: A.Decl, pad: int = 0) -> list[str]:
         return [f"main {decl.name}"]
     if isinstance(decl, A.ObjectDecl):
         group = f" under {decl.group}" if decl.group else ""
-        return [f"object {decl.name:<{pad}} = {typ(decl.type)}{group}"]
+        rep = f" as {decl.rep}" if decl.rep else ""
+        return [f"object {decl.name:<{pad}} = {typ(decl.type)}{group}{rep}"]
     if isinstance(decl, A.BundleDecl):
         total = f" in {typ(decl.total)}" if decl.total is not None else ""
         return [f"bundle {decl.name:<{pad}} = {typ(decl.fiber)} over {typ(decl.base)}{total}"]
@@ -261,7 +262,7 @@ def declaration(decl: A.Decl, pad: int = 0) -> list[str]:
         head = decl.name + (f"[{', '.join(decl.dim_params)}]" if decl.dim_params else "")
         return [f"shared {head:<{pad}} = {expr(decl.expr)}"]
     if isinstance(decl, A.MorphismDecl):
-        head = f"morphism {_head(decl):<{pad}} : {typ(decl.dom)} -> {typ(decl.cod)} ="
+        head = f"morphism {_head(decl):<{pad}} : {typ(decl.dom)} -> {typ(decl.cod)}{_claim(decl)} ="
         body = expr(decl.body)
         if len(head) + 1 + len(body) <= WIDTH:
             return [f"{head} {body}"]
@@ -270,7 +271,12 @@ def declaration(decl: A.Decl, pad: int = 0) -> list[str]:
         parts = _split_then(decl.body)
         return [head, f"  {parts[0]}"] + [f"  ; {p}" for p in parts[1:]]
     assert isinstance(decl, A.WiringDecl)
-    return [f"morphism {_head(decl)} -> {typ(decl.cod)} {{"] + ["  " + s for s in map(statement, decl.body)] + ["}"]
+    return [f"morphism {_head(decl)} -> {typ(decl.cod)}{_claim(decl)} {{"] + ["  " + s for s in map(statement, decl.body)] + ["}"]
+
+
+def _claim(decl: A.MorphismDecl | A.WiringDecl) -> str:
+    """`` equivariant under C4`` after a signature, or nothing."""
+    return f" {decl.claim.kind} under {decl.claim.group}" if decl.claim is not None else ""
 
 
 def statement(s: A.Stmt) -> str:
@@ -452,7 +458,7 @@ def _wiring(decl: A.WiringDecl, comments: list[A.Comment], ci: int) -> tuple[lis
     """
     sp = decl.span
     assert sp is not None
-    head = f"morphism {_head(decl)} -> {typ(decl.cod)} {{"
+    head = f"morphism {_head(decl)} -> {typ(decl.cod)}{_claim(decl)} {{"
     out: list[str] = []
     header_end = decl.body[0].span.line if decl.body and decl.body[0].span else sp.end_line
     pending_head: list[str] = []

@@ -48,8 +48,11 @@ class Ob:
 
     ``base`` is ``"R"`` (real), ``"Z"`` (integer ids) or ``"bundle"``.  A
     bundle carries its typical ``fiber`` and its ``over`` base object.  A
-    ``group`` names the group acting on the wire (a G-space).  ``name`` is
-    the declared object name, used for display only.
+    ``group`` names the group acting on the wire (a G-space) and ``rep``
+    its representation on the last axis, as canonical text (``regular *
+    16``; ``None``: trivial on every channel), or a variable ``?ρ3`` that
+    unification solves (``catnet.check.infer``).  ``name`` is the declared
+    object name, used for display only.
     """
 
     base: str
@@ -58,6 +61,7 @@ class Ob:
     fiber: "Ty | None" = None
     over: "Ty | None" = None
     name: str | None = field(default=None, compare=False)
+    rep: str | None = None
 
     def structure(self) -> str:
         """The object spelled out, without its declared name: ``R[8, 8, 1]``."""
@@ -66,19 +70,24 @@ class Ob:
             text = f"bundle({self.fiber} over {self.over})"
         else:
             text = f"{self.base}[{', '.join(dims.show(d) for d in self.shape)}]"
-        return f"{text} under {self.group}" if self.group else text
+        if not self.group:
+            return text
+        rep = f" as {self.rep}" if self.rep and not is_rep_var(self.rep) else ""
+        return f"{text} under {self.group}{rep}"
 
     def __str__(self) -> str:
         return self.name or self.structure()
 
     def subst(self, env: dict[str, Dim]) -> "Ob":
-        if not env or (self.fiber is None and all(type(d) is int for d in self.shape)):
+        rep_var = self.rep is not None and is_rep_var(self.rep)
+        if not env or (self.fiber is None and not rep_var and all(type(d) is int for d in self.shape)):
             return self
         return replace(
             self,
             shape=tuple(dims.subst(d, env) for d in self.shape),
             fiber=self.fiber.subst(env) if self.fiber else None,
             over=self.over.subst(env) if self.over else None,
+            rep=(env.get(self.rep, self.rep) or None) if rep_var else self.rep,  # type: ignore[arg-type]  # "" is trivial
         )
 
     def symbols(self) -> set[str]:
@@ -86,7 +95,14 @@ class Ob:
         for t in (self.fiber, self.over):
             if t is not None:
                 out |= t.symbols()
+        if self.rep is not None and is_rep_var(self.rep):
+            out.add(self.rep)
         return out
+
+
+def is_rep_var(rep: str) -> bool:
+    """Whether a wire's representation is a variable still to be solved (``?ρ3``)."""
+    return rep.startswith("?")
 
 
 #: Products up to this many wires are plain tuples; wider ones are built

@@ -292,9 +292,44 @@ class _Build:
         return A.Import(_unquote(c[0]), self._span(meta))
 
     def object_decl(self, meta: Any, c: list) -> A.ObjectDecl:
-        return A.ObjectDecl(str(c[0]), c[1], c[2], self._span(meta))
+        group, rep = c[2] if c[2] is not None else (None, None)
+        return A.ObjectDecl(str(c[0]), c[1], group, self._span(meta), rep)
 
-    def under(self, meta: Any, c: list) -> str:
+    def under(self, meta: Any, c: list) -> tuple[str, str | None]:
+        return c[0], (c[1][0] if c[1] is not None else None)
+
+    # groups and representations: canonical text (docs/symmetry.md)
+    def group(self, meta: Any, c: list) -> str:
+        return " × ".join(c)
+
+    def gfactor(self, meta: Any, c: list) -> str:
+        return f"{c[0]}{c[1]}" if len(c) == 2 else str(c[0])
+
+    def equivariant_claim(self, meta: Any, c: list) -> A.Claim:
+        return A.Claim("equivariant", c[0], self._span(meta))
+
+    def invariant_claim(self, meta: Any, c: list) -> A.Claim:
+        return A.Claim("invariant", c[0], self._span(meta))
+
+    # A representation is (text, precedence): 0 a sum, 1 copies, 2 a tensor product, 3 an atom.
+    def rsum(self, meta: Any, c: list) -> tuple[str, int]:
+        return f"{c[0][0]} + {c[1][0]}", 0
+
+    def rcopies(self, meta: Any, c: list) -> tuple[str, int]:
+        return f"{c[0][0]} * {c[1]}", 1
+
+    def rtensor(self, meta: Any, c: list) -> tuple[str, int]:
+        left = c[0][0] if c[0][1] >= 2 else f"({c[0][0]})"
+        right = c[2][0] if c[2][1] >= 3 else f"({c[2][0]})"
+        return f"{left} ⊗ {right}", 2
+
+    def rname(self, meta: Any, c: list) -> tuple[str, int]:
+        return str(c[0]), 3
+
+    def rcall(self, meta: Any, c: list) -> tuple[str, int]:
+        return f"{c[0]}({', '.join(c[1:])})", 3
+
+    def rarg(self, meta: Any, c: list) -> str:
         return str(c[0])
 
     def bundle_decl(self, meta: Any, c: list) -> A.BundleDecl:
@@ -311,15 +346,17 @@ class _Build:
         return A.MainDecl(str(c[0]), self._span(meta))
 
     def morphism_decl(self, meta: Any, c: list) -> A.MorphismDecl:
-        name, dparams, params, dom, _arrow, cod, body = c
+        name, dparams, params, dom, _arrow, cod, claim, body = c
         return A.MorphismDecl(
-            str(name), tuple(dparams or ()), tuple(params or ()), dom, cod, body, self._span(meta), _tok_span(name, self.file)
+            str(name), tuple(dparams or ()), tuple(params or ()), dom, cod, body, self._span(meta), _tok_span(name, self.file),
+            claim,
         )
 
     def wiring_decl(self, meta: Any, c: list) -> A.WiringDecl:
-        name, dparams, params, _arrow, cod, *stmts = c
+        name, dparams, params, _arrow, cod, claim, *stmts = c
         return A.WiringDecl(
-            str(name), tuple(dparams or ()), tuple(params or ()), cod, tuple(stmts), self._span(meta), _tok_span(name, self.file)
+            str(name), tuple(dparams or ()), tuple(params or ()), cod, tuple(stmts), self._span(meta), _tok_span(name, self.file),
+            claim,
         )
 
     def dim_params(self, meta: Any, c: list) -> tuple[str, ...]:
@@ -465,7 +502,8 @@ class _Build:
 #: Nodes that do not nest: the file and its declarations.  A declaration
 #: whose body is as deep as allowed is fine.
 _TOP = frozenset({"start", "import_decl", "object_decl", "bundle_decl", "shared_decl", "main_decl", "morphism_decl",
-                  "wiring_decl", "assign", "return_stmt", "dim_params", "params", "param", "under"})
+                  "wiring_decl", "assign", "return_stmt", "dim_params", "params", "param", "under", "group",
+                  "gfactor", "equivariant_claim", "invariant_claim"})
 
 #: What nests one level per term, for the message.
 _CHAINS = {
@@ -473,6 +511,8 @@ _CHAINS = {
     "vadd": "an argument sum", "vsub": "an argument difference", "vmul": "an argument product",
     "wadd": "a sum of wires", "wsub": "a difference of wires", "wmul": "a product of wires",
     "wdiv": "a quotient of wires", "wneg": "a chain of negations", "repeat": "a `repeat` chain",
+    "rsum": "a sum of representations", "rcopies": "a representation's copies",
+    "rtensor": "a tensor product of representations",
 }
 
 

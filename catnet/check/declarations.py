@@ -12,7 +12,7 @@ from typing import Iterable, NoReturn
 
 from .. import ast as A
 from ..ast import KEYWORDS
-from .. import dims, fmt
+from .. import dims, fmt, ir
 from ..dims import Dim
 from ..errors import suggest
 from ..ir import Box, Diagram, Ob, Span, Ty
@@ -262,8 +262,8 @@ class Declarations:
                 self.known_group(decl)
             if len(ty) == 1:
                 ob = ty.obs[0]
-                group = decl.group
-                ty = Ty((Ob(ob.base, ob.shape, group=group or ob.group, fiber=ob.fiber, over=ob.over, name=name),))
+                group, rep = (decl.group, self.wire_rep(decl, ob)) if decl.group else (ob.group, ob.rep)
+                ty = Ty((Ob(ob.base, ob.shape, group=group, fiber=ob.fiber, over=ob.over, name=name, rep=rep),))
             elif decl.group:
                 self.error("E0308", "a group acts on one wire, not on a product", decl.span)
         self.module.objects[name] = ty
@@ -280,6 +280,30 @@ class Declarations:
             self.error("E0320", f"`{decl.group}` is not a group catnet knows", self.group_span(decl),
                        notes=[str(e)] if "not a group catnet knows" not in str(e) else [],
                        help=f"the groups are {KNOWN}: e.g. `under C4` for quarter turns of a grid")
+
+    def wire_rep(self, decl: A.ObjectDecl, ob: Ob) -> str | None:
+        """The canonical text of the action's representation on ``ob`` (``None``: trivial); E0321 where it does not fit.
+
+        The representation must be one of the group (``catnet.symmetry.actions``),
+        the group must act on the wire's shape (a square grid, a set, or
+        channels only), and the representation's dimension must be the
+        number of channels.  With sizes still symbols, the fit is checked
+        where they are known (``check.claims``).
+        """
+        from ..symmetry.actions import BadRep, action, channels_text, parse_rep
+
+        assert decl.group is not None
+        if ob.base != "R":
+            self.error("E0321", f"a group acts on real wires R[…], not on {ob.structure()}", decl.span)
+        shape = ob.shape
+        try:
+            if all(isinstance(d, int) for d in shape):
+                return channels_text(action(decl.group, decl.rep, shape).rep)  # type: ignore[arg-type]
+            return None if decl.rep is None else channels_text(parse_rep(decl.rep, decl.group))
+        except BadRep as e:
+            self.error("E0321", f"`{decl.name}` cannot carry this action of {decl.group}: {e}", decl.span,
+                       help="`R[c] under G as ρ` needs dim ρ = c; a grid R[h, h, c] takes C4/D4, a set R[n, c] takes S(n); "
+                            "see docs/symmetry.md")
 
     def group_span(self, decl: A.ObjectDecl) -> Span | None:
         """The span of the group's name in ``… under G`` (the declaration's when the text is not at hand)."""
@@ -476,9 +500,26 @@ class Declarations:
         body = self.body(decl, scope, dom, cod)
         body = self.finish(body, infer, decl.span)
         self.check_expanded(decl, body)
+        if decl.claim is not None:
+            self.prove_claim(decl, body)
         template = any(p.cod is not None for p in decl.params)
         return Definition(decl.name, "morphism", dom, cod, tuple(scope.symbols), decl.dim_params, decl.params,
                           None if template else body, decl, self.module, decl.name_span or decl.span)
+
+    def prove_claim(self, decl: A.MorphismDecl | A.WiringDecl, body: Diagram) -> None:
+        """E0320 for a claim about an unknown group; E0323 where the body does not meet it (``check.claims``)."""
+        from ..symmetry.groups import KNOWN, UnknownGroup, parse
+        from .claims import prove
+
+        claim = decl.claim
+        assert claim is not None
+        try:
+            parse(claim.group)
+        except UnknownGroup as e:
+            self.error("E0320", f"`{claim.group}` is not a group catnet knows", claim.span,
+                       notes=[str(e)] if "not a group catnet knows" not in str(e) else [],
+                       help=f"the groups are {KNOWN}: e.g. `equivariant under C4` for quarter turns of a grid")
+        prove(decl.name, claim.kind, claim.group, body, decl.span, claim.span)
 
     def check_shared(self, decl: A.SharedDecl, infer: Infer) -> Definition:
         """A shared instance: one parameter set, generic in the sizes ``decl.dim_params``.
@@ -562,12 +603,36 @@ class Declarations:
             return f"the body gives {len(got)} wire(s), the declaration {len(want)}"
         return None
 
+    def default_reps(self, d: Diagram, infer: Infer) -> None:
+        """Output representations no type decided: ``regular * (c / |G|)``, else E0322 at the box."""
+        from ..symmetry.actions import channels_text
+        from ..symmetry.groups import parse
+        from ..symmetry.reps import regular
+
+        for box in _rep_vars(d):
+            for ob in box.cod.obs:
+                if not (ob.rep and ir.is_rep_var(ob.rep)) or infer.resolve_rep(ob.rep) != ob.rep:
+                    continue
+                g = parse(str(ob.group))
+                c = infer.resolve(ob.shape[-1])
+                if isinstance(c, int) and c % g.order == 0:
+                    infer.reps[ob.rep] = channels_text(regular(g) * (c // g.order)) or ""
+                    continue
+                self.error("E0322", f"cannot infer the representation of `{box.name}`'s output", box.span,
+                           notes=[f"`{box.name}` gives {dims.show(c).replace('?', '_')} channels under {g}, "
+                                  f"and no declared type says how {g} acts on them"]
+                                 + ([f"the default, copies of regular({g}), needs a multiple of {g.order} channels"]
+                                    if isinstance(c, int) else []),
+                           help="ascribe the output, e.g. `(glinear : A -> B)` with `object B = R[…] under G as …`")
+
     def finish(self, d: Diagram, infer: Infer, span: Span | None) -> Diagram:
         """Apply the solved sizes; any size still unknown is an error at its box."""
         infer.retry()
         if infer.pending:
             a, b, fail = infer.pending[0]
             fail()
+        if infer.rep_counter and len(infer.reps) < infer.rep_counter:
+            self.default_reps(d, infer)
         sol = infer.solution()
         out = d.subst(sol)
         # Only a definition that made unification variables can have one left.
@@ -579,6 +644,20 @@ class Declarations:
                        notes=[f"{label} maps {show_ty(box.dom)} -> {show_ty(box.cod)}" if box else "some size is never fixed"],
                        help=_size_help(box) if box else None)
         return out
+
+
+def _rep_vars(d: Diagram) -> list[Box]:
+    """The generator boxes of ``d`` (not inside other definitions) whose output representation is a variable."""
+    out: list[Box] = []
+    stack = [d]
+    while stack:
+        for layer in stack.pop().layers:
+            box = layer.box
+            if box.kind == "generator" and any(ob.rep and ir.is_rep_var(ob.rep) for ob in box.cod.obs):
+                out.append(box)
+            elif box.kind in ("repeat", "inv", "scan") and box.body is not None:
+                stack.append(box.body)
+    return out
 
 
 def _references(decl: A.Decl) -> list[tuple[str, Span | None]]:

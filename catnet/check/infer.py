@@ -35,6 +35,30 @@ class Infer:
         self.counter = 0
         self.env: dict[str, Dim] = {}
         self.pending: list[tuple[Dim, Dim, Callable[[], NoReturn]]] = []
+        #: representation variables (``?ρ3``) and their solutions: canonical text, "" for trivial
+        self.rep_counter = 0
+        self.reps: dict[str, str] = {}
+
+    def fresh_rep(self) -> str:
+        """A representation that unification with a declared type decides (``glinear``'s output)."""
+        self.rep_counter += 1
+        return f"?ρ{self.rep_counter}"
+
+    def resolve_rep(self, rep: str | None) -> str | None:
+        while rep is not None and rep.startswith("?") and rep in self.reps:
+            rep = self.reps[rep] or None
+        return rep
+
+    def unify_rep(self, a: str | None, b: str | None, fail: Callable[[], NoReturn]) -> None:
+        a, b = self.resolve_rep(a), self.resolve_rep(b)
+        if a == b:
+            return
+        if a is not None and a.startswith("?"):
+            self.reps[a] = b or ""
+        elif b is not None and b.startswith("?"):
+            self.reps[b] = a or ""
+        else:
+            fail()
 
     def fresh(self) -> Dim:
         self.counter += 1
@@ -92,8 +116,14 @@ class Infer:
         if len(a) != len(b):
             fail()
         for x, y in zip(a.obs, b.obs):
-            if x.base != y.base or len(x.shape) != len(y.shape) or x.group != y.group:
+            if x.base != y.base or len(x.shape) != len(y.shape):
                 fail()
+            # A plain wire meets any action (a claim checks what flows where,
+            # ``check.claims``); two actions must agree.
+            if x.group and y.group:
+                if x.group != y.group:
+                    fail()
+                self.unify_rep(x.rep, y.rep, fail)
             if x.base == "bundle":
                 assert x.fiber is not None and y.fiber is not None and x.over is not None and y.over is not None
                 self.unify_ty(x.fiber, y.fiber, fail)
@@ -102,7 +132,10 @@ class Infer:
                 self.unify(p, q, fail)
 
     def solution(self) -> dict[str, Dim]:
-        return {v: self.resolve(d) for v, d in self.env.items()}
+        out = {v: self.resolve(d) for v, d in self.env.items()}
+        for v in self.reps:
+            out[v] = self.resolve_rep(v) or ""  # type: ignore[assignment]  # Ob.subst reads it
+        return out
 
     def show(self, ty: Ty) -> str:
         return ty.subst(self.solution()).described() if self.env else ty.described()
@@ -136,8 +169,20 @@ class RuleCtx:
     def fresh(self) -> Dim:
         return self.infer.fresh()
 
+    def fresh_rep(self) -> str:
+        return self.infer.fresh_rep()
+
     def resolve(self, d: Dim) -> Dim:
         return self.infer.resolve(d)
+
+    def resolve_rep(self, rep: str | None) -> str | None:
+        return self.infer.resolve_rep(rep)
+
+    def equal_rep(self, a: str | None, b: str | None, what: str) -> None:
+        def fail() -> NoReturn:
+            self.fail(what)
+
+        self.infer.unify_rep(a, b, fail)
 
     def need_int(self, d: Dim, what: str) -> int:
         r = self.infer.resolve(d)

@@ -49,9 +49,6 @@ def require_lowerable(d: Diagram, entry: str) -> None:
                                   notes=[f"`{box.name}` in `{entry}` touches it", f"`{ob.name}` is {ob.structure()}"],
                                   help="a bundle compiles when its base and fiber are each one real vector R[k] "
                                        "(its points then live in R[dim B + dim F], or `in R[n]`)")
-            if ob.group:
-                raise CatnetError("E0601", f"compiling a G-space (under {ob.group}) wire `{ob}` is not supported yet", box.span,
-                                  notes=[f"`{box.name}` in `{entry}` touches it"])
         g = GENERATORS.get(box.name)
         if box.kind == "generator" and g is not None and g.params and g.count is not None:
             g.count(box, lambda dim: parameter_size(dim, box, entry))  # every parameter size a number

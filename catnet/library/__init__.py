@@ -39,7 +39,13 @@ class RuleContext(Protocol):
 
     def fresh(self) -> Dim: ...
 
+    def fresh_rep(self) -> str: ...
+
     def resolve(self, d: Dim) -> Dim: ...
+
+    def resolve_rep(self, rep: str | None) -> str | None: ...
+
+    def equal_rep(self, a: str | None, b: str | None, what: str) -> None: ...
 
     def need_int(self, d: Dim, what: str) -> int: ...
 
@@ -99,6 +105,16 @@ class Generator:
     #: where the parameters of all its boxes of one kind are one instance per model: the
     #: instance's name for a checked box (a bundle's name for ``triv``/``proj``), else ``None``
     instance: "Callable[[Box], str | None] | None" = None
+    #: how it acts on G-spaces, for equivariance claims (``check.claims``, docs/symmetry.md):
+    #: ``None`` — equivariant only where every wire it touches is acted on trivially;
+    #: ``"pointwise"`` — elementwise: commutes with every permutation representation, keeps the action;
+    #: ``"per_position"`` — the same map at every grid cell / set element: keeps the spatial
+    #: action, needs trivial channels (``dense``); ``"axis"`` — along its ``axis``: the channel axis
+    #: of a permutation representation or a set's axis; ``"pool"`` — over the grid or set:
+    #: invariant (``max`` needs a permutation representation); ``"window"`` — pooling windows
+    #: that tile the grid; ``"structural"`` — moves wires (copy, swap, add, concat);
+    #: ``"equivariant"`` — equivariant by construction between its typed input and output actions
+    acts: str | None = None
 
     def arg(self, name: str) -> Arg | None:
         for a in self.args:
@@ -120,6 +136,11 @@ def _one(dom: Ty) -> Ob:
 
 def _like(ob: Ob, shape: tuple[Dim, ...], base: str | None = None) -> Ty:
     return Ty((Ob(base or ob.base, tuple(shape), group=None),))
+
+
+def _keep_action(ob: Ob, shape: tuple[Dim, ...]) -> Ty:
+    """A wire of a new shape that keeps ``ob``'s group and channel representation (pools)."""
+    return Ty((Ob(ob.base, tuple(shape), group=ob.group, rep=ob.rep if ob.group else None),))
 
 
 def _features(ctx: RuleContext, args: dict[str, Value]) -> Dim:
@@ -177,7 +198,11 @@ def _dense(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
     shape = _last_axis(ctx, ob, "dense")
     _require_real(ctx, ob, "dense")
     out = list(shape)
-    out[_axis_index(ctx, "dense", int(args["axis"]), len(shape))] = _features(ctx, args)  # type: ignore[arg-type]
+    axis = _axis_index(ctx, "dense", int(args["axis"]), len(shape))  # type: ignore[arg-type]
+    out[axis] = _features(ctx, args)
+    if ob.group and len(shape) > 1 and axis == len(shape) - 1 and ctx.resolve_rep(ob.rep) is None:
+        # The same map at every cell of a grid or element of a set, on channels the group leaves alone.
+        return Ty((Ob("R", tuple(out), group=ob.group),))
     return _like(ob, tuple(out))
 
 
@@ -247,7 +272,7 @@ def _pool(name: str) -> Rule:
             ctx.fail(f"`{name}(padding={pad})` pads more than half its window {w}",
                      f"use at most padding={w // 2}, or a larger window")
         out = tuple(_window_out(ctx, d, w, s, pad, name) for d in shape[:-1])  # type: ignore[arg-type]
-        return _like(ob, out + (shape[-1],))
+        return _keep_action(ob, out + (shape[-1],))
 
     return rule
 
@@ -256,7 +281,7 @@ def _global_pool(name: str) -> Rule:
     def rule(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
         ob = _one(dom)
         shape = _spatial(ctx, ob, name)
-        return _like(ob, (shape[-1],))
+        return _keep_action(ob, (shape[-1],))
 
     return rule
 
@@ -438,6 +463,8 @@ def _discard(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
 def _unify_obs(ctx: RuleContext, a: Ob, b: Ob, what: str) -> None:
     if a.base != b.base or len(a.shape) != len(b.shape) or a.group != b.group:
         ctx.fail(f"{what}, but got {a.structure()} and {b.structure()}")
+    if a.group:
+        ctx.equal_rep(a.rep, b.rep, f"{what}, but got {a.structure()} and {b.structure()}")
     if a.base == "bundle":
         if a.fiber != b.fiber or a.over != b.over:
             ctx.fail(f"{what}, but got {a.structure()} and {b.structure()}")
@@ -562,13 +589,13 @@ _DROPOUT = Arg("dropout", "float", 0.0, low=0.0, high=1.0, high_open=True)
 
 
 def _activation(name: str, doc: str) -> Generator:
-    return Generator(name, _real_same(name), doc=doc)
+    return Generator(name, _real_same(name), doc=doc, acts="pointwise")
 
 
 GENERATORS: dict[str, Generator] = {
     g.name: g
     for g in [
-        Generator("dense", _dense, (_FEATURES, _BIAS, _AXIS), params=True, count=_count_dense, doc="affine map on one axis (the last by default)"),
+        Generator("dense", _dense, (_FEATURES, _BIAS, _AXIS), params=True, count=_count_dense, acts="per_position", doc="affine map on one axis (the last by default)"),
         Generator(
             "conv",
             _conv,
@@ -578,24 +605,24 @@ GENERATORS: dict[str, Generator] = {
             count=_count_conv,
             doc="1-D (R[L, C]) or 2-D (R[H, W, C]) convolution, channels last",
         ),
-        Generator("maxpool", _pool("maxpool"), (Arg("window", "int", 2, low=1, high=64), Arg("stride", "int", None, low=1, high=64), _PADDING), doc="max pooling"),
-        Generator("avgpool", _pool("avgpool"), (Arg("window", "int", 2, low=1, high=64), Arg("stride", "int", None, low=1, high=64), _PADDING), doc="average pooling"),
-        Generator("global_avgpool", _global_pool("global_avgpool"), doc="mean over all spatial axes"),
-        Generator("global_maxpool", _global_pool("global_maxpool"), doc="max over all spatial axes"),
+        Generator("maxpool", _pool("maxpool"), (Arg("window", "int", 2, low=1, high=64), Arg("stride", "int", None, low=1, high=64), _PADDING), acts="window", doc="max pooling"),
+        Generator("avgpool", _pool("avgpool"), (Arg("window", "int", 2, low=1, high=64), Arg("stride", "int", None, low=1, high=64), _PADDING), acts="window", doc="average pooling"),
+        Generator("global_avgpool", _global_pool("global_avgpool"), acts="pool", doc="mean over all spatial axes"),
+        Generator("global_maxpool", _global_pool("global_maxpool"), acts="pool", doc="max over all spatial axes"),
         Generator("flatten", _flatten, doc="all axes into one"),
         Generator("reshape", _reshape, (Arg("shape", "dims", ()),), doc="same elements, new shape"),
         _activation("relu", "max(x, 0)"),
-        Generator("gelu", _real_same("gelu"), (Arg("approximate", "bool", True),), doc="Gaussian error linear unit (tanh form unless approximate=false)"),
+        Generator("gelu", _real_same("gelu"), (Arg("approximate", "bool", True),), acts="pointwise", doc="Gaussian error linear unit (tanh form unless approximate=false)"),
         _activation("tanh", "hyperbolic tangent"),
         _activation("sigmoid", "logistic function"),
-        Generator("softmax", _axis_rule("softmax"), (_AXIS,), doc="softmax along an axis"),
+        Generator("softmax", _axis_rule("softmax"), (_AXIS,), acts="axis", doc="softmax along an axis"),
         Generator("layernorm", _axis_rule("layernorm"), (_EPS, _AXIS), params=True, count=_count_norm, doc="layer normalization over one axis (the last by default)"),
         Generator("rmsnorm", _axis_rule("rmsnorm"), (_EPS, _AXIS), params=True, count=_count_rmsnorm, doc="root-mean-square normalization over one axis, with a scale"),
         Generator("groupnorm", _groupnorm, (Arg("groups", "int", 32, low=1, high=1 << 20), _EPS), params=True, count=_count_norm,
                   doc="group normalization: channels (the last axis) in groups, statistics over the groups and all other axes"),
         Generator("batchnorm", _real_same("batchnorm"), (Arg("momentum", "float", 0.9, low=0.0, high=1.0), Arg("eps", "float", 1e-5, low=0.0, high=1.0)),
                   params=True, count=_count_norm, doc="batch normalization over the last axis"),
-        Generator("dropout", _real_same("dropout"), (_RATE,), doc="dropout in training, identity in evaluation"),
+        Generator("dropout", _real_same("dropout"), (_RATE,), acts="pointwise", doc="dropout in training, identity in evaluation"),
         Generator("embed", _embed, (Arg("vocab", "int", None, required=True, low=1, high=10**8), _FEATURES), params=True, count=_count_embed, doc="ids to vectors"),
         Generator("attention", _attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False), _DROPOUT), params=True, count=_count_attention, doc="multi-head self-attention on R[T, d]"),
         Generator("cross_attention", _cross_attention, (Arg("heads", "int", 1, low=1, high=1024), Arg("causal", "bool", False), _DROPOUT), arity=2, params=True, count=_count_attention, doc="queries R[T, d] attend to R[S, e]"),
@@ -603,14 +630,14 @@ GENERATORS: dict[str, Generator] = {
                   count=_count_coupling, doc="affine coupling layer (invertible): a conditioner (default: an MLP) of the first half scales and shifts the rest"),
         Generator("reverse", _real_same("reverse"), iso=True, doc="reverse the last axis (invertible)"),
         # structural morphisms
-        Generator("id", _same, arity=None, iso=True, structural=True, doc="identity"),
-        Generator("swap", _swap, arity=2, iso=True, structural=True, doc="A ⊗ B -> B ⊗ A"),
-        Generator("copy", _copy, structural=True, doc="A -> A ⊗ A"),
-        Generator("discard", _discard, structural=True, doc="A -> I"),
-        Generator("concat", _concat, (_AXIS,), arity=2, structural=True, doc="join two wires along an axis"),
+        Generator("id", _same, arity=None, iso=True, structural=True, acts="structural", doc="identity"),
+        Generator("swap", _swap, arity=2, iso=True, structural=True, acts="structural", doc="A ⊗ B -> B ⊗ A"),
+        Generator("copy", _copy, structural=True, acts="structural", doc="A -> A ⊗ A"),
+        Generator("discard", _discard, structural=True, acts="structural", doc="A -> I"),
+        Generator("concat", _concat, (_AXIS,), arity=2, structural=True, acts="structural", doc="join two wires along an axis"),
         Generator("split", _split, (Arg("size", "dim", None), _AXIS), structural=True, doc="cut a wire along an axis"),
-        Generator("fst", _fst, arity=2, structural=True, doc="A ⊗ B -> A"),
-        Generator("snd", _snd, arity=2, structural=True, doc="A ⊗ B -> B"),
+        Generator("fst", _fst, arity=2, structural=True, acts="structural", doc="A ⊗ B -> A"),
+        Generator("snd", _snd, arity=2, structural=True, acts="structural", doc="A ⊗ B -> B"),
         Generator("proj", _proj, params=True, count=_count_triv, instance=_bundle_of,
                   doc="bundle projection E -> B: the base half of the bundle's trivialization"),
         Generator("triv", _triv, _TRIV_ARGS, iso=True, params=True, count=_count_triv, instance=_bundle_of,
@@ -667,7 +694,7 @@ ARG_KINDS = ("int", "float", "bool", "str", "dim", "dims", "ints", "padding", "m
 
 def _families() -> None:
     """Register the generator families of this package (after the core table)."""
-    from . import arith, axes, bundles, flows, learned, losses, tied  # noqa: F401
+    from . import arith, axes, bundles, flows, learned, losses, symmetry, tied  # noqa: F401
 
 
 _families()

@@ -93,7 +93,8 @@ def _binary(name: str, verb: str) -> Generator:
             return Ty((a,))
         return Ty((broadcast(ctx, name, a, b),))
 
-    return Generator(name, rule, arity=2, doc=f"R[s…] ⊗ R[t…] -> R[broadcast(s, t)]: {verb} elementwise", family="arith")
+    return Generator(name, rule, arity=2, doc=f"R[s…] ⊗ R[t…] -> R[broadcast(s, t)]: {verb} elementwise", family="arith",
+                     acts="structural" if name == "sub" else "pointwise")
 
 
 def _add(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
@@ -136,7 +137,7 @@ def _unary(name: str, doc: str, iso: bool = False, args: tuple[Arg, ...] = (), r
 
 _BY = Arg("by", "float", None, required=True, low=-FINITE, high=FINITE)
 
-register(Generator("add", _add, arity=2, structural=True, doc="A ⊗ A -> A", family="arith"))
+register(Generator("add", _add, arity=2, structural=True, doc="A ⊗ A -> A", family="arith", acts="structural"))
 register(_binary("sub", "subtracts"))
 register(_binary("mul", "multiplies"))
 register(_binary("div", "divides"))
