@@ -113,8 +113,8 @@ TOKEN = re.compile(
     re.S,
 )
 NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*\Z")
-KEYWORDS = [b"import", b"object", b"bundle", b"over", b"under", b"shared", b"main", b"morphism", b"repeat",
-            b"inv", b"scan", b"return", b"true", b"false", b"R", b"Z", b"I", b"Seq"]
+KEYWORDS = [b"import", b"object", b"bundle", b"over", b"under", b"as", b"equivariant", b"invariant", b"shared", b"main",
+            b"morphism", b"repeat", b"inv", b"scan", b"return", b"true", b"false", b"R", b"Z", b"I", b"Seq"]
 OPERATORS = [b";", b">>", "⊗".encode(), b"@", b"->", "→".encode(), b"<", b">", "⟨".encode(), "⟩".encode(),
              b"(", b")", b"[", b"]", b"{", b"}", b",", b"=", b":", b"+", b"-", b"*", b"/", b"> >"]
 NUMBERS = [b"0", b"1", b"2", b"3", b"4", b"8", b"64", b"-1", b"-0.5", b"0.1", b"1.0", b"1e-05", b"2.5E4", b"1e99",
@@ -126,6 +126,8 @@ STRINGS = [b'"same"', b'"valid"', b'""', b'"\\""', b'"\\\\"', b'"lib/blocks.cat"
 COMMENTS = [b"# comment", b"#", b"# \xe2\x8a\x97 \xe2\x86\x92", b"# \x1b[2J", b"#" * 200]
 CONSTRUCTS = [
     b"\nobject O = R[4]\n", b"\nobject O = R[d * 4 + 1] under C4\n", b"\nbundle E = R[4] over R[2]\n",
+    b"\nobject G = R[8, 8, 8] under C4 as regular * 2\n", b" under D4 as rotation + sign * 2 ", b" as quotient(s) ",
+    b" equivariant under C4 ", b" invariant under S5 ", b" regular \xe2\x8a\x97 sign ", b" gconv(features=8) ; relu ; gpool ",
     b"\nmorphism m : R[4] -> R[4] = relu\n", b"\nmorphism m[d] : R[d] -> R[d * 2] = dense\n",
     b"\nmorphism t(f : R[4] -> R[4]) : R[4] -> R[4] = f ; f\n", b"\nshared s = (dense : R[4] -> R[4])\n",
     b"\nmain m\n", b'\nimport "lib/blocks.cat"\n', b'\nimport "chain.cat"\n',

@@ -108,12 +108,18 @@ class Prover:
                              [f"what reaches it: {have.show()}", f"what `{box.name}` takes, {box.dom.obs[i]}: {want.show()}"],
                              "the actions must agree where wires meet: declare the objects with the same `under … as …`")
         if box.kind in ("composite", "repeat") and box.body is not None:
-            if box.kind == "repeat":
-                wires = ins
-                for _ in range(min(int(box.kwargs.get("n", 1)), 2)):  # the same body: twice shows a fixed point
-                    wires = self.diagram(box.body, wires)
-                return wires
-            return self.diagram(box.body, ins)
+            try:
+                if box.kind == "repeat":
+                    wires = ins
+                    for _ in range(min(int(box.kwargs.get("n", 1)), 2)):  # the same body: twice shows a fixed point
+                        wires = self.diagram(box.body, wires)
+                    return wires
+                return self.diagram(box.body, ins)
+            except Broken as e:
+                if box.kind == "composite":
+                    where = f" at line {box.span.line}" if box.span is not None else ""
+                    e.notes.append(f"inside `{box.name}`, used{where}")
+                raise
         if box.kind == "inv" and box.body is not None:
             out = [self.typed_or_trivial(box, ob) for ob in box.cod.obs]
             back = self.diagram(box.body, out)  # f is equivariant out -> ins, so its inverse ins -> out

@@ -301,9 +301,21 @@ class Declarations:
                 return channels_text(action(decl.group, decl.rep, shape).rep)  # type: ignore[arg-type]
             return None if decl.rep is None else channels_text(parse_rep(decl.rep, decl.group))
         except BadRep as e:
-            self.error("E0321", f"`{decl.name}` cannot carry this action of {decl.group}: {e}", decl.span,
+            self.error("E0321", f"`{decl.name}` cannot carry this action of {decl.group}: {e}", self.action_span(decl),
                        help="`R[c] under G as ρ` needs dim ρ = c; a grid R[h, h, c] takes C4/D4, a set R[n, c] takes S(n); "
                             "see docs/symmetry.md")
+
+    def action_span(self, decl: A.ObjectDecl) -> Span | None:
+        """The span of ``under G [as ρ]`` in an object declaration (the declaration's when the text is not at hand)."""
+        span = decl.span
+        if span is None or not self.text or span.end <= span.start:
+            return span
+        at = self.text.rfind("under", span.start, span.end)
+        if at < 0:
+            return span
+        line = self.text.count("\n", 0, at) + 1
+        column = at - (self.text.rfind("\n", 0, at) + 1) + 1
+        return Span(span.file, line, column, span.end_line, span.end_column, at, span.end)
 
     def group_span(self, decl: A.ObjectDecl) -> Span | None:
         """The span of the group's name in ``… under G`` (the declaration's when the text is not at hand)."""
@@ -519,7 +531,7 @@ class Declarations:
             self.error("E0320", f"`{claim.group}` is not a group catnet knows", claim.span,
                        notes=[str(e)] if "not a group catnet knows" not in str(e) else [],
                        help=f"the groups are {KNOWN}: e.g. `equivariant under C4` for quarter turns of a grid")
-        prove(decl.name, claim.kind, claim.group, body, decl.span, claim.span)
+        prove(decl.name, claim.kind, claim.group, body, getattr(decl.body, "span", None) or decl.span, claim.span)
 
     def check_shared(self, decl: A.SharedDecl, infer: Infer) -> Definition:
         """A shared instance: one parameter set, generic in the sizes ``decl.dim_params``.
