@@ -306,15 +306,12 @@ def kernel_rep(group: str, size: int) -> Rep:
     """The group permuting the cells of an odd size × size kernel window: ``P(g) e_d = e_{g d}``."""
     g = parse_group(group)
     src = grid_sources(group, size)
-    m = np.zeros((g.order, size * size, size * size))
-    for e in range(g.order):
-        m[e, np.arange(size * size), src[e]] = 1.0  # row p takes column src[p]: e_d goes to the cell g·d
-    return Rep(f"window{size}({g})", g, m)
+    # (g·x)[p] = x[src[p]]: the cell src[p] goes to p, so e_d goes to e_{perm[d]} with perm = src⁻¹
+    return Rep(f"window{size}({g})", g, perm=np.argsort(src, axis=1))
 
 
 def act(x, a: Action, element_: int, xp=np):  # noqa: ANN001
     """``g·x`` for a batch ``x`` of shape ``(batch, *a.shape)`` (``xp``: ``numpy`` or ``jax.numpy``)."""
-    mat = xp.asarray(a.rep.matrices[element_], dtype=x.dtype)
     if a.spatial == GRID:
         h = a.shape[0]
         flat = x.reshape(x.shape[0], h * h, x.shape[-1])
@@ -322,6 +319,4 @@ def act(x, a: Action, element_: int, xp=np):  # noqa: ANN001
         x = flat.reshape(x.shape)
     elif a.spatial == SET:
         x = xp.take(x, xp.asarray(set_sources(a.group.name)[element_]), axis=1)
-    if a.rep.is_trivial:
-        return x
-    return x @ mat.T
+    return x if a.rep.is_trivial else a.rep.apply(x, element_, xp)

@@ -153,8 +153,8 @@ def cache_dir() -> Path:
 
 def _orbits(a: Rep, b: Rep) -> np.ndarray:
     """Permutation blocks: one basis matrix per orbit of ``G`` on the pairs (output coordinate, input coordinate)."""
-    out_perm = np.argmax(b.matrices, axis=1)  # (|G|, d_b): g sends coordinate i to out_perm[g, i]
-    in_perm = np.argmax(a.matrices, axis=1)
+    out_perm = b.perm if b.perm is not None else np.argmax(b.matrices, axis=1)  # (|G|, d_b): g sends i to out_perm[g, i]
+    in_perm = a.perm if a.perm is not None else np.argmax(a.matrices, axis=1)
     label = -np.ones((b.dim, a.dim), dtype=np.int64)
     count = 0
     for i in range(b.dim):
@@ -175,7 +175,7 @@ def _null_space(a: Rep, b: Rep) -> np.ndarray:
         raise ValueError(f"the equivariant maps {a.name} -> {b.name} are a {db} × {da} problem, "
                          f"more than catnet solves ({MAX_SOLVE} unknowns); write the representation as a sum of smaller blocks")
     gens = a.group.generators or (0,)
-    rows = [np.kron(b.matrices[g], np.eye(da)) - np.kron(np.eye(db), a.matrices[g].T) for g in gens]
+    rows = [np.kron(b.matrix(g), np.eye(da)) - np.kron(np.eye(db), a.matrix(g).T) for g in gens]
     m = np.concatenate(rows, axis=0)
     _, s, vh = np.linalg.svd(m)
     tol = max(m.shape) * np.finfo(np.float64).eps * (s[0] if s.size else 1.0) * 100

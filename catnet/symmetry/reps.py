@@ -33,23 +33,35 @@ import numpy as np
 from .groups import Group
 
 
+#: The most numbers a representation's dense matrices may take (``|G| · d²``); larger ones
+#: (``16 · regular(S5)``, ``regular(S6)``) are only used block by block.
+MAX_DENSE = 1 << 24
+
+
 @dataclass(frozen=True, eq=False)
 class Rep:
-    """A representation of ``group``: ``matrices[g]`` is ``ρ(g)``; ``blocks`` its summands with multiplicities.
+    """A representation of ``group``: ``matrix(g)`` is ``ρ(g)``; ``blocks`` its summands with multiplicities.
 
-    A building block has ``blocks == ((self, 1),)``; ``name`` is the
-    canonical text (``regular(C4)``, ``16·regular(C4) ⊕ trivial(C4)``),
-    also the key of the basis cache.
+    A building block keeps its matrices (``(|G|, d, d)``), or, for a
+    permutation block, ``perm[g, i]``, the coordinate ``g`` sends ``i`` to
+    (dense matrices made on demand).  A direct sum keeps only its blocks:
+    64 copies of ``regular(D4)`` are one ``8 × 8`` block, never a
+    ``512 × 512`` matrix per element.  ``name`` is the canonical text
+    (``regular(C4)``, ``16·regular(C4) ⊕ trivial(C4)``), also the key of the
+    basis cache.
     """
 
     name: str
     group: Group
-    matrices: np.ndarray = field(repr=False)
+    dense: np.ndarray | None = field(default=None, repr=False)
     parts: tuple[tuple["Rep", int], ...] = field(default=(), repr=False)
+    perm: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def dim(self) -> int:
-        return int(self.matrices.shape[1])
+        if self.parts:
+            return sum(b.dim * m for b, m in self.parts)
+        return int(self.perm.shape[1] if self.perm is not None else self.dense.shape[1])  # type: ignore[union-attr]
 
     @property
     def blocks(self) -> tuple[tuple["Rep", int], ...]:
@@ -57,19 +69,80 @@ class Rep:
         return self.parts or ((self, 1),)
 
     @property
+    def matrices(self) -> np.ndarray:
+        """``ρ(g)`` for every element, ``(|G|, d, d)`` float64 (refused where that is more than :data:`MAX_DENSE` numbers)."""
+        if self.dense is not None and not self.parts:
+            return self.dense
+        n, d = self.group.order, self.dim
+        if n * d * d > MAX_DENSE:
+            raise ValueError(f"{self.name} is too large to write out densely ({n} matrices of {d} × {d})")
+        cached = self.__dict__.get("_matrices")
+        if cached is None:
+            cached = np.stack([self.matrix(g) for g in range(n)]) if self.parts else _from_perm(self.perm)  # type: ignore[arg-type]
+            object.__setattr__(self, "_matrices", cached)
+        return cached
+
+    def matrix(self, g: int) -> np.ndarray:
+        """``ρ(g)``, ``(d, d)``."""
+        if not self.parts:
+            if self.dense is not None:
+                return self.dense[g]
+            return _from_perm(self.perm[g : g + 1])[0]  # type: ignore[index]
+        out = np.zeros((self.dim, self.dim))
+        at = 0
+        for b, m in self.parts:
+            block = b.matrix(g)
+            for _ in range(m):
+                out[at : at + b.dim, at : at + b.dim] = block
+                at += b.dim
+        return out
+
+    def apply(self, x, g: int, xp=np):  # noqa: ANN001, ANN201
+        """``ρ(g)`` applied to the last axis of ``x`` (``xp``: ``numpy`` or ``jax.numpy``), block by block."""
+        pieces, at = [], 0
+        for b, m in self.blocks:
+            part = x[..., at : at + b.dim * m]
+            at += b.dim * m
+            if b.is_trivial:
+                pieces.append(part)
+                continue
+            lead = part.shape[:-1]
+            part = part.reshape(lead + (m, b.dim))
+            if b.perm is not None:
+                # (ρ(g) v)[perm[g, i]] = v[i]
+                inverse = np.argsort(b.perm[g])
+                part = xp.take(part, xp.asarray(inverse), axis=-1)
+            else:
+                part = part @ xp.asarray(b.matrix(g).T, dtype=part.dtype)
+            pieces.append(part.reshape(lead + (m * b.dim,)))
+        return pieces[0] if len(pieces) == 1 else xp.concatenate(pieces, axis=-1)
+
+    @property
     def character(self) -> np.ndarray:
         """``χ(g) = tr ρ(g)`` for every element."""
-        return np.trace(self.matrices, axis1=1, axis2=2)
+        if self.parts:
+            return sum(m * b.character for b, m in self.parts)  # type: ignore[return-value]
+        if self.perm is not None:
+            return (self.perm == np.arange(self.perm.shape[1])[None]).sum(axis=1).astype(np.float64)
+        return np.trace(self.dense, axis1=1, axis2=2)
 
     @property
     def is_permutation(self) -> bool:
         """Whether every ``ρ(g)`` permutes the coordinates (pointwise nonlinearities commute with it)."""
-        m = self.matrices
+        if self.parts:
+            return all(b.is_permutation for b, _ in self.parts)
+        if self.perm is not None:
+            return True
+        m = self.dense
         return bool(np.all((m == 0) | (m == 1)) and np.all(m.sum(axis=1) == 1) and np.all(m.sum(axis=2) == 1))
 
     @property
     def is_trivial(self) -> bool:
-        return bool(np.allclose(self.matrices, np.eye(self.dim)[None]))
+        if self.parts:
+            return all(b.is_trivial for b, _ in self.parts)
+        if self.perm is not None:
+            return bool(np.all(self.perm == np.arange(self.perm.shape[1])[None]))
+        return bool(np.allclose(self.dense, np.eye(self.dim)[None]))
 
     def __mul__(self, copies: int) -> "Rep":
         return direct_sum((self, copies))
@@ -86,20 +159,36 @@ class Rep:
         return self.name
 
 
+def _from_perm(perm: np.ndarray) -> np.ndarray:
+    """Dense matrices of permutations ``perm[g, i]`` (``e_i ↦ e_{perm[g, i]}``)."""
+    n, d = perm.shape
+    m = np.zeros((n, d, d))
+    m[np.arange(n)[:, None], perm, np.arange(d)[None, :]] = 1.0
+    return m
+
+
+def as_permutation(matrices: np.ndarray) -> np.ndarray | None:
+    """``perm[g, i]`` where every matrix permutes coordinates, else ``None``."""
+    m = matrices
+    if not (np.all((m == 0) | (m == 1)) and np.all(m.sum(axis=1) == 1) and np.all(m.sum(axis=2) == 1)):
+        return None
+    return np.argmax(m, axis=1)
+
+
 def _block(name: str, group: Group, matrices: np.ndarray) -> Rep:
     return Rep(name, group, np.asarray(matrices, dtype=np.float64))
 
 
+def _perm_block(name: str, group: Group, perm: np.ndarray) -> Rep:
+    return Rep(name, group, perm=np.asarray(perm, dtype=np.int64))
+
+
 def trivial(g: Group) -> Rep:
-    return _block(f"trivial({g})", g, np.ones((g.order, 1, 1)))
+    return _perm_block(f"trivial({g})", g, np.zeros((g.order, 1)))
 
 
 def regular(g: Group) -> Rep:
-    n = g.order
-    m = np.zeros((n, n, n))
-    for a in range(n):
-        m[a, g.table[a], np.arange(n)] = 1.0  # e_h -> e_{a h}
-    return _block(f"regular({g})", g, m)
+    return _perm_block(f"regular({g})", g, g.table)  # e_h -> e_{a h}: perm[a, h] = a·h
 
 
 def _parity(p: tuple[int, ...]) -> int:
@@ -160,11 +249,7 @@ def permutation(g: Group) -> Rep:
     kind = _kind(g)
     if kind is None or kind[0] != "S":
         raise ValueError(f"permutation({g}) is not defined: it is the action of S(n) on n points")
-    n = kind[1]
-    m = np.zeros((g.order, n, n))
-    for a, p in enumerate(g.models):
-        m[a, list(p), np.arange(n)] = 1.0  # type: ignore[arg-type]
-    return _block(f"permutation({g})", g, m)
+    return _perm_block(f"permutation({g})", g, np.array(g.models))  # e_i -> e_{σ(i)}
 
 
 def quotient(g: Group, subgroup: Sequence[int]) -> Rep:
@@ -187,14 +272,9 @@ def quotient(g: Group, subgroup: Sequence[int]) -> Rep:
         for x in coset:
             where[x] = len(cosets)
         cosets.append(coset)
-    k = len(cosets)
-    m = np.zeros((g.order, k, k))
-    for a in range(g.order):
-        for i, coset in enumerate(cosets):
-            rep = min(coset)
-            m[a, where[int(g.table[a, rep])], i] = 1.0
+    perm = np.array([[where[int(g.table[a, min(coset)])] for coset in cosets] for a in range(g.order)])
     label = ", ".join(str(s) for s in sorted(subgroup))
-    return _block(f"quotient({g}, [{label}])", g, m)
+    return _perm_block(f"quotient({g}, [{label}])", g, perm)
 
 
 def direct_sum(*items: Rep | tuple[Rep, int]) -> Rep:
@@ -215,23 +295,22 @@ def direct_sum(*items: Rep | tuple[Rep, int]) -> Rep:
     g = parts[0][0].group
     if len(parts) == 1 and parts[0][1] == 1:
         return parts[0][0]
-    dim = sum(b.dim * m for b, m in parts)
-    mats = np.zeros((g.order, dim, dim))
-    at = 0
-    for b, m in parts:
-        for _ in range(m):
-            mats[:, at : at + b.dim, at : at + b.dim] = b.matrices
-            at += b.dim
     name = " ⊕ ".join(f"{m}·{b.name}" if m > 1 else b.name for b, m in parts)
-    return Rep(name, g, mats, tuple(parts))
+    return Rep(name, g, parts=tuple(parts))
 
 
 def tensor(a: Rep, b: Rep) -> Rep:
     """``ρ_a ⊗ ρ_b``: ``ρ(g) = ρ_a(g) ⊗ ρ_b(g)`` (Kronecker product), a building block of its own."""
     if a.group != b.group:
         raise ValueError(f"a tensor product needs representations of one group, not {a.group} and {b.group}")
+    name = f"({a.name}) ⊗ ({b.name})"
+    if a.is_permutation and b.is_permutation:
+        pa, pb = (r.perm if r.perm is not None else as_permutation(r.matrices) for r in (a, b))
+        # e_j ⊗ e_l goes to e_{pa[j]} ⊗ e_{pb[l]}, index j·d_b + l as in np.kron
+        perm = (pa[:, :, None] * b.dim + pb[:, None, :]).reshape(a.group.order, a.dim * b.dim)  # type: ignore[index, operator]
+        return _perm_block(name, a.group, perm)
     mats = np.einsum("gij,gkl->gikjl", a.matrices, b.matrices).reshape(a.group.order, a.dim * b.dim, a.dim * b.dim)
-    return _block(f"({a.name}) ⊗ ({b.name})", a.group, mats)
+    return _block(name, a.group, mats)
 
 
 def is_representation(r: Rep, atol: float = 1e-9) -> bool:
