@@ -98,6 +98,7 @@ def generator(
     lowering: str | None = None,
     plugin: str | None = None,
     replace: bool = False,
+    acts: str | None = None,
 ) -> Generator:
     """Register the generator ``name``; ``.cat`` files may use it from now on.
 
@@ -115,7 +116,13 @@ def generator(
       ``inverse``);
     * ``count(box, size) -> int``: the trainable parameters of one
       occurrence; given exactly when the generator has parameters;
-    * ``doc``: one line for diagnostics.
+    * ``doc``: one line for diagnostics;
+    * ``acts``: how it acts on G-spaces, for equivariance claims
+      (docs/symmetry.md): ``"pointwise"`` (elementwise), ``"per_position"``,
+      ``"axis"``, ``"pool"``, ``"window"`` or ``"equivariant"`` (equivariant
+      by construction between its typed input and output actions — the
+      claim is then the plugin's promise, which ``catnet verify`` measures);
+      ``None`` (the default): equivariant only on wires no group moves.
 
     The implementation half, all optional (without it the generator checks,
     counts and draws, and compiling it is E0601):
@@ -160,6 +167,9 @@ def generator(
             raise RegistrationError(f"`{field}=` of `{name}` must be True or False, not {flag!r}")
     if not isinstance(doc, str):
         raise RegistrationError(f"`doc=` of `{name}` must be a str")
+    if acts is not None and (acts not in library.ACTS or acts == "structural"):
+        allowed = ", ".join(f'"{a}"' for a in library.ACTS if a != "structural")
+        raise RegistrationError(f"`acts=` of `{name}` must be one of {allowed} or None, not {acts!r}")
     impl = _implementation(name, iso, count is not None, make, apply, inverse, random, lowering,
                            _LogDet(forward_ld, inverse_ld, volume_preserving))
     if replace and name in library.GENERATORS and name not in _PLUGINS:
@@ -176,6 +186,7 @@ def generator(
         count=_guarded_count(name, plugin, count) if count is not None else None,
         coarity=coarity,
         family=plugin,
+        acts=acts,
     )
     register(g, replace=replace)
     # What a replaced generator left behind.

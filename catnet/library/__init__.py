@@ -675,6 +675,8 @@ def register(generator: Generator, *, replace: bool = False) -> Generator:
         raise RegistrationError(f"a generator named `{name}` exists already ({GENERATORS[name].family})")
     if generator.params and generator.count is None:
         raise RegistrationError(f"`{name}` has parameters, so it needs a `count` rule")
+    if generator.acts is not None and generator.acts not in ACTS:
+        raise RegistrationError(f"`acts=` of `{name}` is {generator.acts!r}; it is one of {', '.join(ACTS)} or None")
     seen: set[str] = set()
     for a in generator.args:
         if a.kind not in ARG_KINDS:
@@ -687,6 +689,9 @@ def register(generator: Generator, *, replace: bool = False) -> Generator:
         COARITY[name] = generator.coarity
     return generator
 
+
+#: How a generator may act on G-spaces (``Generator.acts``; ``None``: only on trivially acted wires).
+ACTS = ("pointwise", "per_position", "axis", "pool", "window", "structural", "equivariant")
 
 #: The kinds of keyword arguments a generator may take.
 ARG_KINDS = ("int", "float", "bool", "str", "dim", "dims", "ints", "padding", "morphism", "network")
