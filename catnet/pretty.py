@@ -27,10 +27,15 @@ from .pieces import Piece, joined, render
 
 
 def pretty_ob(ob: Ob) -> str:
-    """One wire's type: ``R[8, d]``, or the declared name of a bundle or G-space."""
+    """One wire's type: ``R[8, d]``, or the declared name of a bundle or G-space.
+
+    A G-space that no declaration names (the output of ``glinear``) is
+    spelled out, ``R[8] under C4 as regular * 2``: text for reading, as the
+    language writes an action only in an object declaration.
+    """
     if ob.base == "bundle" or ob.group:
-        assert ob.name, "bundles and G-spaces are only written by their object name"
-        return ob.name
+        assert ob.name or ob.base != "bundle", "bundles are only written by their object name"
+        return ob.name or ob.structure()
     return f"{ob.base}[{', '.join(dims.show(d) for d in ob.shape)}]"
 
 

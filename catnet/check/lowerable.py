@@ -31,8 +31,8 @@ MAX_NESTING = 64
 def require_lowerable(d: Diagram, entry: str) -> None:
     """Refuse, with E0601, what checks but cannot be compiled yet.
 
-    Group actions are part of the language and the IR, but the lowering
-    does not implement them yet; a bundle compiles when it has a total space
+    An equivariant layer compiles when its weight basis is small enough to
+    solve and keep (``catnet.library.symmetry.too_large``); a bundle compiles when it has a total space
     (its base and fiber are each one vector ``R[k]``, docs/bundles.md).  Sizes
     that size parameters must be known numbers (only free sequence lengths
     may stay symbolic).
@@ -52,6 +52,13 @@ def require_lowerable(d: Diagram, entry: str) -> None:
         g = GENERATORS.get(box.name)
         if box.kind == "generator" and g is not None and g.params and g.count is not None:
             g.count(box, lambda dim: parameter_size(dim, box, entry))  # every parameter size a number
+            if g.family == "symmetry":
+                from ..library.symmetry import too_large
+
+                problem = too_large(box)
+                if problem is not None:
+                    raise CatnetError("E0601", f"compiling `{box.name}` needs {problem}", box.span, notes=[f"in `{entry}`"],
+                                      help="write the representations as sums of smaller blocks (e.g. copies of a small group's regular)")
         size = box.kwargs.get("size") if box.name == "split" else None
         if size is not None and not isinstance(size, int):
             raise CatnetError("E0304", f"`split` needs a known size, but it is `{dims.show(size)}`", box.span,  # type: ignore[arg-type]

@@ -114,11 +114,16 @@ def _bias_size(box: Box, out_rep) -> int:  # noqa: ANN001
     return intertwiner_dimension(trivial(out_rep.group), out_rep)
 
 
-def _count_glinear(box: Box, size: Callable[[Dim], int]) -> int:
-    from ..symmetry.basis import solve
+def maps_dimension(rin, rout) -> int:  # noqa: ANN001
+    """``dim Hom_G(ρ_in, ρ_out)`` block by block, from characters: no basis is built (``catnet check`` stays light)."""
+    from ..symmetry.reps import intertwiner_dimension
 
+    return sum(intertwiner_dimension(a, b) * m_in * m_out for b, m_out in rout.blocks for a, m_in in rin.blocks)
+
+
+def _count_glinear(box: Box, size: Callable[[Dim], int]) -> int:
     rin, rout = _action(box.dom.obs[0], size).rep, _action(box.cod.obs[0], size).rep
-    return solve(rin, rout).size + _bias_size(box, rout)
+    return maps_dimension(rin, rout) + _bias_size(box, rout)
 
 
 def kernel_target(group: str, kernel: int, rout):  # noqa: ANN001, ANN201
@@ -131,11 +136,32 @@ def kernel_target(group: str, kernel: int, rout):  # noqa: ANN001, ANN201
 
 
 def _count_gconv(box: Box, size: Callable[[Dim], int]) -> int:
-    from ..symmetry.basis import solve
-
     rin, rout = _action(box.dom.obs[0], size).rep, _action(box.cod.obs[0], size).rep
     target = kernel_target(str(box.dom.obs[0].group), int(box.kwargs["kernel"]), rout)  # type: ignore[arg-type]
-    return solve(rin, target).size + _bias_size(box, rout)
+    return maps_dimension(rin, target) + _bias_size(box, rout)
+
+
+def too_large(box: Box) -> str | None:
+    """What makes the weight basis of a checked ``glinear``/``gconv`` box too large to solve and keep, or ``None``."""
+    from ..symmetry.basis import MAX_BASIS, MAX_SOLVE
+    from ..symmetry.reps import intertwiner_dimension
+
+    if box.name not in ("glinear", "gconv"):
+        return None
+    size = int
+    rin, rout = _action(box.dom.obs[0], size).rep, _action(box.cod.obs[0], size).rep  # type: ignore[arg-type]
+    if box.name == "gconv":
+        rout = kernel_target(str(box.dom.obs[0].group), int(box.kwargs["kernel"]), rout)  # type: ignore[arg-type]
+    for b, _ in rout.blocks:
+        for a, _ in rin.blocks:
+            k = intertwiner_dimension(a, b)
+            if not k:
+                continue
+            if k * a.dim * b.dim > MAX_BASIS:
+                return f"a basis of {k:,} maps {a.dim} -> {b.dim} ({k * a.dim * b.dim:,} numbers, more than {MAX_BASIS:,})"
+            if not (a.is_permutation and b.is_permutation) and a.dim * b.dim > MAX_SOLVE:
+                return f"solving for the maps {a.name} -> {b.name}, a {b.dim} × {a.dim} problem (more than {MAX_SOLVE:,} unknowns)"
+    return None
 
 
 def _count_deepsets(box: Box, size: Callable[[Dim], int]) -> int:

@@ -41,6 +41,8 @@ from .reps import Rep
 _VERSION = "1"
 #: The largest ``d_out · d_in`` of a pair of blocks the SVD solver takes.
 MAX_SOLVE = 4096
+#: The most numbers one pair of blocks' basis may hold (``k · d_out · d_in``, 128 MB of float64).
+MAX_BASIS = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,16 @@ def block_basis(a: Rep, b: Rep) -> np.ndarray:
             return found
     except (OSError, ValueError):
         pass
-    found = _orbits(a, b) if a.is_permutation and b.is_permutation else _null_space(a, b)
+    if a.is_permutation and b.is_permutation:
+        from .reps import intertwiner_dimension
+
+        k = intertwiner_dimension(a, b)
+        if k * a.dim * b.dim > MAX_BASIS:
+            raise ValueError(f"the equivariant maps {a.name} -> {b.name} have a basis of {k * a.dim * b.dim:,} numbers, "
+                             f"more than catnet keeps ({MAX_BASIS:,})")
+        found = _orbits(a, b)
+    else:
+        found = _null_space(a, b)
     _MEMORY[key] = found
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
