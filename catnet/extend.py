@@ -118,7 +118,7 @@ def generator(
       occurrence; given exactly when the generator has parameters;
     * ``doc``: one line for diagnostics;
     * ``acts``: how it acts on G-spaces, for equivariance claims
-      (docs/symmetry.md): ``"pointwise"`` (elementwise), ``"per_position"``,
+      (docs/symmetry.md): ``"pointwise"`` (elementwise), ``"linear"``, ``"per_position"``,
       ``"axis"``, ``"pool"``, ``"window"`` or ``"equivariant"`` (equivariant
       by construction between its typed input and output actions — the
       claim is then the plugin's promise, which ``catnet verify`` measures);

@@ -177,6 +177,9 @@ class Prover:
                              "use regular channels for nonlinearities (`glinear` maps between representations)")
         return [ins[0]]
 
+    def acts_linear(self, box: Box, ins: list[Wire]) -> list[Wire]:
+        return ins
+
     def acts_per_position(self, box: Box, ins: list[Wire]) -> list[Wire]:
         (w,) = ins
         if w.trivial:

@@ -108,6 +108,7 @@ class Generator:
     #: how it acts on G-spaces, for equivariance claims (``check.claims``, docs/symmetry.md):
     #: ``None`` — equivariant only where every wire it touches is acted on trivially;
     #: ``"pointwise"`` — elementwise: commutes with every permutation representation, keeps the action;
+    #: ``"linear"`` — a multiple of the identity (``neg``, ``scale``): commutes with every representation;
     #: ``"per_position"`` — the same map at every grid cell / set element: keeps the spatial
     #: action, needs trivial channels (``dense``); ``"axis"`` — along its ``axis``: the channel axis
     #: of a permutation representation or a set's axis; ``"pool"`` — over the grid or set:
@@ -691,7 +692,7 @@ def register(generator: Generator, *, replace: bool = False) -> Generator:
 
 
 #: How a generator may act on G-spaces (``Generator.acts``; ``None``: only on trivially acted wires).
-ACTS = ("pointwise", "per_position", "axis", "pool", "window", "structural", "equivariant")
+ACTS = ("pointwise", "linear", "per_position", "axis", "pool", "window", "structural", "equivariant")
 
 #: The kinds of keyword arguments a generator may take.
 ARG_KINDS = ("int", "float", "bool", "str", "dim", "dims", "ints", "padding", "morphism", "network")

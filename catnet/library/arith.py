@@ -131,8 +131,9 @@ def _scale(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
     return _real_scale(ctx, dom, args)
 
 
-def _unary(name: str, doc: str, iso: bool = False, args: tuple[Arg, ...] = (), rule: Rule | None = None) -> Generator:
-    return Generator(name, rule or _unary_rule(name), args, iso=iso, doc=doc, family="arith")
+def _unary(name: str, doc: str, iso: bool = False, args: tuple[Arg, ...] = (), rule: Rule | None = None,
+           acts: str = "pointwise") -> Generator:
+    return Generator(name, rule or _unary_rule(name), args, iso=iso, doc=doc, family="arith", acts=acts)
 
 
 _BY = Arg("by", "float", None, required=True, low=-FINITE, high=FINITE)
@@ -141,7 +142,7 @@ register(Generator("add", _add, arity=2, structural=True, doc="A ⊗ A -> A", fa
 register(_binary("sub", "subtracts"))
 register(_binary("mul", "multiplies"))
 register(_binary("div", "divides"))
-register(_unary("neg", "-x", iso=True))
+register(_unary("neg", "-x", iso=True, acts="linear"))
 register(_unary("exp", "e^x"))
 register(_unary("log", "natural logarithm"))
 register(_unary("sqrt", "square root"))
@@ -150,5 +151,5 @@ register(_unary("reciprocal", "1 / x"))
 register(_unary("softplus", "log(1 + e^x)"))
 register(_unary("silu", "x * sigmoid(x) (also `swish`)"))
 register(_unary("swish", "x * sigmoid(x) (also `silu`)"))
-register(_unary("scale", "x * by", iso=True, args=(_BY,), rule=_scale))
+register(_unary("scale", "x * by", iso=True, args=(_BY,), rule=_scale, acts="linear"))
 register(_unary("shift", "x + by", iso=True, args=(_BY,)))
