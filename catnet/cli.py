@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("catnet.render.cli", "draw a morphism as a string diagram (SVG, PNG, PDF, DOT, TikZ)"),
     "train": ("catnet.train", "train a morphism on data (digits, moons, a bundle set, or an .npz file)"),
     "sample": ("catnet.sample", "draw points from a trained flow, or from the fiber over a base point"),
+    "verify": ("catnet.symmetry.verify", "measure the equivariance error of each symmetry claim on the compiled model"),
 }
 
 EPILOG = """examples:
@@ -43,6 +44,7 @@ EPILOG = """examples:
   catnet train examples/digits_cnn.cat --data digits --epochs 10
   catnet train examples/flow_moons.cat --data moons
   catnet sample examples/flow_moons.cat --checkpoint runs/flow_moons -n 1000 -o moons.npz
+  catnet verify examples/c4_digits.cat
   catnet --plugin my_generators.py check model.cat
 
 The language is described in docs/language.md, error codes in docs/errors.md,

@@ -191,7 +191,9 @@ def element(g: Group, word: str) -> int:
     if flip and letter == "C":
         raise BadRep(f"{g} has no reflection `{word}`")
     k = m.group(3) if m.group(3) is not None else (m.group(2) or ("1" if "r" in word else "0"))
-    model = int(k) % int(g.name[1:])
+    n = int(g.name[1:])
+    # the model is r^k s^f; the word s r^K is r^(-K) s
+    model = (-int(k) if flip else int(k)) % n
     key = model if letter == "C" else (model, int(flip))
     return g.models.index(key)  # type: ignore[arg-type]
 
