@@ -275,6 +275,10 @@ GENERATOR_CASES = {
     "bce": "R[4] @ R[4] -> R[] = bce(logits=false)",
     "gaussian_kl": "R[4] @ R[4] -> R[] = gaussian_kl(reduce=\"sum\")",
     "transposed": 'R[T, 8] -> R[T, 10] = transposed(w)\nshared w[T] = (embed(vocab=10, features=8) : Z[T] -> R[T, 8])',
+    "glinear": "A -> B = glinear(features=9)\nobject A = R[3, 3, 8] under D4 as regular\nobject B = R[3, 3, 9] under D4 as regular + sign",
+    "gconv": "A -> B = gconv(features=8, kernel=3)\nobject A = R[5, 5, 2] under C4\nobject B = R[5, 5, 8] under C4 as regular * 2",
+    "gpool": "A -> B = gpool(mode=\"mean\")\nobject A = R[3, 12] under S3 as regular * 2\nobject B = R[3, 2] under S3",
+    "deepsets": "A -> B = deepsets(features=5)\nobject A = R[4, 3] under S4\nobject B = R[4, 5] under S4",
 }
 
 

@@ -511,9 +511,9 @@ OPS: dict[str, Op] = {
 
 
 def _families() -> None:
-    from . import arith, axes, bundles, flows, learned, losses, tied
+    from . import arith, axes, bundles, flows, learned, losses, symmetry, tied
 
-    for family in (arith, axes, bundles, flows, learned, losses, tied):
+    for family in (arith, axes, bundles, flows, learned, losses, symmetry, tied):
         for name, op in family.OPS.items():
             assert name not in OPS, name
             OPS[name] = op
