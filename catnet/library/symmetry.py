@@ -34,15 +34,19 @@ def _gspace(ctx: RuleContext, ob: Ob, name: str, what: str = "a G-space") -> tup
     return ob.group, ob.shape  # type: ignore[return-value]
 
 
-def _spatial(ob: Ob) -> str | None:
-    """The spatial action of a G-space wire of known sizes, if any (``"grid"``, ``"set"``)."""
+def _spatial(ctx: RuleContext, ob: Ob) -> str | None:
+    """The spatial action of a G-space wire whose grid or set sizes are known, if any (``"grid"``, ``"set"``).
+
+    The channels do not matter here, so a width still to be inferred is fine.
+    """
     from ..symmetry.actions import BadRep, spatial_of
     from ..symmetry.groups import parse
 
-    if not all(isinstance(d, int) for d in ob.shape):
+    lead = tuple(ctx.resolve(d) for d in ob.shape[:-1])
+    if not all(isinstance(d, int) for d in lead):
         return None
     try:
-        return spatial_of(parse(str(ob.group)), ob.shape)  # type: ignore[arg-type]
+        return spatial_of(parse(str(ob.group)), lead + (1,))  # type: ignore[arg-type]
     except BadRep:
         return None
 
@@ -62,7 +66,7 @@ def _gconv(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
     if k % 2 == 0:
         ctx.fail(f"`gconv(kernel={k})` needs an odd kernel: an even window has no centre cell for the group to turn about",
                  f"use kernel={k + 1} or kernel={k - 1}" if k > 1 else "use kernel=3")
-    if len(shape) != 3 or _spatial(ob) != "grid":
+    if len(shape) != 3 or _spatial(ctx, ob) != "grid":
         ctx.fail(f"`gconv` convolves a square grid R[h, h, c] under C4 or D4, but its input is {ob.structure()}",
                  "`glinear` maps channels without a grid; sets take `deepsets`")
     return Ty((Ob("R", shape[:2] + (_features(ctx, args),), group=group, rep=ctx.fresh_rep()),))
@@ -90,7 +94,7 @@ def _gpool(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
 def _deepsets(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
     ob = _one(dom)
     group, shape = _gspace(ctx, ob, "deepsets")
-    if len(shape) != 2 or _spatial(ob) != "set":
+    if len(shape) != 2 or _spatial(ctx, ob) != "set":
         ctx.fail(f"`deepsets` maps a set R[n, c] under S(n), but its input is {ob.structure()}",
                  "a set of n elements with c channels each is `R[n, c] under Sn`")
     ctx.equal_rep(ob.rep, None, f"`deepsets` takes trivially acting channels, but its input is {ob.structure()}")

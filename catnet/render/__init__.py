@@ -23,6 +23,7 @@ from .style import DIRECTIONS, Options
 if TYPE_CHECKING:
     from ..check import Module
     from ..ir import Diagram
+    from .symmetry import Claim
 
 #: Formats by file extension; ``tex`` is TikZ.
 FORMATS = {".dot": "dot", ".gv": "dot", ".tex": "tex", ".svg": "svg", ".png": "png", ".pdf": "pdf"}
@@ -31,18 +32,28 @@ _TEXT = ("dot", "tex")
 Source = Union["Diagram", "Module", str, os.PathLike]
 
 
-def _diagram(source: Source, morphism: str | None) -> tuple["Diagram", str | None]:
-    """The diagram to draw and the name of the box around it."""
+def _diagram(source: Source, morphism: str | None) -> tuple[Diagram, str | None, dict[str, Claim]]:
+    """The diagram to draw, the name of the box around it, and the claims of the definitions it may show.
+
+    A claim (``equivariant under C4``) is part of a definition's declaration,
+    not of the IR, so a bare :class:`~catnet.ir.Diagram` is drawn without.
+    """
     from ..ir import Diagram
 
     if isinstance(source, Diagram):
-        return source, morphism
+        return source, morphism, {}
     if isinstance(source, (str, os.PathLike)):
         from .. import load
 
         source = load(source)
     name = morphism or source.entry_name()
-    return source.diagram(name), name
+    claims: dict[str, Claim] = {}
+    for table in (source.imported, source.definitions):
+        for key, d in table.items():
+            claim = getattr(d.decl, "claim", None)
+            if claim is not None:
+                claims[key] = (claim.kind, claim.group)
+    return source.diagram(name), name, claims
 
 
 def _format(out: str | os.PathLike | None, format: str | None) -> str:
@@ -98,8 +109,8 @@ def render(
         raise CatnetError("E0208", f"unknown direction `{direction}`", help="use LR (left to right) or TB (top to bottom)")
     if depth is not None and depth < 0:
         raise CatnetError("E0208", f"depth must be 0 or more, not {depth}")
-    diagram, name = _diagram(source, morphism)
-    g = graph.build(diagram, name=name, depth=depth, params=params)
+    diagram, name, claims = _diagram(source, morphism)
+    g = graph.build(diagram, name=name, depth=depth, params=params, claims=claims)
     opts = Options(direction=direction, shapes=shapes)
     data: str | bytes
     if fmt == "tex":

@@ -18,7 +18,11 @@
 - wires have no arrow heads; a wire is labelled by its object where it is
   made, not again after a dot that only copies it;
 - parameter wires (Para view) enter each box across the flow of data: from
-  the top when data flows left to right.
+  the top when data flows left to right;
+- a G-space wire says its action on a second, smaller line
+  (``C4: regular × 8``); an equivariant generator and a definition with a
+  claim carry a badge (``C4``, ``C4-invariant``): see
+  :mod:`catnet.render.symmetry`.
 
 The text depends only on the graph and the options (no set order, no
 floating point formatting of computed values), so one diagram always gives
@@ -32,7 +36,8 @@ import math
 import networkx as nx
 
 from . import graph as G
-from .style import ISO_COLOR, ISO_MARK, Options, box_style, cluster_fill, wire_style, CLUSTER_BORDER
+from .style import CLUSTER_BORDER, ISO_COLOR, ISO_MARK, SYMMETRY_COLOR, Options, box_style, cluster_fill, wire_style
+from .symmetry import action_text, claim_text
 
 FONT = "Helvetica"
 WIRE_FONT = "Helvetica-Oblique"
@@ -51,13 +56,34 @@ def _attrs(pairs: list[tuple[str, str]]) -> str:
     return "[" + ", ".join(f"{k}={v}" for k, v in pairs) + "]"
 
 
+def _badge_text(data: dict) -> str:
+    """What a box's badge says: its group (equivariant by construction) or its claim; ``""`` for none."""
+    return claim_text(data["claim"]) if data.get("claim") else data.get("badge", "")
+
+
+def _badge(text: str) -> str:
+    """A small framed tag in the symmetry colour."""
+    return (f'<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1" STYLE="rounded" COLOR="{SYMMETRY_COLOR}">'
+            f'<TR><TD><FONT POINT-SIZE="7" COLOR="{SYMMETRY_COLOR}">{_html(text)}</FONT></TD></TR></TABLE>')
+
+
 def _title(data: dict) -> str:
-    """A box's name (bold for a definition), its mark, the iso mark, its detail line."""
+    """A box's name (bold for a definition), its mark, the iso mark, its badge, its detail line.
+
+    A badge is a table of its own, so a box with one is laid out as a
+    table: the name and the badge side by side, the detail line under them.
+    """
     title = f"<B>{_html(data['label'])}</B>" if data["style"] in ("composite", "repeat") else _html(data["label"])
     if data["mark"]:
         title += f' <FONT POINT-SIZE="10">{_html(data["mark"])}</FONT>'
     if data.get("iso") and not data.get("inverted"):
         title += f' <FONT POINT-SIZE="9" COLOR="{ISO_COLOR}">{ISO_MARK}</FONT>'
+    badge = _badge_text(data)
+    if badge:
+        rows = f'<TR><TD>{title}</TD><TD WIDTH="4"></TD><TD>{_badge(badge)}</TD></TR>'
+        if data["detail"]:
+            rows += f'<TR><TD COLSPAN="3"><FONT POINT-SIZE="8">{_html(data["detail"])}</FONT></TD></TR>'
+        return f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{rows}</TABLE>'
     if data["detail"]:
         title += f'<BR/><FONT POINT-SIZE="8">{_html(data["detail"])}</FONT>'
     return title
@@ -77,6 +103,7 @@ def _trapezoid(data: dict, lr: bool) -> list[tuple[str, str]]:
     """
     n, m = data["n_in"], data["n_out"]
     text = len(data["label"]) + len(data["mark"]) + (2 if data.get("iso") and not data.get("inverted") else 0)
+    text += len(_badge_text(data)) + (2 if _badge_text(data) else 0)
     along = max(62.0, _CHAR_PT * text + 34, _DETAIL_PT * len(data["detail"]) + 34)
     across = max(44.0, 22.0 * max(n, m)) + (12 if data["detail"] else 0)
     wide_out = data["split"] == "split"
@@ -190,7 +217,12 @@ def _edge(g: nx.MultiDiGraph, u: str, v: str, data: dict, opts: Options) -> str:
         attrs.append(("style", "dashed"))
     if data["labelled"] and data["label"]:
         text = data["shape"] if opts.shapes else data["label"]
-        attrs += [("label", _q(text)), ("fontcolor", _q(ws.color if data["kind"] == G.PARAMETER else "#333333"))]
+        label = _q(text)
+        if data.get("action") is not None:
+            # A G-space's action goes under its name, smaller and upright.
+            label = (f'<{_html(text)}<BR/><FONT FACE="{FONT}" POINT-SIZE="8" COLOR="{SYMMETRY_COLOR}">'
+                     f'{_html(action_text(data["action"]))}</FONT>>')
+        attrs += [("label", label), ("fontcolor", _q(ws.color if data["kind"] == G.PARAMETER else "#333333"))]
     if data["kind"] == G.PARAMETER and g.nodes[v].get("kind") == G.BOX and g.nodes[u].get("target") != v:
         # Only the first user of a shared parameter sits in its source's
         # rank; the wires to the others must not pull them into it.
@@ -254,7 +286,12 @@ def to_dot(g: nx.MultiDiGraph, opts: Options = Options()) -> str:
                 label += f" (shared {c.shared})"
             elif c.shared:
                 label += " (shared)"
-            attrs = [("label", _q(label)), ("style", '"rounded,filled"'), ("fillcolor", _q(cluster_fill(level + 1 if c.kind != "entry" else 0))),
+            title = _q(label)
+            if c.claim is not None:
+                # The claim is a badge after the title.
+                title = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR><TD>{_html(label)}</TD>'
+                         f'<TD WIDTH="5"></TD><TD>{_badge(claim_text(c.claim))}</TD></TR></TABLE>>')
+            attrs = [("label", title), ("style", '"rounded,filled"'), ("fillcolor", _q(cluster_fill(level + 1 if c.kind != "entry" else 0))),
                      ("color", _q(CLUSTER_BORDER if c.kind != "entry" else "#000000")), ("fontsize", "10" if c.kind != "entry" else "11")]
             if g.graph.get("params") and c.kind != "entry":
                 # Parameter wires come in from the top; the title goes below

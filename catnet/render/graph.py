@@ -32,7 +32,12 @@ The graph holds what the picture shows and nothing about where it goes:
 - isos (``box.iso``) have ``iso=True``; a bundle wire has style
   :data:`BUNDLE`; ``triv`` and ``proj`` boxes have ``split`` ``"split"``
   (one total-space wire in, base and fiber out) or ``"merge"`` (the reverse,
-  ``proj`` and ``inv(triv)``), drawn as trapezoids.
+  ``proj`` and ``inv(triv)``), drawn as trapezoids;
+- a wire of a G-space has its ``action`` (a
+  :class:`~catnet.render.symmetry.WireAction`; ``None`` on a plain wire),
+  and its ``label`` and ``shape`` leave the action out; a generator that is
+  equivariant by construction has its group as ``badge``; a definition
+  drawn as one box, or a nested box (:class:`Cluster`), has its ``claim``.
 
 Every node and edge carries a ``style`` (the box kind or the wire kind), so
 new kinds of boxes and wires (invertible boxes, traces, bundles) get their
@@ -44,6 +49,7 @@ are numbered in IR order and nothing iterates over a set.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import networkx as nx
@@ -53,6 +59,7 @@ from ..ir import Box, Diagram, Ob
 from ..library import GENERATORS
 from ..lower.names import tied_instances
 from .params import param_count
+from .symmetry import Claim, wire_action
 
 # Node kinds.
 BOX = "box"
@@ -105,6 +112,8 @@ class Cluster:
     inputs: tuple[tuple[str, int], ...] = ()
     outputs: tuple[tuple[str, int], ...] = ()
     inverted: bool = False
+    #: What the definition claims: ``("equivariant", "C4")``, or ``None``.
+    claim: Claim | None = None
 
 
 @dataclass(frozen=True)
@@ -117,8 +126,18 @@ class _End:
     labelled: bool
 
 
+def _plain(ob: Ob) -> Ob:
+    """``ob`` without its group action, which a wire writes on a line of its own."""
+    return replace(ob, group=None, rep=None) if ob.group else ob
+
+
 def wire_label(ob: Ob, shapes: bool) -> str:
-    """What a wire says: its object's name, with ``--shapes`` also its shape."""
+    """What a wire says: its object's name, with ``--shapes`` also its shape.
+
+    A G-space's action is not part of it: the back ends write it under
+    the label (:mod:`catnet.render.symmetry`).
+    """
+    ob = _plain(ob)
     structure = ob.structure()
     if not shapes or ob.name is None or ob.name == structure:
         return str(ob)
@@ -175,11 +194,20 @@ def box_detail(box: Box) -> str:
     return ", ".join(parts)
 
 
+def _badge(box: Box) -> str:
+    """The group an equivariant-by-construction generator is marked with (``""`` for other boxes)."""
+    gen = GENERATORS.get(box.name)
+    if box.kind != "generator" or gen is None or gen.acts != "equivariant":
+        return ""
+    return next((ob.group for ob in (*box.dom.obs, *box.cod.obs) if ob.group), None) or "G"
+
+
 class _Builder:
-    def __init__(self, depth: int | None, params: bool) -> None:
+    def __init__(self, depth: int | None, params: bool, claims: Mapping[str, Claim]) -> None:
         self.g = nx.MultiDiGraph()
         self.depth = depth
         self.params = params
+        self.claims = claims
         self.clusters: list[Cluster] = []
         self.counts: dict[str, int] = {}
         self.wires = 0
@@ -198,7 +226,7 @@ class _Builder:
     def node(self, prefix: str, kind: str, cluster: str | None, **attrs: object) -> str:
         nid = self.fresh(prefix)
         base = dict(kind=kind, style=kind, cluster=cluster, label="", detail="", mark="", n_in=0, n_out=0,
-                    ir=False, params=0, shared=None, iso=False, inverted=False, split="")
+                    ir=False, params=0, shared=None, iso=False, inverted=False, split="", badge="", claim=None)
         base.update(attrs)
         self.g.add_node(nid, **base)
         return nid
@@ -210,14 +238,19 @@ class _Builder:
         ob = into if into is not None and end.ob.name is None and into.name is not None else end.ob
         style = BUNDLE if ob.base == "bundle" else DATA
         self.g.add_edge(end.node, node, key=self.wires, kind=DATA, style=style, src_port=end.port, dst_port=port,
-                        label=str(ob), shape=wire_label(ob, True), labelled=end.labelled)
+                        label=str(_plain(ob)), shape=wire_label(ob, True), labelled=end.labelled,
+                        action=wire_action(ob))
         self.wires += 1
 
     def cluster(self, label: str, kind: str, parent: str | None, mark: str = "", shared: str | None = None,
-                inverted: bool = False) -> str:
+                inverted: bool = False, claim: Claim | None = None) -> str:
         cid = f"c{len(self.clusters)}"
-        self.clusters.append(Cluster(cid, label, kind, parent, mark, shared, inverted=inverted))
+        self.clusters.append(Cluster(cid, label, kind, parent, mark, shared, inverted=inverted, claim=claim))
         return cid
+
+    def claim(self, names: list[str]) -> Claim | None:
+        """The claim of the first of ``names`` (a definition and the ones it renames) that makes one."""
+        return next((self.claims[n] for n in names if n in self.claims), None)
 
     # -- traversal ---------------------------------------------------------
 
@@ -256,9 +289,10 @@ class _Builder:
             kind = DOT_KINDS[box.name]
             nid = self.node("n", kind, cluster, label=box.name, n_in=len(dom), n_out=len(cod), ir=True)
         else:
-            label, mark = box.name, ""
+            label, mark, claim = box.name, "", None
             if box.kind in NESTING and box.body is not None:
-                label = " = ".join(_alias_chain(box)[0])
+                names = _alias_chain(box)[0]
+                label, claim = " = ".join(names), self.claim(names)
             if box.kind == "repeat":
                 mark = f"×{box.kwargs.get('n')}"
             if box.kind == "scan":
@@ -268,7 +302,8 @@ class _Builder:
             count = param_count(box)
             nid = self.node("n", BOX, cluster, style=box.kind, label=label, detail=_describe(box), mark=mark,
                             n_in=len(dom), n_out=len(cod), ir=True, params=count, shared=box.shared,
-                            iso=box.iso and box.kind != "structural", inverted=mirror, split=_split(box, mirror))
+                            iso=box.iso and box.kind != "structural", inverted=mirror, split=_split(box, mirror),
+                            badge=_badge(box), claim=claim)
             if self.params and count:
                 self.use_params(nid, box, count, share)
             if self.params:
@@ -287,7 +322,7 @@ class _Builder:
         names, body, shared = _alias_chain(box)
         mark = f"×{box.kwargs.get('n')}" if box.kind == "repeat" else ""
         label = " = ".join(_inverted(n) if mirror else n for n in names)
-        cid = self.cluster(label, box.kind, cluster, mark=mark, shared=shared, inverted=mirror)
+        cid = self.cluster(label, box.kind, cluster, mark=mark, shared=shared, inverted=mirror, claim=self.claim(names))
         if shared is not None:
             # Boxes inside a shared instance share with the boxes at the same
             # place inside every other use of that instance.
@@ -336,11 +371,11 @@ class _Builder:
         n = int(box.kwargs["state"])  # type: ignore[arg-type]
         state = box.body.dom[:n]
         cid = self.cluster(_scan_label(box), "scan", cluster)
-        starts = [self.node("t", TRACE_IN, cid, n_out=1, loop=k, label=str(ob)) for k, ob in enumerate(state.obs)]
+        starts = [self.node("t", TRACE_IN, cid, n_out=1, loop=k, label=str(_plain(ob))) for k, ob in enumerate(state.obs)]
         begin = [_End(t, 0, ob, False) for t, ob in zip(starts, state.obs)]
         outs = self.diagram(box.body, begin + list(ins), level + 1, cid, share)
         for k, (end, ob) in enumerate(zip(outs[:n], state.obs)):
-            back = self.node("t", TRACE_OUT, cid, n_in=1, loop=k, label=str(ob), partner=starts[k])
+            back = self.node("t", TRACE_OUT, cid, n_in=1, loop=k, label=str(_plain(ob)), partner=starts[k])
             self.connect(replace(end, labelled=False), back, 0)
         return self.close(cid, ins, outs[n:])
 
@@ -507,7 +542,8 @@ def _common_cluster(clusters: list[str | None], table: list[Cluster]) -> str | N
 MAX_DEPTH = 32
 
 
-def build(diagram: Diagram, *, name: str | None = None, depth: int | None = None, params: bool = False) -> nx.MultiDiGraph:
+def build(diagram: Diagram, *, name: str | None = None, depth: int | None = None, params: bool = False,
+          claims: Mapping[str, Claim] | None = None) -> nx.MultiDiGraph:
     """The graph of ``diagram``, drawn inside a box labelled ``name`` if given.
 
     ``depth`` is how many levels of nested definitions are expanded (``None``
@@ -515,13 +551,16 @@ def build(diagram: Diagram, *, name: str | None = None, depth: int | None = None
     ``diagram`` as one box).  With
     ``params``, every box with parameters gets a parameter wire from a
     :data:`PARAM` node, and the users of one shared instance get one source
-    copied to each of them.
+    copied to each of them.  ``claims`` maps definitions to what they claim
+    (``("invariant", "C4")``): a definition is drawn with its claim, as one
+    box or nested (:func:`catnet.render.render` reads them from the checked
+    module: the IR does not keep them).
     """
     assert depth is None or depth >= 0
     # Nesting is drawn by recursion and as nested Graphviz clusters: both
     # stay bounded, so deeper definitions are drawn as single boxes.
-    b = _Builder(MAX_DEPTH if depth is None else min(depth, MAX_DEPTH), params)
-    top = b.cluster(name, "entry", None) if name else None
+    b = _Builder(MAX_DEPTH if depth is None else min(depth, MAX_DEPTH), params, claims or {})
+    top = b.cluster(name, "entry", None, claim=b.claim([name])) if name else None
     wires = [_End(b.node("in", INPUT, None, n_out=1, index=i), 0, ob, True) for i, ob in enumerate(diagram.dom.obs)]
     outs = b.diagram(diagram, wires, 0, top, None)
     if top is not None:

@@ -37,11 +37,13 @@ no depth of nesting meets Python's recursion limit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import networkx as nx
 
 from . import graph as G
+from .symmetry import WireAction, action_tex, claim_text
 
 # Sizes in centimetres.
 CHAR = 0.17  # an average character of a box label (\small)
@@ -49,6 +51,7 @@ SMALL_CHAR = 0.13  # of a wire label or a box's detail line (\scriptsize)
 LINE = 0.32  # height of a line of \scriptsize text
 BOX_PAD = 0.36  # text to box outline, both sides together
 BOX_MIN = (0.8, 0.6)  # smallest box (along its text, across it)
+BADGE_PAD = 0.3  # the frame of a badge and the space before it
 PORT_GAP = 0.42  # between neighbouring ports of one box
 DOT = 0.0  # dots take no room of their own beyond the wire gap
 ADD = 0.3  # the ⊕ node's diameter
@@ -69,6 +72,20 @@ POINTS = (G.COPY, G.DISCARD, G.WAYPOINT, G.TRACE_IN, G.TRACE_OUT)
 
 def text_width(text: str, char: float = CHAR) -> float:
     return len(text) * char
+
+
+def _printed(tex: str) -> str:
+    """About as many characters as LaTeX prints for ``tex``, generously (subscripts count in full)."""
+    tex = re.sub(r"\\(oplus|otimes|times)", "+  ", tex)
+    tex = re.sub(r"\\(colon|langle|rangle|rho)", ".", tex)
+    tex = re.sub(r"\\[A-Za-z]+", "", tex)
+    return re.sub(r"[{}_^$\\]", "", tex)
+
+
+def _badge_width(d: dict) -> float:
+    """The room a box's badge takes after its name (none without one)."""
+    text = claim_text(d["claim"]) if d.get("claim") else d.get("badge", "")
+    return text_width(text, SMALL_CHAR) + BADGE_PAD if text else 0.0
 
 
 @dataclass
@@ -108,6 +125,8 @@ class Wire:
     shape: str
     labelled: bool
     style: str = G.DATA
+    #: A G-space's action, written on a second line under the label.
+    action: WireAction | None = None
 
 
 @dataclass
@@ -136,7 +155,8 @@ def drawn_wires(g: nx.MultiDiGraph) -> tuple[list[Wire], set[str]]:
             continue
         if u in hidden:
             u = next(iter(g.predecessors(u)))
-        wires.append(Wire(key, u, d["src_port"], v, d["dst_port"], d["label"], d["shape"], d["labelled"], d["style"]))
+        wires.append(Wire(key, u, d["src_port"], v, d["dst_port"], d["label"], d["shape"], d["labelled"], d["style"],
+                          d.get("action")))
     return wires, hidden
 
 
@@ -261,6 +281,13 @@ class _Engine:
     def label(self, w: Wire) -> str:
         return w.shape if self.shapes else w.label
 
+    def label_width(self, w: Wire) -> float:
+        """How long a wire's label is: its name, or the action under it if that is longer."""
+        width = text_width(self.label(w), SMALL_CHAR)
+        if w.action is not None:
+            width = max(width, text_width(_printed(action_tex(w.action)), SMALL_CHAR))
+        return width
+
     def node_size(self, n: str) -> tuple[float, float]:
         """(flow, cross) extent of a node, without its parameter lane."""
         # Asked for many times per node while placing; computed once.
@@ -280,7 +307,7 @@ class _Engine:
         title = d["label"] + (f" {d['mark']}" if d["mark"] else "")
         if d.get("iso") and not d.get("inverted"):
             title += " ↔"
-        along = max(text_width(title), text_width(d["detail"], SMALL_CHAR)) + BOX_PAD
+        along = max(text_width(title) + _badge_width(d), text_width(d["detail"], SMALL_CHAR)) + BOX_PAD
         if d.get("split"):
             along += SLANT
         across = LINE * (2 if d["detail"] else 1) + 0.3
@@ -436,11 +463,16 @@ class _Engine:
         center: dict[str, float] = {}
         routes_c: dict[int, list[float]] = {}
         label_room: dict[str, float] = {}
-        if not self.lr:
-            for w, a, b in local:
-                if w.labelled and a is not None and a == w.src:
-                    room = text_width(self.label(w), SMALL_CHAR) + 0.15
-                    label_room[a] = max(label_room.get(a, 0.0), room)
+        # A G-space wire's label has a second line (its action): when data
+        # flows left to right, it rises a line higher above the wire, or,
+        # where the wire bends upwards at once, hangs below it (see tikz).
+        rise: dict[str, float] = {}
+        for w, a, b in local:
+            if not self.lr and w.labelled and a is not None and a == w.src:
+                room = self.label_width(w) + 0.15
+                label_room[a] = max(label_room.get(a, 0.0), room)
+            if self.lr and w.labelled and w.action is not None and a is not None and a == w.src:
+                rise[a] = LINE
 
         for r in range(R):
             items: list[tuple[float, float, int, str | int]] = []  # (desired, tiebreak, kind order, id)
@@ -467,7 +499,8 @@ class _Engine:
             for desired, _, kind, ident in items:
                 if kind == 0:
                     _, C, lane = extent(ident)  # type: ignore[arg-type]
-                    before, after = C / 2 + lane, C / 2 + label_room.get(ident, 0.0)  # type: ignore[arg-type]
+                    before = C / 2 + lane + rise.get(ident, 0.0)  # type: ignore[arg-type]
+                    after = C / 2 + label_room.get(ident, 0.0) + rise.get(ident, 0.0)  # type: ignore[arg-type]
                 else:
                     before, after = 0.0, 0.0
                 if placed:
@@ -511,11 +544,14 @@ class _Engine:
         for e in elements:
             width[rank[e]] = max(width[rank[e]], extent(e)[0])
         gaps = [GAP_FLOW] * (R + 1)  # gaps[r + 1] follows rank r; gaps[0] follows the inputs
-        if self.lr:
-            for w, a, b in local:
-                if w.labelled and (a is None and cid is None or a is not None and a == w.src):
-                    r = -1 if a is None else rank[a]
-                    gaps[r + 1] = max(gaps[r + 1], text_width(self.label(w), SMALL_CHAR) + 0.3)
+        for w, a, b in local:
+            if w.labelled and (a is None and cid is None or a is not None and a == w.src):
+                r = -1 if a is None else rank[a]
+                if self.lr:
+                    gaps[r + 1] = max(gaps[r + 1], self.label_width(w) + 0.3)
+                elif w.action is not None:
+                    # two lines beside the wire, between this rank and the next
+                    gaps[r + 1] = max(gaps[r + 1], 2 * LINE + 0.2)
         starts = []
         f = gaps[0]
         for r in range(R):
@@ -527,8 +563,8 @@ class _Engine:
         lows, highs = [], []
         for e in elements:
             _, C, lane = extent(e)
-            lows.append(center[e] - C / 2 - lane)
-            highs.append(center[e] + C / 2 + label_room.get(e, 0.0))
+            lows.append(center[e] - C / 2 - lane - rise.get(e, 0.0))
+            highs.append(center[e] + C / 2 + label_room.get(e, 0.0) + rise.get(e, 0.0))
         for cs in routes_c.values():
             lows += cs
             highs += cs
@@ -542,16 +578,29 @@ class _Engine:
         if cid is None:
             pf, pc_lo, pc_hi, pf_hi = 0.0, 0.0, 0.0, 0.0
         else:
-            title = self.clusters[cid].label + " " + self.clusters[cid].mark
+            cl = self.clusters[cid]
+            title = cl.label + " " + cl.mark
             pf, pf_hi, pc_lo, pc_hi = PAD, PAD, PAD, PAD
             if self.lr:
                 pc_lo += TITLE
+                if any(w.labelled and w.action is not None for w, _, _ in local):
+                    # a wire label of two lines reaches higher, up to the title
+                    pc_lo += LINE
             else:
                 pf += TITLE
             # A trace's feedback loops run in a band of their own above its cell.
             pc_lo += LOOP * self.loops(cid)
             # the title must fit across the top
             need = text_width(title, SMALL_CHAR * 1.1) + 2 * PAD
+            if cl.claim is not None:
+                badge = text_width(claim_text(cl.claim), SMALL_CHAR) + BADGE_PAD
+                if self.lr:
+                    need += badge
+                else:
+                    # The badge goes to the top right corner, the title stays
+                    # at the left, and the wires that enter at the top run
+                    # between them.
+                    need = 2 * max(need - 2 * PAD, badge) + 2 * PAD + WIRE_GAP
             if self.lr and F_inner + pf + pf_hi < need:
                 extra = need - (F_inner + pf + pf_hi)
                 pf += extra / 2

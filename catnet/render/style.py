@@ -5,7 +5,8 @@ A picture is configured by :class:`Options`; the look of each kind is data in
 kind of box or wire is drawn by adding an entry here; the back ends look
 kinds up and fall back to the ``generator`` and ``data`` entries.  Bundle
 wires are doubled (``bundle``), a trace's state loops back on a
-``feedback`` wire, isomorphisms carry :data:`ISO_MARK`.
+``feedback`` wire, isomorphisms carry :data:`ISO_MARK`, equivariant boxes
+a badge in :data:`SYMMETRY_COLOR`.
 
 Colours are chosen to print well in grey: boxes are white with black
 outlines, nested boxes are light grey, one shade darker per level.
@@ -80,6 +81,12 @@ ISO_MARK = "↔"
 
 #: Colour of the iso mark: a quiet grey, so it is noticed, not read first.
 ISO_COLOR = "#777777"
+
+#: Colour of the marks of symmetry: the badge (a small framed tag) of a box
+#: that is equivariant, by construction (the group: ``C4``) or by a proved
+#: claim (``C4-invariant``), and the action written under a G-space wire's
+#: name.  A darker grey than the iso mark: the badge is text to be read.
+SYMMETRY_COLOR = "#555555"
 
 #: Fill of a nested box by nesting level (the entry box is level 0).
 CLUSTER_FILLS = ("#ffffff", "#f4f4f4", "#e9e9e9", "#dedede", "#d3d3d3")

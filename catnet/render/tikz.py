@@ -11,8 +11,10 @@ their wires in order on two opposite sides, black dots for ``copy`` and
 ``discard``, ⊕ for ``add``, crossing wires for ``swap``, nested boxes shaded
 by level, parameter wires across the flow, ↔ after an isomorphism's name
 and ⁻¹ after an inverse's, bundle wires doubled (TikZ's own ``double``),
-``triv`` / ``proj`` as trapezoids, and a trace's state fed back along a
-loop over its cell.  Coordinates are printed with two decimals from the
+``triv`` / ``proj`` as trapezoids, a trace's state fed back along a
+loop over its cell, and G-space wires and equivariant boxes marked as in
+:mod:`catnet.render.symmetry` (the action in math mode under a wire's name,
+``\\fbox`` badges).  Coordinates are printed with two decimals from the
 pure-Python layout, so the text is the same everywhere.
 """
 
@@ -22,7 +24,8 @@ import networkx as nx
 
 from . import graph as G
 from .layout import LANE, LOOP, LOOP_STEP, PAD, TITLE, Layout, layout
-from .style import CLUSTER_BORDER, ISO_COLOR, ISO_MARK, Options, box_style, cluster_fill, wire_style
+from .style import CLUSTER_BORDER, ISO_COLOR, ISO_MARK, SYMMETRY_COLOR, Options, box_style, cluster_fill, wire_style
+from .symmetry import action_tex, claim_tex, group_tex
 
 _TEX = {
     "\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -35,6 +38,20 @@ _TEX = {
 def tex(text: str) -> str:
     """``text`` with LaTeX's special characters escaped (``f⁻¹`` as ``f$^{-1}$``)."""
     return "$^{-1}$".join("".join(_TEX.get(ch, ch) for ch in part) for part in text.split(G.INVERSE))
+
+
+def _badge(text: str) -> str:
+    """A small framed tag in the symmetry colour (plain LaTeX: ``\\fbox``)."""
+    return f"\\,{{\\color{{{_gray(SYMMETRY_COLOR)}}}\\fboxsep=1pt\\fboxrule=0.4pt\\fbox{{\\scriptsize {text}}}}}"
+
+
+def _box_badge(d: dict) -> str:
+    """The badge of a box: its claim (a definition), its group (an equivariant generator), or none."""
+    if d.get("claim"):
+        return _badge(claim_tex(d["claim"]))
+    if d.get("badge"):
+        return _badge(f"${group_tex(d['badge'])}$")
+    return ""
 
 
 def _n(v: float) -> str:
@@ -79,8 +96,15 @@ class _Writer:
             title = tex(cl.label) + (" " + tex(cl.mark) if cl.mark else "")
             if cl.shared:
                 title += " (shared)" if cl.shared in cl.label.split(" = ") else f" (shared {tex(cl.shared)})"
+            if cl.claim is not None and self.lr:
+                title += _badge(claim_tex(cl.claim))
             x, y = (f + 0.1, -(c + 0.05)) if self.lr else (c + 0.1, -(f + 0.05))
             self.out.append(f"\\node[title] at ({_n(x)},{_n(y)}) {{{title}}};")
+            if cl.claim is not None and not self.lr:
+                # Top to bottom, wires enter through the top: the claim goes
+                # to the right corner, clear of them (see the layout).
+                x = c + C - 0.1
+                self.out.append(f"\\node[title, anchor=north east] at ({_n(x)},{_n(y)}) {{{_badge(claim_tex(cl.claim))}}};")
 
     def wires(self) -> None:
         side = "above" if self.lr else "right"
@@ -88,8 +112,17 @@ class _Writer:
             pts = self.L.paths[w.key]
             text = w.shape if self.opts.shapes else w.label
             parts = [self.xy(*pts[0])]
+            content, opts = tex(text), side
+            if w.action is not None:
+                # A G-space's action on a second line, smaller and upright.
+                content += f"\\\\[-1pt]{{\\upshape\\color{{{_gray(SYMMETRY_COLOR)}}}{action_tex(w.action)}}}"
+                opts += f", align={'center' if self.lr else 'left'}"
+                if self.lr and len(pts) > 1 and pts[1][1] != pts[0][1]:
+                    # The wire bends at once: its two lines start at the
+                    # port, on the side it bends away from, clear of the curve.
+                    opts = f"{'below' if pts[1][1] < pts[0][1] else 'above'} right, pos=0, align=left"
             for i, p in enumerate(pts[1:]):
-                label = f" node[wirelabel, {side}] {{{tex(text)}}}" if i == 0 and w.labelled and text else ""
+                label = f" node[wirelabel, {opts}] {{{content}}}" if i == 0 and w.labelled and text else ""
                 parts.append(f"to[flow]{label} {self.xy(*p)}")
             kind = "bundle" if w.style == G.BUNDLE else "wire"
             self.out.append(f"\\draw[{kind}] {' '.join(parts)};")
@@ -109,6 +142,7 @@ class _Writer:
                     title += " " + tex(d["mark"])
                 if d.get("iso") and not d.get("inverted"):
                     title += f" {{\\color{{{_gray(ISO_COLOR)}}}{tex(ISO_MARK)}}}"
+                title += _box_badge(d)
                 if d["detail"]:
                     title += f"\\\\[-2pt]{{\\scriptsize {tex(d['detail'])}}}"
                 box = d["style"] if d["style"] in _BOX_KINDS else "generator"
