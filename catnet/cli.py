@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fmt": ("catnet.fmt", "print a .cat file in canonical form (or rewrite it with --write)"),
     "summary": ("catnet.summary", "table of boxes, types and parameter counts"),
     "render": ("catnet.render.cli", "draw a morphism as a string diagram (SVG, PNG, PDF, DOT, TikZ)"),
-    "train": ("catnet.train", "train a morphism on data (digits, moons, a bundle set, or an .npz file)"),
+    "train": ("catnet.train", "train a morphism on data (digits, digit sets, moons, a bundle set, or an .npz file)"),
     "sample": ("catnet.sample", "draw points from a trained flow, or from the fiber over a base point"),
     "verify": ("catnet.symmetry.verify", "measure the equivariance error of each symmetry claim on the compiled model"),
 }

@@ -8,6 +8,11 @@ array, all with the examples on the first axis.  The sources:
   domain wire (``R[64]`` or ``R[8, 8, 1]``); the target is the class label
   when the codomain is 10 logits, and the image itself when the codomain is
   an image (an autoencoder);
+* ``digit_sums``: sets of ``n`` digit images, ``R[n, 64]`` (a set for
+  ``S(n)`` to permute), labelled with the sum of their digits, a class of
+  ``0..9n`` (logits ``R[9n + 1]``); the images are split into train and test
+  first and each set is drawn from one side, so no image is in both
+  (:func:`digit_sums`);
 * ``moons``: scikit-learn's two moons (``catnet.flows.datasets``), 2000
   unlabelled points of ``R[2]``, data for a flow;
 * the bundle data sets of ``catnet.bundles.datasets.DATASETS`` (``torus``,
@@ -80,6 +85,8 @@ class Dataset:
     target: np.ndarray | None
     #: Grey levels the inputs were dequantized from (``x = (level + u) / levels``), for bits per dimension.
     levels: int | None = None
+    #: Where the data fixes its own test set: the examples from this index on (see :func:`split`).
+    split_at: int | None = None
 
     def __len__(self) -> int:
         return int((self.target if self.target is not None else self.inputs[0]).shape[0])
@@ -90,8 +97,13 @@ class Dataset:
         return self.target is not None and bool(np.issubdtype(self.target.dtype, np.integer))
 
     def take(self, index: np.ndarray) -> "Dataset":
+        """The examples ``index``, without a fixed split."""
         target = self.target[index] if self.target is not None else None
         return Dataset(self.name, tuple(x[index] for x in self.inputs), target, self.levels)
+
+    def with_inputs(self, inputs: tuple[np.ndarray, ...], target: np.ndarray | None) -> "Dataset":
+        """The same examples with other inputs and targets (a transformed copy, e.g. rotated)."""
+        return Dataset(self.name, inputs, target, self.levels, self.split_at)
 
 
 def _described(ob: Ob) -> str:
@@ -454,11 +466,80 @@ def _digits(dom: Ty, cod: Ty) -> Dataset:
     return Dataset("digits", (x,), target)
 
 
+# -- sets of digits ------------------------------------------------------------------------
+
+#: The sizes of a set of ``digit_sums`` (elements per set).
+SET_SIZES = (1, 16)
+#: Sets of ``digit_sums`` per image of each side of the split.
+SETS_PER_IMAGE = 10
+
+
+def _test_count(n: int, test_fraction: float) -> int:
+    """How many of ``n`` examples :func:`split` holds out: at least one, and one fewer than all."""
+    return min(n - 1, max(1, int(round(n * test_fraction))))
+
+
+def digit_sums(size: int, test_fraction: float = 0.2) -> Dataset:
+    """Sets of ``size`` digit images (``(N, size, 64)``) labelled with the sum of their digits.
+
+    The 1797 images are split first, as :func:`split` splits the digits
+    (the same held-out images for every seed); then each side gives
+    ``SETS_PER_IMAGE`` sets per image, each of ``size`` distinct images of
+    that side.  So no image is in a training set and a test set, and the
+    test sets come last (``split_at``).  The sets are fixed (drawn with
+    seed 0), like the split: the training seed varies the run, not the data.
+    """
+    images, labels = _digit_arrays()
+    order = np.random.default_rng(0).permutation(len(images))
+    n_test = _test_count(len(images), test_fraction)
+    sides = (np.sort(order[n_test:]), np.sort(order[:n_test]))
+    rng = np.random.default_rng([0, size])
+    picks = []
+    for side in sides:
+        if len(side) < size:
+            raise _data_error(
+                f"sets of {size} distinct digit images need {size} images on each side of the split, "
+                f"but --test-fraction {test_fraction} leaves {len(side)} on one side",
+                help="choose a --test-fraction nearer 0.2, or smaller sets",
+            )
+        picks.append(np.stack([rng.choice(side, size, replace=False) for _ in range(SETS_PER_IMAGE * len(side))]))
+    pick = np.concatenate(picks)
+    return Dataset("digit_sums", (images[pick],), labels[pick].sum(axis=1).astype(np.int32), split_at=len(picks[0]))
+
+
+def _digit_sums(dom: Ty, cod: Ty, test_fraction: float) -> Dataset:
+    """:func:`digit_sums` for an entry ``R[n, 64] -> R[9n + 1]`` (E0701 for other types)."""
+    ob = _one_wire(dom, "digit_sums", "set of images")
+    shape = ob.shape
+    lo, hi = SET_SIZES
+    if ob.base != "R" or len(shape) != 2 or shape[1] != 64 or not isinstance(shape[0], int):
+        raise _data_error(
+            f"`digit_sums` gives a set of n digit images of 64 pixels each, R[n, 64], but the entry takes {_described(ob)}",
+            help=f"take the set as R[n, 64] with n in {lo}..{hi}, e.g. `object Digits = R[5, 64] under S5`",
+        )
+    size = shape[0]
+    if not lo <= size <= hi:
+        raise _data_error(f"`digit_sums` makes sets of {lo} to {hi} images, not {size}", help=f"take R[n, 64] with n in {lo}..{hi}")
+    out = task(cod)
+    if out.shape != (9 * size + 1,):
+        raise _data_error(
+            f"the sum of {size} digits is a class of 0..{9 * size}, but the entry returns {_described(out)}",
+            help=f"end in {9 * size + 1} logits, R[{9 * size + 1}]",
+        )
+    return digit_sums(size, test_fraction)
+
+
+def _labelled_sets(spec: str, what: str) -> CatnetError:
+    """E0701: ``digit_sums`` is labelled sets, which ``what`` (a flow, a trivialization) does not train on."""
+    return _data_error(f"`{spec}` is sets of digit images with labels, but {what}", help="train a classifier of sets on it, R[n, 64] -> R[9n + 1]")
+
+
 # -- named data sets ------------------------------------------------------------------------
 
 #: The named data sets that are not bundles: name -> what they are (``--help`` and messages).
 BUILTIN: dict[str, str] = {
     "digits": "scikit-learn's 1797 8×8 digit images with their labels",
+    "digit_sums": "sets of n digit images, R[n, 64], labelled with the sum of their digits (0..9n)",
     "moons": "scikit-learn's two moons, 2000 unlabelled points of R[2] (for a flow)",
 }
 
@@ -556,6 +637,8 @@ def _flow_data(spec: str, dom: Ty, seed: int) -> Dataset:
         ob = _one_wire(dom, spec, "image")
         x = _fit_digits(_dequantized_digits(seed), ob, "the flow's wire")
         return Dataset("digits", (x,), None, DIGIT_LEVELS)
+    if spec == "digit_sums":
+        raise _labelled_sets(spec, "a flow is trained by the likelihood of unlabelled points")
     if is_named(spec):
         x, _ = _points(spec)
         ob = _one_wire(dom, spec, "point")
@@ -583,6 +666,8 @@ def _bundle_data(spec: str, dom: Ty, cod: Ty) -> Dataset:
     (wire,) = dom.obs
     base = cod.obs[0]
     env: dict[str, int] = {}
+    if spec == "digit_sums":
+        raise _labelled_sets(spec, "a trivialization is trained on points of a bundle and their base points")
     if is_named(spec):
         x, b = _points(spec) if spec != "digits" else (None, None)
         if b is None:
@@ -624,6 +709,7 @@ def load(
     vocab: Mapping[int, int] | None = None,
     kind: str = "supervised",
     seed: int = 0,
+    test_fraction: float = 0.2,
 ) -> Dataset:
     """The data set ``spec`` (a name of :func:`names` or a path to an ``.npz``) fitted to ``dom -> cod``.
 
@@ -633,6 +719,8 @@ def load(
     ``"flow"`` (inputs only; the digits dequantized with uniform noise
     seeded by ``seed``, so their grey levels become a density) or
     ``"bundle"`` (total-space points and their base points).
+    ``test_fraction`` is the share :func:`split` will hold out; a data set
+    built from split images (``digit_sums``) splits them by it now.
     """
     assert kind in ("supervised", "flow", "bundle"), kind
     if not is_named(spec) and not spec.endswith(".npz"):
@@ -643,6 +731,8 @@ def load(
         return _bundle_data(spec, dom, cod)
     if spec == "digits":
         return _digits(dom, cod)
+    if spec == "digit_sums":
+        return _digit_sums(dom, cod, test_fraction)
     if is_named(spec):
         return _supervised_points(spec, dom, cod)
     return _npz(spec, dom, cod, vocab or {})
@@ -723,6 +813,11 @@ def load_objective(spec: str, dom: Ty, name: str, vocab: Mapping[int, int] | Non
     """
     if spec == "digits":
         return _digits_objective(dom, name)
+    if spec == "digit_sums":
+        raise _data_error(
+            f"`digit_sums` trains a classifier of sets, not an objective: the objective `{name}` cannot be fed its test split",
+            help="train the classifier R[n, 64] -> R[9n + 1] itself (--entry), with the built-in cross-entropy",
+        )
     if is_named(spec):
         return _points_objective(spec, dom, name)
     if not spec.endswith(".npz"):
@@ -749,8 +844,48 @@ def _points_objective(spec: str, dom: Ty, name: str) -> Dataset:
 
 
 def split(data: Dataset, test_fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
-    """A deterministic train/test split (the same for every training seed)."""
+    """A deterministic train/test split (the same for every training seed).
+
+    A data set that fixes its own split (``split_at``: built from images
+    split by the same ``test_fraction``) is cut there.
+    """
     n = len(data)
+    if data.split_at is not None:
+        return data.take(np.arange(data.split_at)), data.take(np.arange(data.split_at, n))
     order = np.random.default_rng(seed).permutation(n)
-    n_test = min(n - 1, max(1, int(round(n * test_fraction))))
+    n_test = _test_count(n, test_fraction)
     return data.take(np.sort(order[n_test:])), data.take(np.sort(order[:n_test]))
+
+
+# -- rotated images -------------------------------------------------------------------------
+
+
+def grid_size(data: Dataset) -> int | None:
+    """The side ``h`` of the square grid ``R[h, h, c]`` of the data's one input, or ``None``."""
+    if len(data.inputs) != 1:
+        return None
+    x = data.inputs[0]
+    return int(x.shape[1]) if x.ndim == 4 and x.shape[1] == x.shape[2] and np.issubdtype(x.dtype, np.floating) else None
+
+
+def rotated(data: Dataset, seed: int) -> tuple[Dataset, np.ndarray]:
+    """Each image of ``data`` (one input ``R[h, h, c]``) turned by its own random multiple of 90°.
+
+    Example ``i`` is turned ``turns[i]`` quarter turns counter-clockwise
+    (``np.rot90`` on the grid axes: the rotation ``r^k`` of ``C4``), drawn
+    from a generator seeded by ``seed``, so the same seed turns the same
+    images the same way.  Class labels stay; a target that is an image of
+    the same grid (an image-to-image model) turns with its input.  Returns
+    the turned data and ``turns``.
+    """
+    h = grid_size(data)
+    assert h is not None, "rotated() takes data of one square-grid input (check with grid_size first)"
+    turns = np.random.default_rng([seed, 90]).integers(0, 4, len(data))
+    target = data.target
+    turn_target = target is not None and target.ndim == 4 and target.shape[1:3] == (h, h)
+    arrays = [data.inputs[0].copy()] + ([target.copy()] if target is not None and turn_target else [])
+    for k in range(1, 4):
+        chosen = turns == k
+        for a in arrays:
+            a[chosen] = np.rot90(a[chosen], k, axes=(1, 2))
+    return data.with_inputs((arrays[0],), arrays[1] if turn_target else target), turns

@@ -23,6 +23,13 @@ epoch shuffles the training set with a generator seeded from
 a checkpoint (orbax, atomic: a crash leaves the previous one intact) with a
 manifest of checksums and the run's settings (see ``catnet.checkpoints``).
 
+With ``--rotate-test`` each epoch is also evaluated on the test images
+turned by random multiples of 90° (one turn per image, drawn from
+``--seed``; ``catnet.data.rotated``), which measures the invariance of a
+model trained on upright images only: the metrics gain
+``test_accuracy_rotated`` and ``test_loss_rotated``.  It needs one input of
+square images ``R[h, h, c]`` (E0703 otherwise).
+
 Everything that can be wrong with the input is found by :func:`prepare`
 before JAX is imported, so errors come at once: every option value (E0703),
 the run directory and the metrics path (E0703), the file, the data (E0701),
@@ -90,7 +97,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         default="digits",
-        help="a named data set (bundled, offline: `digits`, `moons`, and the bundle sets `torus`, `iris`) "
+        help="a named data set (bundled, offline: `digits`, `digit_sums` (sets of digits labelled by their sum), "
+        "`moons`, and the bundle sets `torus`, `iris`) "
         "or PATH.npz with arrays x and y (a flow reads x only; a trivialization reads x and its base points y)",
     )
     parser.add_argument("--epochs", default="10", help="passes over the training set, 1 to 1000000 (default 10)")
@@ -106,6 +114,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", default="0", help="seed for weights, dropout and shuffling, 0 to 2**32-1 (default 0)")
     parser.add_argument("--test-fraction", default="0.2", help="share of the data held out, between 0 and 1 (default 0.2)")
+    parser.add_argument(
+        "--rotate-test",
+        action="store_true",
+        help="also evaluate on the test images each turned by a random multiple of 90 degrees (drawn from --seed), "
+        "for image data R[h, h, c]: training sees upright images only, so this measures rotation invariance",
+    )
     parser.add_argument("--out", default=None, help="run directory for checkpoints (default runs/<file stem>)")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out (verified first)")
     parser.add_argument("--metrics-out", default=None, help="write final metrics as JSON to this path")
@@ -130,6 +144,7 @@ class Config:
     test_fraction: float
     data_sha256: str | None = None
     objective: str | None = None
+    rotate_test: bool = False
     epochs: int = field(default=0, compare=False)
 
     def key(self) -> dict[str, Any]:
@@ -143,6 +158,8 @@ class Config:
         d.pop("file")
         if self.objective is None:
             d.pop("objective")  # the settings of a run without one read as before objectives existed
+        if not self.rotate_test:
+            d.pop("rotate_test")  # likewise: the history of a run records the rotated metrics or never does
         d["data"] = self.data if datalib.is_named(self.data) else "npz"
         return d
 
@@ -211,6 +228,11 @@ def options(args: argparse.Namespace) -> argparse.Namespace:
             )
         if args.loss != "auto":
             raise _fail(f"--loss {args.loss} and --objective both set the loss", help=f"the objective `{objective}` is the loss: drop --loss")
+        if args.rotate_test:
+            raise _fail(
+                "--rotate-test turns the test images of a model, but --objective trains a loss, whose inputs include the targets",
+                help="train the model itself (--entry) with the built-in loss to measure it on rotated images",
+            )
     ns.epochs = _integer("--epochs", args.epochs, *EPOCHS_RANGE)
     ns.batch_size = _integer("--batch-size", args.batch_size, *BATCH_RANGE)
     ns.seed = _integer("--seed", args.seed, *SEED_RANGE, help="a seed is an integer from 0 to 4294967295 (2**32 - 1)")
@@ -273,6 +295,10 @@ class Progress:
         if self.stream is None:
             return
         acc = f"  acc {row['test_accuracy']:.4f}" if row.get("test_accuracy") is not None else ""
+        if row.get("test_accuracy_rotated") is not None:
+            acc += f"  rotated {row['test_accuracy_rotated']:.4f}"
+        elif "test_loss_rotated" in row:
+            acc += f"  rotated {self.label} {row['test_loss_rotated']:.4f}"
         line = (
             f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}  train {self.label} {row['train_loss']:.4f}"
             f"  test {self.label} {row['test_loss']:.4f}{acc}  {row['examples_per_second']:,.0f} ex/s  {row['seconds']:.2f}s"
@@ -652,6 +678,8 @@ class Run:
     started: float = field(default_factory=time.perf_counter)
     #: ``"nll"`` (a flow) or ``"bundle"`` (a trivialization); ``None``: an objective or a loss the data decides.
     likelihood: str | None = None
+    #: The test set with each image turned by a random multiple of 90° (``--rotate-test``), or ``None``.
+    rotated: datalib.Dataset | None = None
 
 
 def prepare(args: argparse.Namespace) -> Run:
@@ -680,10 +708,13 @@ def prepare(args: argparse.Namespace) -> Run:
         else:
             likelihood = training_kind(diagram, args.loss, entry)
             kind = {"nll": "flow", "bundle": "bundle"}.get(likelihood or "", "supervised")
-            dataset = datalib.load(args.data, diagram.dom, diagram.cod, vocab_bounds(diagram), kind=kind, seed=opts.seed)
+            dataset = datalib.load(
+                args.data, diagram.dom, diagram.cod, vocab_bounds(diagram), kind=kind, seed=opts.seed, test_fraction=opts.test_fraction
+            )
             if likelihood is None:
                 _loss_kind(args.loss, dataset.labels)
         train, test = datalib.split(dataset, opts.test_fraction)
+        rotated = _rotated_test(test, diagram, entry, opts.seed) if args.rotate_test else None
         if not args.skip_memory_check:
             # parameters, optimizer state and one batch's activations, before JAX allocates any
             require_fits(diagram, batch=min(opts.batch_size, len(train)), training=True, entry=entry, span=module.lookup(entry).span)
@@ -706,6 +737,7 @@ def prepare(args: argparse.Namespace) -> Run:
         seed=opts.seed,
         test_fraction=opts.test_fraction,
         objective=objective,
+        rotate_test=bool(args.rotate_test),
         epochs=opts.epochs,
     )
     out: Path = opts.out
@@ -719,11 +751,29 @@ def prepare(args: argparse.Namespace) -> Run:
     _writable_folder("--out", out)
     if args.metrics_out is not None:
         _writable_folder("--metrics-out", Path(args.metrics_out).absolute().parent)
-    return Run(config, diagram, train, test, out, resume, args.metrics_out, None if args.quiet else sys.stderr, started, likelihood)
+    return Run(
+        config, diagram, train, test, out, resume, args.metrics_out, None if args.quiet else sys.stderr, started, likelihood, rotated
+    )
+
+
+def _rotated_test(test: datalib.Dataset, diagram: Diagram, entry: str, seed: int) -> datalib.Dataset:
+    """The test set for ``--rotate-test``: each image turned by a random multiple of 90° (E0703 unless images)."""
+    if datalib.grid_size(test) is None:
+        dom = diagram.dom
+        takes = f"{dom} = {dom.structure()}" if str(dom) != dom.structure() else str(dom)
+        raise _fail(
+            f"--rotate-test turns square images R[h, h, c], but `{entry}` takes {takes}",
+            notes=(f"`{entry}` : {dom} -> {diagram.cod}",),
+            help="train a morphism whose one input is a square grid of channels, e.g. `object Image = R[8, 8, 1]`; "
+            "the digits fit R[8, 8, 1]",
+        )
+    return datalib.rotated(test, seed)[0]
 
 
 #: Metrics whose names an objective's values never take (``train_<name>``, ``test_<name>``).
-_METRIC_NAMES = frozenset({"train_loss", "test_loss", "test_accuracy", "train_examples", "test_examples"})
+_METRIC_NAMES = frozenset(
+    {"train_loss", "test_loss", "test_accuracy", "train_examples", "test_examples", "test_loss_rotated", "test_accuracy_rotated"}
+)
 
 
 def _objective_values(objective: str | None, row: dict[str, Any]) -> dict[str, Any]:
@@ -772,6 +822,9 @@ def fit(run: Run) -> dict[str, Any]:
     train_y = jnp.asarray(run.train.target) if run.train.target is not None else None
     test_in = tuple(jnp.asarray(x) for x in run.test.inputs)
     test_y = jnp.asarray(run.test.target) if run.test.target is not None else None
+    turned = run.rotated
+    turned_in = tuple(jnp.asarray(x) for x in turned.inputs) if turned is not None else None
+    turned_y = jnp.asarray(turned.target) if turned is not None and turned.target is not None else None
     n_test = len(run.test)
     eval_batch = min(n_test, 1024)
     eval_chunks = -(-n_test // eval_batch)
@@ -805,12 +858,12 @@ def fit(run: Run) -> dict[str, Any]:
     elif run.resume is not None:
         progress.note(f"no checkpoint in {run.out} yet: starting from the first epoch")
 
-    def evaluate() -> tuple[float, float | None]:
+    def evaluate(inputs: tuple[Any, ...] = test_in, target: Any = test_y) -> tuple[float, float | None]:
         total, correct = 0.0, 0.0
         for c in range(eval_chunks):
             idx = np.arange(c * eval_batch, (c + 1) * eval_batch)
             weight = (idx < n_test).astype(np.float32)
-            loss_sum, hits = eval_step(params, rest, test_in, test_y, jnp.asarray(np.minimum(idx, n_test - 1)), jnp.asarray(weight))
+            loss_sum, hits = eval_step(params, rest, inputs, target, jnp.asarray(np.minimum(idx, n_test - 1)), jnp.asarray(weight))
             total += float(loss_sum)
             correct += float(hits)
         has_acc = kind == "xent" or run.test.labels
@@ -859,6 +912,8 @@ def fit(run: Run) -> dict[str, Any]:
                 "seconds": time.perf_counter() - t0,
                 "examples_per_second": steps * batch / max(train_seconds, 1e-9),
             }
+            if turned_in is not None:
+                row["test_loss_rotated"], row["test_accuracy_rotated"] = evaluate(turned_in, turned_y)
             row.update(_objective_values(cfg.objective, row))
             history.append(row)
             checkpoints.save(
@@ -895,11 +950,15 @@ def fit(run: Run) -> dict[str, Any]:
         "test_accuracy": last.get("test_accuracy"),
         "test_loss": last.get("test_loss"),
         "train_loss": last.get("train_loss"),
+        "rotate_test": cfg.rotate_test,
         "seconds": time.perf_counter() - run.started,
         "checkpoints": str(checkpoints.dir),
         "history": history,
     }
     metrics.update(_objective_values(cfg.objective, last))
+    if cfg.rotate_test:
+        metrics["test_loss_rotated"] = last.get("test_loss_rotated")
+        metrics["test_accuracy_rotated"] = last.get("test_accuracy_rotated")
     if kind in ("nll", "bundle") and history:
         metrics.update(_likelihood_metrics(run, kind, nnx.merge(eval_graphdef, params, rest), last["test_loss"]))
     return metrics
@@ -990,6 +1049,10 @@ def run(args: argparse.Namespace) -> int:
             )
         acc = metrics["test_accuracy"]
         shown = f"test accuracy {acc:.4f}, " if acc is not None else ""
+        if metrics.get("test_accuracy_rotated") is not None:
+            shown += f"on rotated images {metrics['test_accuracy_rotated']:.4f}, "
+        elif metrics.get("test_loss_rotated") is not None:
+            shown += f"test {metrics['objective'] or 'loss'} on rotated images {metrics['test_loss_rotated']:.4f}, "
         prepared.progress.write(
             f"done: {shown}test {metrics['objective'] or 'loss'} {metrics['test_loss']:.4f} after {metrics['epochs']} epochs"
             f" in {metrics['seconds']:.1f}s; checkpoints in {metrics['checkpoints']}\n"
