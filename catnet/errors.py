@@ -243,6 +243,22 @@ def _excerpt(line: str, sp: Span) -> tuple[str, int, int]:
     return "".join(shown[start:stop]), col, max(1, width)
 
 
+def shown(text: str) -> str:
+    """A command-line value quoted for a message, cut at 40 characters."""
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+def whole_option(option: str, text: str, low: int, high: int, code: str) -> int:
+    """A command-line option's value as a whole number in ``low..high``; a ``code`` error otherwise."""
+    try:
+        value = int(str(text).strip(), 10)
+    except ValueError:
+        raise CatnetError(code, f"{option} must be a whole number from {low} to {high}, not {shown(text)}", None) from None
+    if not low <= value <= high:
+        raise CatnetError(code, f"{option} must be a whole number from {low} to {high}, not {value}", None)
+    return value
+
+
 def suggest(name: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to a misspelt name, if one is close enough."""
     pool = sorted(set(candidates))

@@ -44,7 +44,7 @@ import numpy as np
 
 from .budget import host_memory, size_text
 from .cli import add_root_argument
-from .errors import CatnetError
+from .errors import CatnetError, shown, whole_option
 from .ir import Span
 
 #: Points drawn per compiled call: bounds the memory of a large draw.
@@ -73,18 +73,8 @@ def _fail(message: str, help: str | None = None, notes: tuple[str, ...] = ()) ->
     return CatnetError("E0707", message, None, notes=notes, help=help)
 
 
-def _shown(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:40] + "...")
-
-
 def _whole(option: str, text: str, low: int, high: int) -> int:
-    try:
-        value = int(str(text).strip(), 10)
-    except ValueError:
-        raise _fail(f"{option} must be a whole number from {low} to {high}, not {_shown(text)}")
-    if not low <= value <= high:
-        raise _fail(f"{option} must be a whole number from {low} to {high}, not {value}")
-    return value
+    return whole_option(option, text, low, high, "E0707")
 
 
 def parse_base(text: str, base: Any) -> np.ndarray:
@@ -99,7 +89,7 @@ def parse_base(text: str, base: Any) -> np.ndarray:
         except ValueError:
             raise _fail(
                 f"--base must be {k} numbers separated by commas, but {'part ' + str(i + 1) if len(parts) > 1 else 'it'} "
-                f"is {_shown(part) if part else 'empty'}",
+                f"is {shown(part) if part else 'empty'}",
                 notes=(f"the base is {base} = {base.structure()}",),
                 help=f'e.g. --base "{example}"',
             )

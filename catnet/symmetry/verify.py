@@ -42,7 +42,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..cli import add_root_argument
-from ..errors import CatnetError
+from ..errors import CatnetError, shown, whole_option
 from ..ir import Diagram, Ob, Span
 from .actions import Action, BadRep, act, action, element
 from .groups import Group, parse as parse_group
@@ -120,18 +120,8 @@ def _fail(message: str, span: Span | None = None, help: str | None = None, notes
     return CatnetError(CODE, message, span, notes=notes, help=help)
 
 
-def _shown(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:40] + "...")
-
-
 def _whole(option: str, text: str, low: int, high: int) -> int:
-    try:
-        value = int(str(text).strip(), 10)
-    except ValueError:
-        raise _fail(f"{option} must be a whole number from {low} to {high}, not {_shown(text)}") from None
-    if not low <= value <= high:
-        raise _fail(f"{option} must be a whole number from {low} to {high}, not {value}")
-    return value
+    return whole_option(option, text, low, high, CODE)
 
 
 def options(args: argparse.Namespace) -> Options:
@@ -144,7 +134,7 @@ def options(args: argparse.Namespace) -> Options:
     except ValueError:
         tolerance = math.nan
     if not (math.isfinite(tolerance) and tolerance >= 0):
-        raise _fail(f"--tolerance must be a number 0 or more, not {_shown(str(args.tolerance))}",
+        raise _fail(f"--tolerance must be a number 0 or more, not {shown(str(args.tolerance))}",
                     help=f"e.g. --tolerance 1e-4 (the default is {DEFAULT_TOLERANCE:g}, for float32 models)")
     return Options(samples, batch, seed, tolerance)
 
