@@ -180,3 +180,31 @@ def test_check_with_claims_does_not_import_jax() -> None:
         "assert 'jax' not in sys.modules, 'check imported jax'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
+def test_generic_definitions_are_proved_too() -> None:
+    text = """
+object Set  = R[5, c] under S5
+object Grid = R[h, h, 4] under C4 as regular
+morphism ok[c] : Set -> Set equivariant under S5 = relu ; dense
+morphism g[h] : Grid -> Grid equivariant under C4 = gconv ; relu
+"""
+    check(text)
+    fails(text + "morphism bad[c] : Set -> Set equivariant under S5 = dense(axis=0)\n", "E0323")
+    fails(text + "morphism gbad[h] : Grid -> Grid equivariant under C4 = conv ; relu\n", "E0323")
+
+
+def test_a_generic_action_that_does_not_fit_its_sizes_is_refused_when_compiled() -> None:
+    from flax import nnx
+
+    import catnet
+
+    m = check("""
+object Grid = R[h, h, c] under C4 as regular
+object In = R[6, 6, 8]
+morphism g[h, c] : Grid -> Grid equivariant under C4 = relu
+morphism use : In -> In = g[6, 8]
+""")
+    with pytest.raises(CatnetError) as info:
+        catnet.compile(m, "use", rngs=nnx.Rngs(0))
+    assert info.value.code == "E0321" and "dimension 4" in info.value.message

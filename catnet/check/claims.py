@@ -38,7 +38,9 @@ class Wire:
         return self.spatial is None and self.rep.is_trivial  # type: ignore[attr-defined]
 
     def key(self) -> tuple:
-        return ("trivial",) if self.trivial else (self.spatial, self.rep.name)  # type: ignore[attr-defined]
+        if self.trivial:
+            return ("trivial",)
+        return (self.spatial, "trivial" if self.rep.is_trivial else self.rep.name)  # type: ignore[attr-defined]
 
     def show(self) -> str:
         from ..symmetry.actions import show
@@ -69,20 +71,29 @@ class Prover:
 
     def wire(self, ob: Ob) -> Wire:
         """The action a typed wire carries (trivial without ``under``)."""
-        from ..symmetry.actions import BadRep, action
+        from ..symmetry.actions import BadRep, action, parse_rep, spatial_of
         from ..symmetry.reps import trivial
 
         shape = tuple(d if isinstance(d, int) else None for d in ob.shape)
-        channels = shape[-1] if shape else 1
-        if not ob.group or None in shape:
-            return Wire(None, trivial(self.group) * (channels or 1), shape)
+        if not ob.group:
+            return self.trivial(shape)
         if ob.group != self.group_name:
             raise _Other(ob)
         try:
+            if None in shape:
+                # A generic definition: the action by the wire's rank, the representation by its text.
+                spatial = spatial_of(self.group, tuple(self.group.order if d is None else d for d in shape[:-1]) + (1,)) \
+                    if len(shape) in (2, 3) and self._spatial_rank(len(shape)) else None
+                return Wire(spatial, parse_rep(ob.rep, ob.group) if ob.rep else trivial(self.group), shape)
             a = action(ob.group, ob.rep, shape)  # type: ignore[arg-type]
         except BadRep as e:
             raise _Other(ob, str(e)) from None
         return Wire(a.spatial, a.rep, shape)
+
+    def _spatial_rank(self, rank: int) -> bool:
+        """Whether the group moves the cells of a wire of this rank (a grid of rank 3, a set of rank 2)."""
+        letter = self.group.name[0] if " × " not in self.group.name else "?"
+        return (rank == 3 and letter in "CD") or (rank == 2 and letter == "S")
 
     def trivial(self, shape: tuple) -> Wire:
         from ..symmetry.reps import trivial

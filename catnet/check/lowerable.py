@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import dims
 from ..errors import CatnetError
 from ..dims import Dim
-from ..ir import Box, Diagram
+from ..ir import Box, Diagram, Ob
 from ..library import GENERATORS
 
 
@@ -44,6 +44,8 @@ def require_lowerable(d: Diagram, entry: str) -> None:
                           help="inline some of the intermediate definitions, or use `repeat n` for a chain of equal blocks")
     for box in d.all_boxes():
         for ob in box.dom.obs + box.cod.obs:
+            if ob.group and all(isinstance(d, int) for d in ob.shape):
+                _fits(ob, box, entry)
             if ob.base == "bundle" and not ob.shape:
                 raise CatnetError("E0601", f"compiling the bundle `{ob.name}` needs a total space, which it has not", box.span,
                                   notes=[f"`{box.name}` in `{entry}` touches it", f"`{ob.name}` is {ob.structure()}"],
@@ -63,3 +65,15 @@ def require_lowerable(d: Diagram, entry: str) -> None:
         if size is not None and not isinstance(size, int):
             raise CatnetError("E0304", f"`split` needs a known size, but it is `{dims.show(size)}`", box.span,  # type: ignore[arg-type]
                               notes=[f"in `{entry}`"], help="give the size a number in the entry's types")
+
+
+def _fits(ob: Ob, box: Box, entry: str) -> None:
+    """E0321 where a G-space wire of a generic definition, at the sizes compiled, cannot carry its action."""
+    from ..symmetry.actions import BadRep, action
+
+    try:
+        action(str(ob.group), ob.rep, ob.shape)  # type: ignore[arg-type]
+    except BadRep as e:
+        raise CatnetError("E0321", f"`{ob}` cannot carry its action of {ob.group} at the sizes compiled: {e}", box.span,
+                          notes=[f"`{box.name}` in `{entry}` touches it, as {ob.structure()}"],
+                          help="the representation's dimension must be the number of channels for every size the entry uses") from None

@@ -44,6 +44,13 @@ def _spatial(ctx: RuleContext, ob: Ob) -> str | None:
 
     lead = tuple(ctx.resolve(d) for d in ob.shape[:-1])
     if not all(isinstance(d, int) for d in lead):
+        # Generic sizes: a grid of h × h, a set of n, by the group that acts.
+        g = parse(str(ob.group))
+        letter = g.name[0] if " × " not in g.name else "?"
+        if len(lead) == 2 and letter in "CD" and lead[0] == lead[1]:
+            return "grid"
+        if len(lead) == 1 and letter == "S":
+            return "set"
         return None
     try:
         return spatial_of(parse(str(ob.group)), lead + (1,))  # type: ignore[arg-type]
