@@ -208,3 +208,16 @@ morphism use : In -> In = g[6, 8]
     with pytest.raises(CatnetError) as info:
         catnet.compile(m, "use", rngs=nnx.Rngs(0))
     assert info.value.code == "E0321" and "dimension 4" in info.value.message
+
+
+def test_a_claimed_definition_is_trusted_where_it_is_used() -> None:
+    # `inner` is proved once; `outer` uses its claim, and a wire the claim does not cover is refused.
+    text = """
+object A = R[8] under C4 as regular * 2
+morphism inner : A -> A equivariant under C4 = glinear ; relu
+morphism outer : A -> A equivariant under C4 = inner ; inner
+morphism plain : R[8] -> R[8] invariant under C4 = dense ; relu
+"""
+    check(text)
+    e = fails(text + "morphism mixed : A -> R[8] equivariant under C4 = relu ; plain\n", "E0323")
+    assert "`plain`" in e.message

@@ -531,7 +531,14 @@ class Declarations:
             self.error("E0320", f"`{claim.group}` is not a group catnet knows", claim.span,
                        notes=[str(e)] if "not a group catnet knows" not in str(e) else [],
                        help=f"the groups are {KNOWN}: e.g. `equivariant under C4` for quarter turns of a grid")
-        prove(decl.name, claim.kind, claim.group, body, getattr(decl.body, "span", None) or decl.span, claim.span)
+        prove(decl.name, claim.kind, claim.group, body, getattr(decl.body, "span", None) or decl.span, claim.span,
+              self.claim_of)
+
+    def claim_of(self, name: str) -> tuple[str, str] | None:
+        """The claim ``(kind, group)`` of the checked definition ``name`` (this module's or imported), if any."""
+        d = self.module.definitions.get(name) or self.module.imported.get(name)
+        claim = getattr(d.decl, "claim", None) if d is not None else None
+        return (claim.kind, claim.group) if claim is not None else None
 
     def check_shared(self, decl: A.SharedDecl, infer: Infer) -> Definition:
         """A shared instance: one parameter set, generic in the sizes ``decl.dim_params``.
