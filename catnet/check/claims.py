@@ -74,7 +74,7 @@ class Prover:
 
     def wire(self, ob: Ob) -> Wire:
         """The action a typed wire carries (trivial without ``under``)."""
-        from ..symmetry.actions import BadRep, action, parse_rep, spatial_of
+        from ..symmetry.actions import BadRep, action, parse_rep
         from ..symmetry.reps import trivial
 
         shape = tuple(d if isinstance(d, int) else None for d in ob.shape)
@@ -85,8 +85,7 @@ class Prover:
         try:
             if None in shape:
                 # A generic definition: the action by the wire's rank, the representation by its text.
-                spatial = spatial_of(self.group, tuple(self.group.order if d is None else d for d in shape[:-1]) + (1,)) \
-                    if len(shape) in (2, 3) and self._spatial_rank(len(shape)) else None
+                spatial = ("grid" if len(shape) == 3 else "set") if self._spatial_rank(len(shape)) else None
                 return Wire(spatial, parse_rep(ob.rep, ob.group) if ob.rep else trivial(self.group), shape)
             a = action(ob.group, ob.rep, shape)  # type: ignore[arg-type]
         except BadRep as e:
