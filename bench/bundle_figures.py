@@ -2,7 +2,6 @@
 
 Train first (the commands of docs/bundles.md), then:
 
-    pip install -e ".[figures]"   # matplotlib
     python bench/bundle_figures.py RUN_TORUS RUN_IRIS
 
 RUN_* are the `--out` folders of `catnet train` (newest checkpoint is used).

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("catnet.train", "train a morphism on data (digits, digit sets, moons, a bundle set, or an .npz file)"),
     "sample": ("catnet.sample", "draw points from a trained flow, or from the fiber over a base point"),
     "verify": ("catnet.symmetry.verify", "measure the equivariance error of each symmetry claim on the compiled model"),
+    "analyze": ("catnet.analysis.cli", "intrinsic dimension of a trained model's wires and curvature of its loss, with plots"),
 }
 
 EPILOG = """examples:
@@ -45,6 +46,7 @@ EPILOG = """examples:
   catnet train examples/flow_moons.cat --data moons
   catnet sample examples/flow_moons.cat --checkpoint runs/flow_moons -n 1000 -o moons.npz
   catnet verify examples/c4_digits.cat
+  catnet analyze examples/digits_cnn.cat --checkpoint runs/digits_cnn --data digits -o analysis/
   catnet --plugin my_generators.py check model.cat
 
 The language is described in docs/language.md, error codes in docs/errors.md,

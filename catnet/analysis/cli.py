@@ -1,0 +1,455 @@
+"""``catnet analyze``: the geometry of a trained model's wires and of its loss landscape.
+
+For a model trained by ``catnet train`` (its run directory, ``--checkpoint``)
+and data read as ``catnet train`` reads it (``--data``), the command
+
+1. collects the activations of named wires (:mod:`catnet.analysis.activations`:
+   by default the entry's input and output and every definition's output)
+   on up to ``--samples`` examples, drawn from the whole data set by a
+   permutation seeded with ``--seed``;
+2. estimates each wire's intrinsic dimension with TwoNN and the
+   Levina–Bickel MLE, with bootstrap error bars
+   (:func:`catnet.analysis.intrinsic.estimate`);
+3. unless ``--no-hessian``, measures the curvature of the loss that ``catnet
+   train`` minimized on ``--hessian-samples`` of those examples: the top
+   ``--hessian-k`` Hessian eigenvalues (Lanczos), the trace (Hutchinson) and
+   the loss along 1 and 2 random filter-normalized directions
+   (:mod:`catnet.analysis.hessian`);
+4. writes ``OUT/analysis.json`` (every number of every figure, with the
+   settings) and the PNG figures (:mod:`catnet.analysis.plots`).
+
+What the request can get wrong is found before JAX is imported: the file
+and entry, the wire names (E0201 at the entry, listing the layers), the run
+directory (E0703) and the data (E0701).  A checkpoint whose weights do not
+fit the entry is E0705, and says so when the run was trained from another
+file.  An estimator's refusal (too few points, a wire whose activations are
+all equal) is an :class:`~catnet.analysis.errors.AnalysisError`: it is
+recorded for that wire and the others go on; if every wire fails, its
+message is the command's error (exit 1).  The files appear only when all
+the work is done, each written whole (a temporary file, then a rename), so
+an interrupted run leaves ``OUT`` as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+import numpy as np
+
+from ..cli import add_root_argument
+from ..errors import CatnetError
+from .errors import AnalysisError
+
+#: The accepted seeds (numpy's and JAX's generators take unsigned 32-bit seeds).
+SEED_RANGE = (0, 2**32 - 1)
+#: The estimators, in the order they are reported.
+METHODS = ("twonn", "mle")
+#: The figures, by key of ``analysis.json``'s ``figures``.
+FIGURES = {
+    "intrinsic_dimension": "intrinsic_dimension.png",
+    "hessian_spectrum": "hessian_spectrum.png",
+    "loss_slice_1d": "loss_slice_1d.png",
+    "loss_slice_2d": "loss_slice_2d.png",
+}
+
+DESCRIPTION = """\
+Analyze a trained model: the intrinsic dimension (TwoNN and MLE, with
+bootstrap error bars) of the activations of named wires, and the curvature of
+its loss (top Hessian eigenvalues, trace, loss slices along random
+filter-normalized directions).  Wires are named as `catnet summary` names the
+boxes; by default every definition's output, the entry's input and output.
+Writes OUT/analysis.json and PNG figures."""
+
+EPILOG = """\
+examples:
+  catnet train examples/digits_cnn.cat --data digits --epochs 10 --out runs/digits_cnn
+  catnet analyze examples/digits_cnn.cat --checkpoint runs/digits_cnn --data digits -o analysis/
+  catnet analyze examples/digits_cnn.cat --checkpoint runs/digits_cnn --data digits \\
+      --wires stage1.conv,stage1.relu,stage1,stage2,classifier --no-hessian -o analysis/
+
+Names inside a `repeat n block` take the copy: `block[2].mlp`; `block[*].mlp`
+stands for every copy."""
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in ``low..high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip(), 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _names(text: str) -> list[str]:
+    """An argparse type: comma-separated wire names."""
+    found = [n.strip() for n in text.split(",") if n.strip()]
+    if not found:
+        raise argparse.ArgumentTypeError("expected wire names separated by commas, e.g. stage1,stage2")
+    return found
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The options of ``catnet analyze``."""
+    parser.description = DESCRIPTION
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("file", help="the .cat file the model was trained from")
+    parser.add_argument("--checkpoint", required=True, metavar="DIR",
+                        help="the run directory of `catnet train` (its --out); its newest verified checkpoint is read")
+    parser.add_argument("--data", required=True, metavar="DATA",
+                        help="the data, as `catnet train --data` takes it (digits, moons, ..., or a .npz with x and y)")
+    parser.add_argument("--entry", default=None, help="the morphism the run trained (default: the file's `main`)")
+    parser.add_argument("--wires", type=_names, default=None, metavar="A,B",
+                        help="the wires to analyze, as `catnet summary` names the boxes (default: every definition's "
+                        "output, and the entry's input and output)")
+    parser.add_argument("--samples", type=_whole(1, 10**7), default=5000, metavar="N",
+                        help="examples to collect activations on, at most the data's size (default 5000)")
+    parser.add_argument("--bootstrap", type=_whole(2, 10**4), default=20, metavar="B",
+                        help="bootstrap resamples for the error bars (default 20)")
+    parser.add_argument("--hessian-k", type=_whole(1, 1000), default=10, metavar="K",
+                        help="how many of the largest Hessian eigenvalues to find (default 10)")
+    parser.add_argument("--hessian-samples", type=_whole(1, 10**7), default=1000, metavar="M",
+                        help="examples the loss is averaged over for the curvature (default 1000)")
+    parser.add_argument("--probes", type=_whole(2, 10**5), default=50, metavar="P",
+                        help="random probes of Hutchinson's trace estimate (default 50)")
+    parser.add_argument("--no-hessian", action="store_true", help="skip the loss curvature (eigenvalues, trace, slices)")
+    parser.add_argument("--seed", type=_whole(*SEED_RANGE), default=0, metavar="S",
+                        help="seed of the sample, the bootstrap, the probes and the directions (default 0)")
+    parser.add_argument("--batch-size", type=_whole(1, 65536), default=1024, metavar="B",
+                        help="examples per compiled forward pass (default 1024)")
+    parser.add_argument("-o", "--out", required=True, metavar="OUT/", help="the folder for analysis.json and the figures")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print no progress")
+    add_root_argument(parser)
+
+
+# -- the request, checked before JAX -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything the analysis needs, checked."""
+
+    entry: str
+    diagram: Any
+    wires: list[Any]
+    data: Any
+    loss: str | None
+    run: Path
+    epoch: int
+    other_file: bool
+    #: The morphism the run trained, where its settings name one (``None``: the file's `main`).
+    trained: str | None
+    out: Path
+
+
+def _run_dir(path: str) -> Path:
+    """A run directory of ``catnet train`` (with a ``checkpoints`` folder); E0703 otherwise."""
+    run = Path(path)
+    help = "--checkpoint names the run directory `catnet train` wrote (its --out, by default runs/<file stem>)"
+    if not run.is_dir():
+        raise CatnetError("E0703", f"--checkpoint {path} is not a directory", None, help=help)
+    if not (run / "checkpoints").is_dir():
+        raise CatnetError("E0703", f"--checkpoint {path} holds no checkpoints (no `checkpoints` folder)", None, help=help)
+    return run
+
+
+def _settings(run: Path, epoch: int) -> dict[str, Any]:
+    """The settings the run recorded with the checkpoint (verified already by ``verified_step``)."""
+    from .. import checkpoints as ckpt
+
+    body = json.loads((run / "checkpoints" / str(epoch) / ckpt.MANIFEST).read_text(encoding="utf-8"))
+    settings = body.get("settings")
+    return settings if isinstance(settings, dict) else {}
+
+
+def _output(path: str) -> Path:
+    """The output folder, creatable and writable (a probe file, removed at once); E0703 otherwise."""
+    out = Path(path)
+    if os.path.lexists(out) and not out.is_dir():
+        raise CatnetError("E0703", f"-o {path} exists and is not a directory", None, help="-o names a folder for analysis.json and the figures")
+    base = out.absolute()
+    while not os.path.lexists(base) and base != base.parent:
+        base = base.parent
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        raise CatnetError("E0703", f"cannot create -o {path}: no permission to write in {base}", None)
+    return out
+
+
+def _loss(settings: dict[str, Any], labels: bool) -> str:
+    """The loss the run minimized, as :func:`catnet.analysis.hessian.problem_from_model` names it."""
+    loss = settings.get("loss", "auto")
+    if loss == "xent" or (loss == "auto" and labels):
+        return "cross_entropy"
+    return "mse"
+
+
+def request(args: argparse.Namespace, module: Any, entry: str) -> Request:
+    """Check the entry, the wires, the run directory and the data; no JAX."""
+    from .. import checkpoints as ckpt
+    from .. import data as datalib
+    from ..check.inputs import vocab_bounds
+    from ..ir import Span
+    from ..train import training_kind
+    from . import activations
+
+    try:
+        diagram = module.diagram(entry)
+    except CatnetError as e:
+        if e.code == "E0210" and e.span is None:
+            e.span = Span(module.path, 1, 1, 1, 1)  # no such morphism: the file is where to look
+        raise
+    wires = activations.select(diagram, args.wires)
+    out = _output(args.out)
+    run = _run_dir(args.checkpoint)
+    epoch = ckpt.verified_step(run / "checkpoints")
+    settings = _settings(run, epoch)
+    other_file = settings.get("source_sha256") not in (None, ckpt.file_sha256(args.file))
+    kind = {"nll": "flow", "bundle": "bundle"}.get(training_kind(diagram, "auto", entry) or "", "supervised")
+    try:
+        data = datalib.load(args.data, diagram.dom, diagram.cod, vocab_bounds(diagram), kind=kind, seed=args.seed)
+    except CatnetError as e:
+        if e.code == "E0701":
+            e.notes = e.notes + (f"data: {args.data}",)
+        raise
+    loss = _loss(settings, data.labels) if kind == "supervised" and data.target is not None else None
+    trained = settings.get("objective") or settings.get("entry")
+    return Request(entry, diagram, wires, data, loss, run, epoch, other_file, trained if isinstance(trained, str) else None, out)
+
+
+# -- the work ----------------------------------------------------------------------------------
+
+
+class Progress:
+    """Plain lines on stderr, as ``catnet train`` prints them; nothing with ``--quiet``."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream
+        self.started = time.perf_counter()
+
+    def line(self, text: str) -> None:
+        if self.stream is not None:
+            self.stream.write(f"{text}  ({time.perf_counter() - self.started:.1f}s)\n")
+            self.stream.flush()
+
+
+def _finite(value: float) -> float | None:
+    """A number for JSON: ``None`` for NaN and infinities (JSON has neither)."""
+    return float(value) if math.isfinite(value) else None
+
+
+def _listed(values: Any) -> Any:
+    """An array as nested lists of JSON numbers."""
+    array = np.asarray(values, np.float64)
+    if array.ndim == 0:
+        return _finite(float(array))
+    return [_listed(v) for v in array]
+
+
+def _restore(model: Any, req: Request, file: str) -> None:
+    """The run's weights into ``model``; E0705 if they do not fit, saying so when the file differs."""
+    from ..train import restore
+
+    try:
+        restore(model, req.run, req.epoch)
+    except CatnetError as e:
+        if e.code == "E0705" and req.other_file:
+            e.message = (
+                f"the checkpoint in {req.run} was trained from another .cat file than {file} "
+                f"(the file's contents differ), and its weights do not fit `{req.entry}`: " + e.message.split(": ", 1)[-1]
+            )
+            e.help = f"analyze the file the run trained, with its entry (`catnet train {file}` writes a new run)"
+        elif e.code == "E0705" and req.trained not in (None, req.entry):
+            e.notes = (f"the run trained `{req.trained}`, not `{req.entry}`",) + e.notes
+            e.help = f"pass --entry {req.trained}"
+        raise
+
+
+def intrinsic(acts: dict[str, np.ndarray], bootstrap: int, seed: int, progress: Progress) -> list[dict[str, Any]]:
+    """Each wire's TwoNN and MLE estimates (``None`` with the error where an estimator refused)."""
+    from .intrinsic import estimate
+
+    rows = []
+    for i, (name, x) in enumerate(acts.items()):
+        row: dict[str, Any] = {"name": name, "features": int(x.shape[1]), "errors": {}}
+        shown = []
+        for method in METHODS:
+            try:
+                e = estimate(x, method=method, bootstrap=bootstrap, seed=seed)
+            except AnalysisError as error:
+                row[method] = None
+                row["errors"][method] = str(error)
+                shown.append(f"{method} failed: {error}")
+                continue
+            row[method] = {"value": _finite(e.value), "std": _finite(e.std), "low": _finite(e.low), "high": _finite(e.high), "n": e.n}
+            shown.append(f"{method} {e.value:.2f} ± {e.std:.2f}")
+        progress.line(f"intrinsic dimension [{i + 1}/{len(acts)}] {name} ({x.shape[1]} features): " + ", ".join(shown))
+        rows.append(row)
+    return rows
+
+
+def curvature(
+    model: Any, inputs: tuple[np.ndarray, ...], target: np.ndarray, loss: str, k: int, probes: int, seed: int, progress: Progress
+) -> dict[str, Any]:
+    """The Hessian's top eigenvalues and trace, and the 1-D and 2-D loss slices, at the trained weights."""
+    from . import hessian
+
+    problem = hessian.problem_from_model(model, inputs if len(inputs) > 1 else inputs[0], target, loss=loss)
+    n = int(problem.flat().shape[0])
+    k = min(k, n)
+    pairs = hessian.top_eigenvalues(problem, k=k, seed=seed)
+    assert isinstance(pairs, hessian.Eigenpairs)
+    progress.line(f"hessian: top {k} eigenvalues of {n:,} parameters, largest {pairs.values[0]:.4g}")
+    tr = hessian.trace(problem, samples=probes, seed=seed)
+    assert isinstance(tr, hessian.TraceEstimate)
+    progress.line(f"hessian: trace {tr.value:.4g} ± {tr.stderr:.2g} ({tr.samples} probes)")
+    one = hessian.loss_slice(problem, dims=1, seed=seed)
+    two = hessian.loss_slice(problem, dims=2, seed=seed)
+    progress.line(f"loss slices: 1-D {len(one.coords)} points, 2-D {len(two.coords)}×{len(two.coords)}, loss at the weights {one.center:.4g}")
+    return {
+        "loss": loss,
+        "examples": int(inputs[0].shape[0]),
+        "parameters": n,
+        "top_eigenvalues": _listed(pairs.values),
+        "trace": {"value": _finite(tr.value), "stderr": _finite(tr.stderr), "probes": tr.samples},
+        "slice_1d": {"coords": _listed(one.coords), "losses": _listed(one.losses), "center": _finite(one.center)},
+        "slice_2d": {"coords": _listed(two.coords), "losses": _listed(two.losses), "center": _finite(two.center)},
+    }
+
+
+def _figures(report: dict[str, Any], folder: Path, title: str) -> dict[str, str]:
+    """Draw every figure the report has numbers for into ``folder``; their file names by key."""
+    from . import plots
+
+    written: dict[str, str] = {}
+    rows = report["wires"]
+    plots.intrinsic_dimension([r["name"] for r in rows], {m: [r[m] for r in rows] for m in METHODS},
+                              folder / FIGURES["intrinsic_dimension"], title)
+    written["intrinsic_dimension"] = FIGURES["intrinsic_dimension"]
+    h = report.get("hessian")
+    if h is not None:
+        plots.hessian_spectrum([v if v is not None else math.nan for v in h["top_eigenvalues"]],
+                               folder / FIGURES["hessian_spectrum"], h["trace"]["value"], f"{title}: Hessian spectrum")
+        plots.loss_slice_1d(h["slice_1d"]["coords"], [v if v is not None else math.nan for v in h["slice_1d"]["losses"]],
+                            folder / FIGURES["loss_slice_1d"], f"{title}: loss along a random direction")
+        plots.loss_slice_2d(h["slice_2d"]["coords"], [[v if v is not None else math.nan for v in row] for row in h["slice_2d"]["losses"]],
+                            folder / FIGURES["loss_slice_2d"], f"{title}: loss on a random plane")
+        written.update({k: FIGURES[k] for k in ("hessian_spectrum", "loss_slice_1d", "loss_slice_2d")})
+    return written
+
+
+def _publish(report: dict[str, Any], out: Path, title: str) -> list[str]:
+    """Draw the figures and write the JSON into a hidden folder of ``out``, then rename each file into place.
+
+    An interruption before the renames leaves ``out`` as it was; each file
+    appears whole.  The JSON goes last, so it never names a figure not yet there.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".analysis-", dir=out))
+    try:
+        report["figures"] = _figures(report, staging, title)
+        (staging / "analysis.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        names = [*report["figures"].values(), "analysis.json"]
+        for name in names:
+            os.replace(staging / name, out / name)
+        return names
+    finally:
+        for leftover in staging.iterdir():
+            leftover.unlink()
+        staging.rmdir()
+
+
+def run(args: argparse.Namespace) -> int:
+    """``catnet analyze``: 0 on success; bad input is a diagnostic (exit 1)."""
+    import catnet
+
+    module = catnet.load(args.file, root=args.root)
+    entry = args.entry or module.entry_name()
+    try:
+        req = request(args, module, entry)
+    except CatnetError as e:
+        raise module.locate(e, entry) from None
+    progress = Progress(None if args.quiet else sys.stderr)
+
+    from flax import nnx
+
+    from . import activations
+
+    model = catnet.compile(module, entry, rngs=nnx.Rngs(args.seed))
+    try:
+        _restore(model, req, args.file)
+    except CatnetError as e:
+        raise module.locate(e, entry) from None
+    if req.other_file:
+        progress.line(f"note: the checkpoint was trained from another version of {args.file}; its weights fit `{entry}`")
+    model.eval()
+
+    n_all = len(req.data)
+    order = np.random.default_rng(args.seed).permutation(n_all)[: min(args.samples, n_all)]
+    inputs = tuple(x[order] for x in req.data.inputs)
+    if args.samples > n_all:
+        progress.line(f"note: --samples {args.samples}, but {args.data} has {n_all} examples: using all of them")
+    try:
+        acts = activations.collect(model, inputs if len(inputs) > 1 else inputs[0],
+                                   [w.name for w in req.wires], batch_size=args.batch_size)
+    except CatnetError as e:
+        raise module.locate(e, entry) from None
+    progress.line(f"collected {len(acts)} wires of `{entry}` on {len(order)} examples")
+
+    rows = intrinsic(acts, args.bootstrap, args.seed, progress)
+    failed = [r for r in rows if all(r[m] is None for m in METHODS)]
+    if len(failed) == len(rows):
+        first = failed[0]
+        print(f"error: no intrinsic dimension could be estimated; wire `{first['name']}`: "
+              f"{next(iter(first['errors'].values()))}", file=sys.stderr)
+        return 1
+    kinds = {w.name: w for w in req.wires}
+    for r in rows:
+        r["type"], r["kind"] = kinds[r["name"]].type, kinds[r["name"]].kind
+
+    curv = None
+    if args.no_hessian:
+        pass
+    elif req.loss is None:
+        progress.line("note: no curvature: the entry trains by likelihood, and the loss curvature needs targets")
+    else:
+        m = min(args.hessian_samples, len(order))
+        target = req.data.target[order[:m]]
+        try:
+            curv = curvature(model, tuple(x[:m] for x in inputs), target, req.loss, args.hessian_k, args.probes, args.seed, progress)
+        except AnalysisError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+
+    report = {
+        "file": args.file,
+        "entry": entry,
+        "checkpoint": {"run": str(req.run), "epoch": req.epoch, "other_file": req.other_file},
+        "data": args.data,
+        "settings": {
+            "samples": args.samples, "bootstrap": args.bootstrap, "seed": args.seed, "batch_size": args.batch_size,
+            "hessian": not args.no_hessian, "hessian_k": args.hessian_k, "hessian_samples": args.hessian_samples,
+            "probes": args.probes,
+            "wires": args.wires,
+        },
+        "examples": len(order),
+        "wires": rows,
+        "hessian": curv,
+    }
+    written = _publish(report, req.out, f"{Path(args.file).stem} `{entry}`")
+    progress.line(f"wrote {', '.join(written)} to {req.out}")
+    return 0
