@@ -36,6 +36,7 @@ import re
 from dataclasses import dataclass
 
 from ..ir import Ob, is_rep_var
+from ..symmetry.text import parse as parse_rep_text
 
 #: A claim as drawn: ``("equivariant" | "invariant", group)``.
 Claim = tuple[str, str]
@@ -69,72 +70,12 @@ def wire_action(ob: Ob) -> WireAction | None:
 
 # -- reading a representation's canonical text ---------------------------------------
 
-_TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*|\d+|[+⊕*⊗@(),])")
-
-
 def _parse(text: str) -> tuple:
-    """The tree of a representation's text; an unreadable text is one atom that is the text itself.
-
-    A node is ``("sum", terms)``, ``("copies", node, m)``, ``("tensor",
-    factors)`` or ``("atom", name, args)``.
-    """
-    toks = _TOKEN.findall(text)
-    if "".join(toks) != re.sub(r"\s+", "", text):
-        return ("atom", text, [])
-    at = 0
-
-    def peek() -> str | None:
-        return toks[at] if at < len(toks) else None
-
-    def take() -> str:
-        nonlocal at
-        if at >= len(toks):
-            raise ValueError(text)
-        at += 1
-        return toks[at - 1]
-
-    def sum_() -> tuple:
-        terms = [term()]
-        while peek() in ("+", "⊕"):
-            take()
-            terms.append(term())
-        return terms[0] if len(terms) == 1 else ("sum", terms)
-
-    def term() -> tuple:
-        r = prod()
-        if peek() == "*":
-            take()
-            r = ("copies", r, take())
-        return r
-
-    def prod() -> tuple:
-        factors = [atom()]
-        while peek() in ("⊗", "@"):
-            take()
-            factors.append(atom())
-        return factors[0] if len(factors) == 1 else ("tensor", factors)
-
-    def atom() -> tuple:
-        tok = take()
-        if tok == "(":
-            r = sum_()
-            take()
-            return r
-        args: list[str] = []
-        if peek() == "(":
-            take()
-            args.append(take())
-            while peek() == ",":
-                take()
-                args.append(take())
-            take()
-        return ("atom", tok, args)
-
+    """The tree of a representation's text (``catnet.symmetry.text``); an unreadable text is one atom that is the text itself."""
     try:
-        tree = sum_()
+        return parse_rep_text(text)
     except ValueError:
         return ("atom", text, [])
-    return tree if at == len(toks) else ("atom", text, [])
 
 
 # -- DOT: the language's words ------------------------------------------------------------

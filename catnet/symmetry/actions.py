@@ -35,6 +35,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import reps as R
+from . import text as text_
 from .groups import Group, parse as parse_group
 from .reps import Rep
 
@@ -68,93 +69,39 @@ class Action:
 
 # -- representations from text ---------------------------------------------------
 
-_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<num>\d+)|(?P<op>[+⊕*⊗@(),]))")
-
-
-def _tokens(text: str) -> list[str]:
-    out, at = [], 0
-    text = text.strip()
-    while at < len(text):
-        m = _TOKEN.match(text, at)
-        if m is None or m.end() == at:
-            raise BadRep(f"cannot read the representation `{text}` at `{text[at:]}`")
-        out.append(m.group("name") or m.group("num") or m.group("op"))
-        at = m.end()
-        while at < len(text) and text[at].isspace():
-            at += 1
-    return out
-
-
 @lru_cache(maxsize=512)
 def parse_rep(text: str, group: str) -> Rep:
     """The representation of the group named ``group`` that ``text`` denotes (BadRep if none)."""
     g = parse_group(group)
-    toks = _tokens(text)
-    at = 0
+    try:
+        tree = text_.parse(text)
+    except text_.Unreadable as e:
+        raise BadRep(str(e)) from None
 
-    def peek() -> str | None:
-        return toks[at] if at < len(toks) else None
-
-    def take(expected: str | None = None) -> str:
-        nonlocal at
-        tok = peek()
-        if tok is None or (expected is not None and tok != expected):
-            raise BadRep(f"cannot read the representation `{text}`: expected {expected or 'more'}")
-        at += 1
-        return tok
-
-    def sum_() -> Rep:
-        terms = [term()]
-        while peek() in ("+", "⊕"):
-            take()
-            terms.append(term())
-        return terms[0] if len(terms) == 1 else R.direct_sum(*terms)
-
-    def term() -> Rep:
-        r = prod()
-        if peek() == "*":
-            take()
-            n = take()
+    def build(node: tuple) -> Rep:
+        kind = node[0]
+        if kind == "sum":
+            return R.direct_sum(*[build(t) for t in node[1]])
+        if kind == "copies":
+            n = node[2]
             if not n.isdigit() or int(n) < 1:
                 raise BadRep(f"a multiplicity is a whole number ≥ 1, not `{n}`")
             if int(n) > 1 << 20:
                 raise BadRep(f"{n} copies of a representation are absurdly many")
-            r = r * int(n)
-        return r
-
-    def prod() -> Rep:
-        r = atom()
-        while peek() in ("⊗", "@"):
-            take()
-            left, right = r, atom()
-            r = R.tensor(left, right)
-            _TEXT[r.name] = f"{_wrap(show(left), left, 2)} ⊗ {_wrap(show(right), right, 3)}"
-            if r.dim > 4096:
-                raise BadRep(f"the tensor product in `{text}` has dimension {r.dim}, more than catnet builds (4096)")
-        return r
-
-    def atom() -> Rep:
-        tok = take()
-        if tok == "(":
-            r = sum_()
-            take(")")
+            return build(node[1]) * int(n)
+        if kind == "tensor":
+            r = build(node[1][0])
+            for factor in node[1][1:]:
+                left, right = r, build(factor)
+                if left.dim * right.dim > 4096:
+                    raise BadRep(f"the tensor product in `{text}` has dimension {left.dim * right.dim}, "
+                                 "more than catnet builds (4096)")
+                r = R.tensor(left, right)
+                _TEXT[r.name] = f"{_wrap(show(left), left, 2)} ⊗ {_wrap(show(right), right, 3)}"
             return r
-        if not re.match(r"[A-Za-z_]", tok):
-            raise BadRep(f"cannot read the representation `{text}` at `{tok}`")
-        args: list[str] = []
-        if peek() == "(":
-            take("(")
-            args.append(take())
-            while peek() == ",":
-                take()
-                args.append(take())
-            take(")")
-        return _atom(tok, args, g)
+        return _atom(node[1], node[2], g)
 
-    r = sum_()
-    if at != len(toks):
-        raise BadRep(f"cannot read the representation `{text}` at `{' '.join(toks[at:])}`")
-    return r
+    return build(tree)
 
 
 #: The building blocks a representation is written from, for messages.
