@@ -8,8 +8,9 @@ duplicates, which the estimators read as the noise's dimension).
     python bench/analyze_10k.py [--checkpoint RUN] [--out DIR]
 
 Without ``--checkpoint`` it trains the CNN for 10 epochs first (not timed).
-Prints the wall time of the whole `catnet analyze` command and its
-intrinsic dimensions across the wires (docs/analysis.md).
+Prints the wall time of the whole `catnet analyze` command (with its
+defaults: intrinsic dimension, data curvature and loss curvature), its
+intrinsic dimensions and data curvature across the wires (docs/analysis.md).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def catnet(*args: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--progress", action="store_true", help="show analyze's progress lines (the time of each step)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="a `catnet train` run of examples/digits_cnn.cat")
     parser.add_argument("--out", type=Path, default=None, help="where analyze writes (default: a temporary folder)")
     parser.add_argument("--samples", type=int, default=10_000, help="examples analyzed (default 10000)")
@@ -64,12 +66,15 @@ def main() -> None:
         out = args.out or Path(tmp) / "analysis"
         start = time.perf_counter()
         catnet("analyze", str(EXAMPLE), "--checkpoint", str(run), "--data", str(data), "--samples", str(args.samples),
-               "-o", str(out), "-q")
+               "-o", str(out), *([] if args.progress else ["-q"]))
         seconds = time.perf_counter() - start
         report = json.loads((out / "analysis.json").read_text(encoding="utf-8"))
     print(f"catnet analyze, {args.samples:,} samples of the digits CNN: {seconds:.1f} s (target < 60 s)")
     for wire in report["wires"]:
         cells = [f"{m} {wire[m]['value']:.2f} [{wire[m]['low']:.2f}, {wire[m]['high']:.2f}]" for m in ("twonn", "mle") if wire.get(m)]
+        c = wire.get("curvature")
+        if c:
+            cells.append(f"curvature (d = {c['d']}) {c['median']:.3g}, × radius {c['scaled_median']:.2f}")
         print(f"  {wire['name']:<12} {wire['features']:>5} features  " + "   ".join(cells))
 
 

@@ -91,6 +91,7 @@ CODES: dict[str, str] = {
     "E0706": "a flow or bundle trained without its likelihood",
     "E0707": "bad sampling request",
     "E0708": "bad verification request",
+    "E0709": "bad analysis request",
     # the Python API
     "E0801": "bad argument to the Python API",
     "E0802": "model input does not fit",

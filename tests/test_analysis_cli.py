@@ -125,6 +125,15 @@ def test_analyze_writes_every_number_and_figure(trained: Path, tmp_path: Path) -
         for method in ("twonn", "mle"):
             est = row[method]
             assert 1 < est["value"] < row["features"] and est["low"] <= est["high"]
+    for row in report["wires"]:  # data curvature in the dimension TwoNN found, or the reason it was skipped
+        c = row["curvature"]
+        if c is None:
+            assert "curvature" in row["errors"]
+            continue
+        assert c["d"] == max(1, round(row["twonn"]["value"])) and c["points"] == 300
+        assert 0 < c["low"] <= c["median"] <= c["high"] and c["scaled_median"] == pytest.approx(c["median"] * c["radius"])
+    assert sum(r["curvature"] is not None for r in report["wires"]) >= 3
+    assert report["figures"]["data_curvature"] == "data_curvature.png"
     h = report["hessian"]
     assert h["parameters"] == 13706 and len(h["top_eigenvalues"]) == 3
     assert h["top_eigenvalues"] == sorted(h["top_eigenvalues"], reverse=True) and h["top_eigenvalues"][0] > 0
@@ -153,5 +162,34 @@ def test_too_few_samples_is_a_clean_exit(trained: Path, tmp_path: Path, capsys: 
     out = tmp_path / "out"
     assert _analyze(trained, out, "--samples", "2", "--no-hessian") == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: no intrinsic dimension could be estimated") and "Traceback" not in err
+    assert "digits_cnn.cat:18:10: error[E0709]: no intrinsic dimension could be estimated on any wire" in err
+    assert "--samples; digits has 1797" in err and "Traceback" not in err
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--samples", "0"], "--samples must be a whole number from 1 to 10000000, not 0"),
+        (["--bootstrap", "many"], "--bootstrap must be a whole number from 2 to 10000, not 'many'"),
+        (["--seed", "-1"], "--seed must be a whole number from 0 to 4294967295, not -1"),
+        (["--wires", " , "], "--wires names no wire"),
+    ],
+)
+def test_bad_options_are_e0709_before_anything_runs(extra: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # no run directory is needed: the options are checked first
+    assert _analyze(tmp_path / "no-run", tmp_path / "out", *extra) == 1
+    err = capsys.readouterr().err
+    assert f"digits_cnn.cat:18:10: error[E0709]: {said}" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_wire_too_high_dimensional_for_a_curvature_fit_is_skipped_with_the_reason() -> None:
+    from catnet.analysis import cli
+
+    rng = np.random.default_rng(0)
+    acts = {"flat": rng.normal(size=(400, 40)).astype(np.float32), "thin": rng.normal(size=(400, 3)).astype(np.float32)}
+    rows = [{"name": n, "twonn": {"value": v}, "mle": None, "errors": {}} for n, v in (("flat", 31.6), ("thin", 3.2))]
+    cli.data_curvature(acts, rows, 100, 0, cli.Progress(None))
+    assert rows[0]["curvature"] is None and "intrinsic dimension ≈ 32 is above 12" in rows[0]["errors"]["curvature"]
+    assert rows[1]["curvature"] is None and "fills its 3 features" in rows[1]["errors"]["curvature"]

@@ -210,6 +210,22 @@ def test_curvature_of_spheres_is_one_over_the_radius(radius: float) -> None:
     assert result.values.shape == (2000,) and result.k == curvature.default_neighbours(2)
 
 
+def test_curvature_at_chosen_points_is_the_curvature_there() -> None:
+    m = manifolds.sphere(600, 2, D=20, seed=3)
+    at = np.array([5, 0, 599, 17])
+    everywhere = curvature.local_curvature(m.points, 2)
+    some = curvature.local_curvature(m.points, 2, at=at, block=3)  # two blocks, the last one padded
+    np.testing.assert_allclose(some.values, everywhere.values[at], rtol=1e-5)
+    dist, idx = intrinsic.nearest(m.points, 4, rows=at)
+    full = intrinsic.nearest(m.points, 4)
+    np.testing.assert_array_equal(idx, full[1][at])
+    np.testing.assert_allclose(dist, full[0][at], rtol=1e-6)
+    with pytest.raises(AnalysisError, match="rows must index the 600 points"):
+        intrinsic.nearest(m.points, 4, rows=[600])
+    with pytest.raises(AnalysisError, match="`at` is empty"):
+        curvature.local_curvature(m.points, 2, at=[])
+
+
 def test_curvature_of_a_three_sphere() -> None:
     m = manifolds.sphere(2000, 3, D=50)
     # the neighbourhood is wider in three dimensions, and the bias with it (+5%)

@@ -466,6 +466,24 @@ main eval
     assert model(np.ones((2, 4), np.float32)).shape == (2, 4)
 
 
+def test_no_definition_shadows_a_public_method_of_the_model() -> None:
+    from catnet.lower.model import Model, Node
+    from catnet.lower.names import RESERVED
+
+    public = {k for cls in (Node, Model) for k in vars(cls) if not k.startswith("_")}
+    assert public <= RESERVED, sorted(public - RESERVED)
+    text = """
+object V = R[4]
+morphism inverse : V -> V = dense ; relu
+morphism locate : V -> V = inverse ; dense
+main locate
+"""
+    model = compile(text, rngs=nnx.Rngs(0))
+    assert {p.split(".")[0] for p in param_paths(model)} == {"inverse_", "dense"}
+    assert callable(model.inverse) and not isinstance(model.inverse, nnx.Module)
+    assert model(np.ones((2, 4), np.float32)).shape == (2, 4)
+
+
 def test_model_rejects_wrong_inputs_clearly() -> None:
     model = compile(str(ROOT / "examples" / "siamese.cat"), rngs=nnx.Rngs(0))
     with pytest.raises(CatnetError, match="takes 2 inputs") as info:

@@ -282,7 +282,7 @@ def collect(model: Any, x: Any, wires: Sequence[str] | None = None, batch_size: 
     try:
         chosen = select(diagram, wires)
     except CatnetError as e:
-        raise model._entry.value.locate(e) from None
+        raise model.locate(e) from None
     arrays = _inputs(model, x)
     n = int(arrays[0].shape[0])
     first, last = _entry_names(diagram)
@@ -306,7 +306,7 @@ def collect(model: Any, x: Any, wires: Sequence[str] | None = None, batch_size: 
 
         # The model's own entry, as its __call__ enters: the inputs checked
         # against the domain (E0802), cast, and a fresh context.
-        found[last] = m._traced(batch, None, None, walk)
+        found[last] = m.run_lowering(walk, *batch)
         return {t: _flat(found[t], t.count("[*]")) for t in returned}
 
     size = min(batch_size, n)

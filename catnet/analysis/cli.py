@@ -10,12 +10,18 @@ and data read as ``catnet train`` reads it (``--data``), the command
 2. estimates each wire's intrinsic dimension with TwoNN and the
    Levina–Bickel MLE, with bootstrap error bars
    (:func:`catnet.analysis.intrinsic.estimate`);
-3. unless ``--no-hessian``, measures the curvature of the loss that ``catnet
+3. unless ``--no-data-curvature``, estimates the curvature of the data
+   manifold along each wire by local quadratic fits
+   (:func:`catnet.analysis.curvature.local_curvature`) at
+   ``--curvature-points`` base points, in the dimension TwoNN found there
+   (wires of intrinsic dimension above :data:`MAX_CURVATURE_DIM` are
+   skipped, with the reason);
+4. unless ``--no-hessian``, measures the curvature of the loss that ``catnet
    train`` minimized on ``--hessian-samples`` of those examples: the top
    ``--hessian-k`` Hessian eigenvalues (Lanczos), the trace (Hutchinson) and
    the loss along 1 and 2 random filter-normalized directions
    (:mod:`catnet.analysis.hessian`);
-4. writes ``OUT/analysis.json`` (every number of every figure, with the
+5. writes ``OUT/analysis.json`` (every number of every figure, with the
    settings) and the PNG figures (:mod:`catnet.analysis.plots`).
 
 What the request can get wrong is found before JAX is imported: the file
@@ -41,21 +47,27 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
 from ..cli import add_root_argument
-from ..errors import CatnetError
+from ..errors import CatnetError, whole_option
 from .errors import AnalysisError
 
 #: The accepted seeds (numpy's and JAX's generators take unsigned 32-bit seeds).
 SEED_RANGE = (0, 2**32 - 1)
 #: The estimators, in the order they are reported.
 METHODS = ("twonn", "mle")
+#: The largest intrinsic dimension whose data curvature is estimated: the
+#: local quadratic fit in ``d`` tangent directions has ``1 + d + d(d+1)/2``
+#: coefficients per normal direction, so at d = 12 each point already takes
+#: 273 neighbours, a neighbourhood too wide to call local on 10⁴ points.
+MAX_CURVATURE_DIM = 12
 #: The figures, by key of ``analysis.json``'s ``figures``.
 FIGURES = {
     "intrinsic_dimension": "intrinsic_dimension.png",
+    "data_curvature": "data_curvature.png",
     "hessian_spectrum": "hessian_spectrum.png",
     "loss_slice_1d": "loss_slice_1d.png",
     "loss_slice_2d": "loss_slice_2d.png",
@@ -63,8 +75,9 @@ FIGURES = {
 
 DESCRIPTION = """\
 Analyze a trained model: the intrinsic dimension (TwoNN and MLE, with
-bootstrap error bars) of the activations of named wires, and the curvature of
-its loss (top Hessian eigenvalues, trace, loss slices along random
+bootstrap error bars) of the activations of named wires, the curvature of the
+data manifold along each wire (local quadratic fits), and the curvature of its
+loss (top Hessian eigenvalues, trace, loss slices along random
 filter-normalized directions).  Wires are named as `catnet summary` names the
 boxes; by default every definition's output, the entry's input and output.
 Writes OUT/analysis.json and PNG figures."""
@@ -80,27 +93,32 @@ Names inside a `repeat n block` take the copy: `block[2].mlp`; `block[*].mlp`
 stands for every copy."""
 
 
-def _whole(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number in ``low..high``."""
+#: Each numeric option: its attribute and its range.
+NUMBERS = {
+    "--samples": ("samples", 1, 10**7),
+    "--bootstrap": ("bootstrap", 2, 10**4),
+    "--curvature-points": ("curvature_points", 1, 10**6),
+    "--hessian-k": ("hessian_k", 1, 1000),
+    "--hessian-samples": ("hessian_samples", 1, 10**7),
+    "--probes": ("probes", 2, 10**5),
+    "--seed": ("seed", *SEED_RANGE),
+    "--batch-size": ("batch_size", 1, 65536),
+}
 
-    def parse(text: str) -> int:
-        try:
-            value = int(text.strip(), 10)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {value}")
-        return value
-
-    return parse
+#: The code of a request ``catnet analyze`` cannot carry out (docs/errors.md).
+CODE = "E0709"
 
 
-def _names(text: str) -> list[str]:
-    """An argparse type: comma-separated wire names."""
-    found = [n.strip() for n in text.split(",") if n.strip()]
-    if not found:
-        raise argparse.ArgumentTypeError("expected wire names separated by commas, e.g. stage1,stage2")
-    return found
+def options(args: argparse.Namespace) -> None:
+    """Check the numeric options and ``--wires``, and store them as numbers and a list (E0709 without a span)."""
+    for option, (attr, low, high) in NUMBERS.items():
+        setattr(args, attr, whole_option(option, getattr(args, attr), low, high, CODE))
+    if isinstance(args.wires, str):
+        found = [n.strip() for n in args.wires.split(",") if n.strip()]
+        if not found:
+            raise CatnetError(CODE, f"--wires names no wire: {args.wires!r}", None,
+                              help="name the wires separated by commas, e.g. --wires stage1,stage2 (`catnet summary` prints the names)")
+        args.wires = found
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -114,23 +132,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="DATA",
                         help="the data, as `catnet train --data` takes it (digits, moons, ..., or a .npz with x and y)")
     parser.add_argument("--entry", default=None, help="the morphism the run trained (default: the file's `main`)")
-    parser.add_argument("--wires", type=_names, default=None, metavar="A,B",
+    parser.add_argument("--wires", default=None, metavar="A,B",
                         help="the wires to analyze, as `catnet summary` names the boxes (default: every definition's "
                         "output, and the entry's input and output)")
-    parser.add_argument("--samples", type=_whole(1, 10**7), default=5000, metavar="N",
+    parser.add_argument("--samples", default="5000", metavar="N",
                         help="examples to collect activations on, at most the data's size (default 5000)")
-    parser.add_argument("--bootstrap", type=_whole(2, 10**4), default=20, metavar="B",
+    parser.add_argument("--bootstrap", default="20", metavar="B",
                         help="bootstrap resamples for the error bars (default 20)")
-    parser.add_argument("--hessian-k", type=_whole(1, 1000), default=10, metavar="K",
+    parser.add_argument("--curvature-points", default="1000", metavar="C",
+                        help="base points of the data-curvature fits per wire, their neighbours drawn from all samples (default 1000)")
+    parser.add_argument("--no-data-curvature", action="store_true", help="skip the curvature of the data along the wires")
+    parser.add_argument("--hessian-k", default="10", metavar="K",
                         help="how many of the largest Hessian eigenvalues to find (default 10)")
-    parser.add_argument("--hessian-samples", type=_whole(1, 10**7), default=1000, metavar="M",
-                        help="examples the loss is averaged over for the curvature (default 1000)")
-    parser.add_argument("--probes", type=_whole(2, 10**5), default=50, metavar="P",
+    parser.add_argument("--hessian-samples", default="1000", metavar="M",
+                        help="examples the loss is averaged over for the loss curvature (default 1000)")
+    parser.add_argument("--probes", default="50", metavar="P",
                         help="random probes of Hutchinson's trace estimate (default 50)")
     parser.add_argument("--no-hessian", action="store_true", help="skip the loss curvature (eigenvalues, trace, slices)")
-    parser.add_argument("--seed", type=_whole(*SEED_RANGE), default=0, metavar="S",
-                        help="seed of the sample, the bootstrap, the probes and the directions (default 0)")
-    parser.add_argument("--batch-size", type=_whole(1, 65536), default=1024, metavar="B",
+    parser.add_argument("--seed", default="0", metavar="S",
+                        help="seed of the sample, the bootstrap, the base points, the probes and the directions (default 0)")
+    parser.add_argument("--batch-size", default="1024", metavar="B",
                         help="examples per compiled forward pass (default 1024)")
     parser.add_argument("-o", "--out", required=True, metavar="OUT/", help="the folder for analysis.json and the figures")
     parser.add_argument("-q", "--quiet", action="store_true", help="print no progress")
@@ -199,7 +220,7 @@ def _loss(settings: dict[str, Any], labels: bool) -> str:
 
 
 def request(args: argparse.Namespace, module: Any, entry: str) -> Request:
-    """Check the entry, the wires, the run directory and the data; no JAX."""
+    """Check the options, the entry, the wires, the run directory and the data; no JAX."""
     from .. import checkpoints as ckpt
     from .. import data as datalib
     from ..check.inputs import vocab_bounds
@@ -207,6 +228,7 @@ def request(args: argparse.Namespace, module: Any, entry: str) -> Request:
     from ..train import training_kind
     from . import activations
 
+    options(args)
     try:
         diagram = module.diagram(entry)
     except CatnetError as e:
@@ -302,6 +324,57 @@ def intrinsic(acts: dict[str, np.ndarray], bootstrap: int, seed: int, progress: 
     return rows
 
 
+def data_curvature(acts: dict[str, np.ndarray], rows: list[dict[str, Any]], points: int, seed: int, progress: Progress) -> None:
+    """Each wire's data curvature, in the dimension TwoNN found there, into ``rows[i]["curvature"]``.
+
+    Fits at ``points`` base points drawn with ``seed`` (their neighbours come
+    from every sample).  A wire is skipped, with the reason in its
+    ``errors``, when it has no dimension estimate, a dimension above
+    :data:`MAX_CURVATURE_DIM`, no normal direction (d ≥ its width), or too
+    few points for the fit.  Besides the curvature in the wire's own units,
+    the row holds it times the wire's RMS radius (the root mean square
+    distance of its activations from their mean): 1 on a round sphere
+    centred at the mean, whatever its size, so layers of different scale
+    compare.
+    """
+    from .curvature import local_curvature
+
+    for i, (row, (name, x)) in enumerate(zip(rows, acts.items())):
+        row["curvature"] = None
+        found = row["twonn"] or row["mle"]
+        if found is None or found["value"] is None:
+            row["errors"]["curvature"] = "no intrinsic dimension was estimated, and the fit needs one"
+            continue
+        d = max(1, round(found["value"]))
+        width = int(x.shape[1])
+        reason = None
+        if d > MAX_CURVATURE_DIM:
+            reason = (f"its intrinsic dimension ≈ {d} is above {MAX_CURVATURE_DIM}: a quadratic fit in {d} tangent "
+                      f"directions needs {3 * (1 + d + d * (d + 1) // 2)} neighbours per point, too wide a neighbourhood")
+        elif d >= width:
+            reason = f"its intrinsic dimension ≈ {d} fills its {width} features: no normal direction, no curvature to see"
+        if reason is None:
+            base = np.sort(np.random.default_rng(seed).choice(x.shape[0], min(points, x.shape[0]), replace=False))
+            try:
+                c = local_curvature(x, d, at=base)
+            except AnalysisError as error:
+                reason = str(error)
+        if reason is not None:
+            row["errors"]["curvature"] = reason
+            progress.line(f"data curvature [{i + 1}/{len(acts)}] {name}: skipped: {reason}")
+            continue
+        spread = x.astype(np.float64) - x.mean(axis=0, dtype=np.float64)
+        radius = float(np.sqrt(np.mean(np.sum(spread**2, axis=1))))
+        row["curvature"] = {
+            "d": d, "k": c.k, "points": int(c.values.shape[0]),
+            "median": _finite(c.median), "mean": _finite(c.mean), "low": _finite(c.low), "high": _finite(c.high),
+            "radius": _finite(radius),
+            "scaled_median": _finite(c.median * radius), "scaled_low": _finite(c.low * radius), "scaled_high": _finite(c.high * radius),
+        }
+        progress.line(f"data curvature [{i + 1}/{len(acts)}] {name} (d = {d}, k = {c.k}): median {c.median:.4g} "
+                      f"[{c.low:.3g}, {c.high:.3g}], × RMS radius {radius:.3g} = {c.median * radius:.3g}")
+
+
 def curvature(
     model: Any, inputs: tuple[np.ndarray, ...], target: np.ndarray, loss: str, k: int, probes: int, seed: int, progress: Progress
 ) -> dict[str, Any]:
@@ -340,6 +413,11 @@ def _figures(report: dict[str, Any], folder: Path, title: str) -> dict[str, str]
     plots.intrinsic_dimension([r["name"] for r in rows], {m: [r[m] for r in rows] for m in METHODS},
                               folder / FIGURES["intrinsic_dimension"], title)
     written["intrinsic_dimension"] = FIGURES["intrinsic_dimension"]
+    curved = [r.get("curvature") for r in rows]
+    if any(c is not None and c["scaled_median"] is not None for c in curved):
+        plots.data_curvature([r["name"] for r in rows], [c if c is not None and c["scaled_median"] is not None else None for c in curved],
+                             folder / FIGURES["data_curvature"], f"{title}: curvature of the data")
+        written["data_curvature"] = FIGURES["data_curvature"]
     h = report.get("hessian")
     if h is not None:
         plots.hessian_spectrum([v if v is not None else math.nan for v in h["top_eigenvalues"]],
@@ -414,12 +492,16 @@ def run(args: argparse.Namespace) -> int:
     failed = [r for r in rows if all(r[m] is None for m in METHODS)]
     if len(failed) == len(rows):
         first = failed[0]
-        print(f"error: no intrinsic dimension could be estimated; wire `{first['name']}`: "
-              f"{next(iter(first['errors'].values()))}", file=sys.stderr)
-        return 1
+        raise module.locate(CatnetError(
+            CODE, f"no intrinsic dimension could be estimated on any wire; `{first['name']}`: {next(iter(first['errors'].values()))}",
+            None, help=f"analyze more examples (--samples; {args.data} has {n_all})" if len(order) < n_all else None,
+        ), entry) from None
     kinds = {w.name: w for w in req.wires}
     for r in rows:
         r["type"], r["kind"] = kinds[r["name"]].type, kinds[r["name"]].kind
+
+    if not args.no_data_curvature:
+        data_curvature(acts, rows, args.curvature_points, args.seed, progress)
 
     curv = None
     if args.no_hessian:
@@ -432,8 +514,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             curv = curvature(model, tuple(x[:m] for x in inputs), target, req.loss, args.hessian_k, args.probes, args.seed, progress)
         except AnalysisError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+            raise module.locate(CatnetError(CODE, f"the loss curvature cannot be measured: {error}", None,
+                                            help="--no-hessian skips it"), entry) from None
 
     report = {
         "file": args.file,
@@ -443,7 +525,7 @@ def run(args: argparse.Namespace) -> int:
         "settings": {
             "samples": args.samples, "bootstrap": args.bootstrap, "seed": args.seed, "batch_size": args.batch_size,
             "hessian": not args.no_hessian, "hessian_k": args.hessian_k, "hessian_samples": args.hessian_samples,
-            "probes": args.probes,
+            "probes": args.probes, "data_curvature": not args.no_data_curvature, "curvature_points": args.curvature_points,
             "wires": args.wires,
         },
         "examples": len(order),

@@ -52,13 +52,18 @@ from .intrinsic import _as_points, nearest
 #: below 1/2 wherever a curvature can be read at all.
 _SUBSPACE_STEPS = 30
 
+#: About how many numbers one block of neighbourhoods may hold (``block · k · D``):
+#: 2²⁵ float32 numbers, 128 MiB per array, whatever the wire's width.
+BLOCK_NUMBERS = 2**25
+
 
 @dataclass(frozen=True)
 class Curvature:
     """Per-point curvature estimates and their summary.
 
-    ``values`` holds each point's root-mean-square principal curvature (a
-    float64 ``(n,)`` array, in inverse units of the data); ``median`` and
+    ``values`` holds the root-mean-square principal curvature at each point
+    estimated at (every point, or those of ``at``, in that order: a float64
+    array in inverse units of the data); ``median`` and
     ``mean`` summarize it, ``low``/``high`` are its 5th and 95th
     percentiles; ``d`` and ``k`` are the manifold dimension and the number
     of neighbours used.
@@ -83,12 +88,18 @@ def default_neighbours(d: int) -> int:
     return max(20, 3 * _features(d))
 
 
-def local_curvature(x: np.ndarray, d: int, k: int | None = None, block: int = 1024) -> Curvature:
+def local_curvature(
+    x: np.ndarray, d: int, k: int | None = None, block: int | None = None, at: np.ndarray | None = None
+) -> Curvature:
     """The curvature of the ``d``-manifold the rows of ``x`` sample, at every point.
 
     ``k`` neighbours per point (default :func:`default_neighbours`) give
-    each point's estimate; ``block`` points are fitted at a time, which
-    bounds memory by ``block · k · D`` numbers.
+    each point's estimate.  ``at`` (indices into ``x``) estimates at those
+    points only, their neighbours still drawn from all of ``x``: a sample of
+    base points costs a fraction of the whole and, with more points around
+    them, sees a smaller neighbourhood.  ``block`` points are fitted at a
+    time; by default as many as keep ``block · k · D`` numbers near
+    :data:`BLOCK_NUMBERS`.
     """
     points = _as_points(x, least=2, what="a curvature estimate")
     n, ambient = points.shape
@@ -99,14 +110,20 @@ def local_curvature(x: np.ndarray, d: int, k: int | None = None, block: int = 10
         raise AnalysisError(f"a {d}-manifold's local quadratic fit has {_features(d)} coefficients, so it needs k ≥ {_features(d)} neighbours, not k = {k}")
     if k >= n:
         raise AnalysisError(f"a curvature estimate with k = {k} neighbours needs more than {k} points, got {n}")
-    _, neighbours = nearest(points, k, block=block)
+    base = np.arange(n) if at is None else np.asarray(at, dtype=np.int64).reshape(-1)
+    if base.size == 0:
+        raise AnalysisError("a curvature estimate needs at least one point to estimate at (`at` is empty)")
+    if block is None:
+        block = max(1, min(1024, BLOCK_NUMBERS // (k * ambient)))
+    _, neighbours = nearest(points, k, rows=base)
     centred = jnp.asarray(points - points.mean(axis=0), dtype=jnp.float32)
-    values = np.empty(n, dtype=np.float64)
-    block = min(block, n)
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        rows = np.minimum(np.arange(start, start + block), n - 1)
-        result = _block_curvature(centred, jnp.asarray(rows), jnp.asarray(neighbours[rows]), d=d)
+    m = base.shape[0]
+    values = np.empty(m, dtype=np.float64)
+    block = min(block, m)
+    for start in range(0, m, block):
+        stop = min(start + block, m)
+        pad = np.minimum(np.arange(start, start + block), m - 1)
+        result = _block_curvature(centred, jnp.asarray(base[pad]), jnp.asarray(neighbours[pad]), d=d)
         values[start:stop] = np.asarray(result, dtype=np.float64)[: stop - start]
     low, high = np.percentile(values, [5.0, 95.0])
     return Curvature(values, float(np.median(values)), float(np.mean(values)), float(low), float(high), d, k)

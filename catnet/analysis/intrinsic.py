@@ -74,12 +74,14 @@ class Estimate:
     method: str
 
 
-def nearest(x: np.ndarray, k: int, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def nearest(x: np.ndarray, k: int, block: int = 1024, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest neighbours of every row of ``x``, the row itself excluded.
 
-    Returns ``(distances, indices)``, both of shape ``(n, k)`` and sorted by
-    distance; distances are Euclidean, computed in float32 (``float32``
-    array), indices are ``int64``.  A point's own index is never among its
+    ``rows`` (indices into ``x``) asks about those rows only; their
+    neighbours are still searched among all of ``x``.  Returns
+    ``(distances, indices)``, both of shape ``(m, k)`` for the ``m`` rows
+    asked about, sorted by distance; distances are Euclidean, computed in
+    float32 (``float32`` array), indices are ``int64``.  A point's own index is never among its
     neighbours; an exact duplicate of it is, at distance 0 (see the module
     docstring for how the estimators treat that).  Rows are processed
     ``block`` at a time, so memory is ``O(block · n)`` whatever ``n`` is.
@@ -90,19 +92,23 @@ def nearest(x: np.ndarray, k: int, block: int = 1024) -> tuple[np.ndarray, np.nd
         raise AnalysisError(f"cannot find k = {k} neighbours among {n} points: k must be a whole number between 1 and {n - 1}")
     if block < 1:
         raise AnalysisError(f"block must be a positive number of rows, not {block}")
+    query = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
+    if query.size and not (0 <= query.min() and query.max() < n):
+        raise AnalysisError(f"rows must index the {n} points (0..{n - 1})")
     # Centring first keeps the norms small, so the matrix-product distances
     # lose less to cancellation.
     centred = jnp.asarray(points - points.mean(axis=0), dtype=jnp.float32)
     candidates = min(n - 1, k + _EXTRA_CANDIDATES)
-    block = min(block, n)
-    distances = np.empty((n, k), dtype=np.float32)
-    indices = np.empty((n, k), dtype=np.int64)
-    for start in range(0, n, block):
-        stop = min(start + block, n)
+    asked = query.shape[0]
+    block = max(1, min(block, asked))
+    distances = np.empty((asked, k), dtype=np.float32)
+    indices = np.empty((asked, k), dtype=np.int64)
+    for start in range(0, asked, block):
+        stop = min(start + block, asked)
         # The last block is padded to the full size so every block runs the
         # same compiled program; padded rows are dropped below.
-        rows = np.minimum(np.arange(start, start + block), n - 1)
-        dist, idx = _block_nearest(centred, jnp.asarray(rows), k=k, candidates=candidates)
+        part = query[np.minimum(np.arange(start, start + block), asked - 1)]
+        dist, idx = _block_nearest(centred, jnp.asarray(part), k=k, candidates=candidates)
         distances[start:stop] = np.asarray(dist)[: stop - start]
         indices[start:stop] = np.asarray(idx)[: stop - start]
     return distances, indices

@@ -59,6 +59,35 @@ def intrinsic_dimension(layers: Sequence[str], estimates: Mapping[str, Sequence[
     _save(fig, path)
 
 
+def data_curvature(layers: Sequence[str], rows: Sequence[Mapping[str, float] | None], path: str | Path, title: str = "") -> None:
+    """The data's curvature across the layers, in units of each wire's spread.
+
+    ``rows[i]`` is layer ``i``'s curvature (keys ``scaled_median``,
+    ``scaled_low``, ``scaled_high``: the median and 5th/95th percentiles of
+    the base points' curvature times the wire's RMS radius) or ``None``
+    where it was not estimated.
+    """
+    fig = _figure(max(5.0, 0.6 * len(layers) + 2.0), 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    xs = [i for i, r in enumerate(rows) if r is not None]
+    ys = [r["scaled_median"] for r in rows if r is not None]
+    low = [max(r["scaled_median"] - r["scaled_low"], 0.0) for r in rows if r is not None]
+    high = [max(r["scaled_high"] - r["scaled_median"], 0.0) for r in rows if r is not None]
+    ax.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=3, linestyle="-")
+    for i, r in enumerate(rows):
+        if r is not None:
+            ax.annotate(f"d={int(r['d'])}", (i, r["scaled_median"]), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    ax.set_xticks(range(len(layers)))
+    ax.set_xticklabels(layers, rotation=30 if len(layers) > 4 else 0, ha="right" if len(layers) > 4 else "center")
+    ax.set_xlim(-0.5, len(layers) - 0.5)
+    ax.set_ylabel("curvature × RMS radius\n(median, 5–95% of points)")
+    ax.set_xlabel("wire (in the order of the forward pass)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "curvature of the data along the wires")
+    _save(fig, path)
+
+
 def hessian_spectrum(eigenvalues: Sequence[float], path: str | Path, trace: float | None = None, title: str = "") -> None:
     """The top Hessian eigenvalues, largest first, on a symmetric-log axis (they may be negative)."""
     fig = _figure(5.0, 3.6)

@@ -583,6 +583,21 @@ class Model(Node):
         out = self._traced(inputs, None, None, lambda wires, ctx: run(self.diagram, self, wires, ctx))
         return _outputs(out)
 
+    def run_lowering(self, go: Callable[[Wires, Context], T], *inputs: Any) -> T:
+        """``go(wires, ctx)`` entered as ``__call__`` enters :func:`run`: for a second lowering of the diagram.
+
+        The inputs are checked against the domain (E0802) and cast to the
+        wires' dtypes, the context is fresh (training mode, dropout key,
+        shared instances), and a diagnostic raised inside ``go`` shows its
+        line.  ``catnet.analysis.activations`` walks the IR this way to
+        return named wires from the model's own forward pass.
+        """
+        return self._traced(inputs, None, None, go)
+
+    def locate(self, error: CatnetError) -> CatnetError:
+        """``error``, located at the entry's definition when it has no place of its own."""
+        return self._entry.value.locate(error)
+
     # -- the second lowering: isomorphisms with log-determinants -----------------------
 
     def _require_iso(self, what: str) -> None:
