@@ -167,6 +167,26 @@ def test_too_few_samples_is_a_clean_exit(trained: Path, tmp_path: Path, capsys: 
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_the_python_api_gives_the_commands_numbers_and_figures(tmp_path: Path) -> None:
+    from catnet.analysis import plots, report
+    from catnet.analysis.errors import AnalysisError
+
+    model = _compiled(CNN)
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 64), np.float32)
+    y = rng.integers(0, 10, 200)
+    numbers = report.analyze(model, x, y, wires=["stage1", "classifier"], bootstrap=3, data_curvature_points=50,
+                             hessian_k=2, hessian_samples=64, probes=2)
+    assert numbers["examples"] == 200 and [r["name"] for r in numbers["wires"]] == ["stage1", "classifier"]
+    assert numbers["hessian"]["loss"] == "cross_entropy" and numbers["hessian"]["examples"] == 64
+    assert numbers["wires"][0]["type"] == "Image -> R[4, 4, 16]"
+    assert sorted(plots.draw(numbers, tmp_path)) == sorted(plots.FIGURES)
+    json.dumps(numbers, allow_nan=False)
+    with pytest.raises(AnalysisError, match="no intrinsic dimension could be estimated on any wire") as refused:
+        report.analyze(model, x[:2], hessian=False)
+    assert refused.value.step == "intrinsic"
+
+
 @pytest.mark.parametrize(
     ("extra", "said"),
     [
@@ -185,11 +205,11 @@ def test_bad_options_are_e0709_before_anything_runs(extra: list[str], said: str,
 
 
 def test_a_wire_too_high_dimensional_for_a_curvature_fit_is_skipped_with_the_reason() -> None:
-    from catnet.analysis import cli
+    from catnet.analysis import report
 
     rng = np.random.default_rng(0)
     acts = {"flat": rng.normal(size=(400, 40)).astype(np.float32), "thin": rng.normal(size=(400, 3)).astype(np.float32)}
     rows = [{"name": n, "twonn": {"value": v}, "mle": None, "errors": {}} for n, v in (("flat", 31.6), ("thin", 3.2))]
-    cli.data_curvature(acts, rows, 100, 0, cli.Progress(None))
+    report.data_curvature(acts, rows, 100, 0, report.Progress(None))
     assert rows[0]["curvature"] is None and "intrinsic dimension ≈ 32 is above 12" in rows[0]["errors"]["curvature"]
     assert rows[1]["curvature"] is None and "fills its 3 features" in rows[1]["errors"]["curvature"]

@@ -40,39 +40,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
 from ..cli import add_root_argument
 from ..errors import CatnetError, whole_option
 from .errors import AnalysisError
+from .plots import draw
+from .report import Progress, analyze
 
 #: The accepted seeds (numpy's and JAX's generators take unsigned 32-bit seeds).
 SEED_RANGE = (0, 2**32 - 1)
-#: The estimators, in the order they are reported.
-METHODS = ("twonn", "mle")
-#: The largest intrinsic dimension whose data curvature is estimated: the
-#: local quadratic fit in ``d`` tangent directions has ``1 + d + d(d+1)/2``
-#: coefficients per normal direction, so at d = 12 each point already takes
-#: 273 neighbours, a neighbourhood too wide to call local on 10⁴ points.
-MAX_CURVATURE_DIM = 12
-#: The figures, by key of ``analysis.json``'s ``figures``.
-FIGURES = {
-    "intrinsic_dimension": "intrinsic_dimension.png",
-    "data_curvature": "data_curvature.png",
-    "hessian_spectrum": "hessian_spectrum.png",
-    "loss_slice_1d": "loss_slice_1d.png",
-    "loss_slice_2d": "loss_slice_2d.png",
-}
-
 DESCRIPTION = """\
 Analyze a trained model: the intrinsic dimension (TwoNN and MLE, with
 bootstrap error bars) of the activations of named wires, the curvature of the
@@ -256,32 +240,6 @@ def request(args: argparse.Namespace, module: Any, entry: str) -> Request:
 # -- the work ----------------------------------------------------------------------------------
 
 
-class Progress:
-    """Plain lines on stderr, as ``catnet train`` prints them; nothing with ``--quiet``."""
-
-    def __init__(self, stream: TextIO | None) -> None:
-        self.stream = stream
-        self.started = time.perf_counter()
-
-    def line(self, text: str) -> None:
-        if self.stream is not None:
-            self.stream.write(f"{text}  ({time.perf_counter() - self.started:.1f}s)\n")
-            self.stream.flush()
-
-
-def _finite(value: float) -> float | None:
-    """A number for JSON: ``None`` for NaN and infinities (JSON has neither)."""
-    return float(value) if math.isfinite(value) else None
-
-
-def _listed(values: Any) -> Any:
-    """An array as nested lists of JSON numbers."""
-    array = np.asarray(values, np.float64)
-    if array.ndim == 0:
-        return _finite(float(array))
-    return [_listed(v) for v in array]
-
-
 def _restore(model: Any, req: Request, file: str) -> None:
     """The run's weights into ``model``; E0705 if they do not fit, saying so when the file differs."""
     from ..train import restore
@@ -301,135 +259,6 @@ def _restore(model: Any, req: Request, file: str) -> None:
         raise
 
 
-def intrinsic(acts: dict[str, np.ndarray], bootstrap: int, seed: int, progress: Progress) -> list[dict[str, Any]]:
-    """Each wire's TwoNN and MLE estimates (``None`` with the error where an estimator refused)."""
-    from .intrinsic import estimate
-
-    rows = []
-    for i, (name, x) in enumerate(acts.items()):
-        row: dict[str, Any] = {"name": name, "features": int(x.shape[1]), "errors": {}}
-        shown = []
-        for method in METHODS:
-            try:
-                e = estimate(x, method=method, bootstrap=bootstrap, seed=seed)
-            except AnalysisError as error:
-                row[method] = None
-                row["errors"][method] = str(error)
-                shown.append(f"{method} failed: {error}")
-                continue
-            row[method] = {"value": _finite(e.value), "std": _finite(e.std), "low": _finite(e.low), "high": _finite(e.high), "n": e.n}
-            shown.append(f"{method} {e.value:.2f} ± {e.std:.2f}")
-        progress.line(f"intrinsic dimension [{i + 1}/{len(acts)}] {name} ({x.shape[1]} features): " + ", ".join(shown))
-        rows.append(row)
-    return rows
-
-
-def data_curvature(acts: dict[str, np.ndarray], rows: list[dict[str, Any]], points: int, seed: int, progress: Progress) -> None:
-    """Each wire's data curvature, in the dimension TwoNN found there, into ``rows[i]["curvature"]``.
-
-    Fits at ``points`` base points drawn with ``seed`` (their neighbours come
-    from every sample).  A wire is skipped, with the reason in its
-    ``errors``, when it has no dimension estimate, a dimension above
-    :data:`MAX_CURVATURE_DIM`, no normal direction (d ≥ its width), or too
-    few points for the fit.  Besides the curvature in the wire's own units,
-    the row holds it times the wire's RMS radius (the root mean square
-    distance of its activations from their mean): 1 on a round sphere
-    centred at the mean, whatever its size, so layers of different scale
-    compare.
-    """
-    from .curvature import local_curvature
-
-    for i, (row, (name, x)) in enumerate(zip(rows, acts.items())):
-        row["curvature"] = None
-        found = row["twonn"] or row["mle"]
-        if found is None or found["value"] is None:
-            row["errors"]["curvature"] = "no intrinsic dimension was estimated, and the fit needs one"
-            continue
-        d = max(1, round(found["value"]))
-        width = int(x.shape[1])
-        reason = None
-        if d > MAX_CURVATURE_DIM:
-            reason = (f"its intrinsic dimension ≈ {d} is above {MAX_CURVATURE_DIM}: a quadratic fit in {d} tangent "
-                      f"directions needs {3 * (1 + d + d * (d + 1) // 2)} neighbours per point, too wide a neighbourhood")
-        elif d >= width:
-            reason = f"its intrinsic dimension ≈ {d} fills its {width} features: no normal direction, no curvature to see"
-        if reason is None:
-            base = np.sort(np.random.default_rng(seed).choice(x.shape[0], min(points, x.shape[0]), replace=False))
-            try:
-                c = local_curvature(x, d, at=base)
-            except AnalysisError as error:
-                reason = str(error)
-        if reason is not None:
-            row["errors"]["curvature"] = reason
-            progress.line(f"data curvature [{i + 1}/{len(acts)}] {name}: skipped: {reason}")
-            continue
-        spread = x.astype(np.float64) - x.mean(axis=0, dtype=np.float64)
-        radius = float(np.sqrt(np.mean(np.sum(spread**2, axis=1))))
-        row["curvature"] = {
-            "d": d, "k": c.k, "points": int(c.values.shape[0]),
-            "median": _finite(c.median), "mean": _finite(c.mean), "low": _finite(c.low), "high": _finite(c.high),
-            "radius": _finite(radius),
-            "scaled_median": _finite(c.median * radius), "scaled_low": _finite(c.low * radius), "scaled_high": _finite(c.high * radius),
-        }
-        progress.line(f"data curvature [{i + 1}/{len(acts)}] {name} (d = {d}, k = {c.k}): median {c.median:.4g} "
-                      f"[{c.low:.3g}, {c.high:.3g}], × RMS radius {radius:.3g} = {c.median * radius:.3g}")
-
-
-def curvature(
-    model: Any, inputs: tuple[np.ndarray, ...], target: np.ndarray, loss: str, k: int, probes: int, seed: int, progress: Progress
-) -> dict[str, Any]:
-    """The Hessian's top eigenvalues and trace, and the 1-D and 2-D loss slices, at the trained weights."""
-    from . import hessian
-
-    problem = hessian.problem_from_model(model, inputs if len(inputs) > 1 else inputs[0], target, loss=loss)
-    n = int(problem.flat().shape[0])
-    k = min(k, n)
-    pairs = hessian.top_eigenvalues(problem, k=k, seed=seed)
-    assert isinstance(pairs, hessian.Eigenpairs)
-    progress.line(f"hessian: top {k} eigenvalues of {n:,} parameters, largest {pairs.values[0]:.4g}")
-    tr = hessian.trace(problem, samples=probes, seed=seed)
-    assert isinstance(tr, hessian.TraceEstimate)
-    progress.line(f"hessian: trace {tr.value:.4g} ± {tr.stderr:.2g} ({tr.samples} probes)")
-    one = hessian.loss_slice(problem, dims=1, seed=seed)
-    two = hessian.loss_slice(problem, dims=2, seed=seed)
-    progress.line(f"loss slices: 1-D {len(one.coords)} points, 2-D {len(two.coords)}×{len(two.coords)}, loss at the weights {one.center:.4g}")
-    return {
-        "loss": loss,
-        "examples": int(inputs[0].shape[0]),
-        "parameters": n,
-        "top_eigenvalues": _listed(pairs.values),
-        "trace": {"value": _finite(tr.value), "stderr": _finite(tr.stderr), "probes": tr.samples},
-        "slice_1d": {"coords": _listed(one.coords), "losses": _listed(one.losses), "center": _finite(one.center)},
-        "slice_2d": {"coords": _listed(two.coords), "losses": _listed(two.losses), "center": _finite(two.center)},
-    }
-
-
-def _figures(report: dict[str, Any], folder: Path, title: str) -> dict[str, str]:
-    """Draw every figure the report has numbers for into ``folder``; their file names by key."""
-    from . import plots
-
-    written: dict[str, str] = {}
-    rows = report["wires"]
-    plots.intrinsic_dimension([r["name"] for r in rows], {m: [r[m] for r in rows] for m in METHODS},
-                              folder / FIGURES["intrinsic_dimension"], title)
-    written["intrinsic_dimension"] = FIGURES["intrinsic_dimension"]
-    curved = [r.get("curvature") for r in rows]
-    if any(c is not None and c["scaled_median"] is not None for c in curved):
-        plots.data_curvature([r["name"] for r in rows], [c if c is not None and c["scaled_median"] is not None else None for c in curved],
-                             folder / FIGURES["data_curvature"], f"{title}: curvature of the data")
-        written["data_curvature"] = FIGURES["data_curvature"]
-    h = report.get("hessian")
-    if h is not None:
-        plots.hessian_spectrum([v if v is not None else math.nan for v in h["top_eigenvalues"]],
-                               folder / FIGURES["hessian_spectrum"], h["trace"]["value"], f"{title}: Hessian spectrum")
-        plots.loss_slice_1d(h["slice_1d"]["coords"], [v if v is not None else math.nan for v in h["slice_1d"]["losses"]],
-                            folder / FIGURES["loss_slice_1d"], f"{title}: loss along a random direction")
-        plots.loss_slice_2d(h["slice_2d"]["coords"], [[v if v is not None else math.nan for v in row] for row in h["slice_2d"]["losses"]],
-                            folder / FIGURES["loss_slice_2d"], f"{title}: loss on a random plane")
-        written.update({k: FIGURES[k] for k in ("hessian_spectrum", "loss_slice_1d", "loss_slice_2d")})
-    return written
-
-
 def _publish(report: dict[str, Any], out: Path, title: str) -> list[str]:
     """Draw the figures and write the JSON into a hidden folder of ``out``, then rename each file into place.
 
@@ -439,7 +268,7 @@ def _publish(report: dict[str, Any], out: Path, title: str) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".analysis-", dir=out))
     try:
-        report["figures"] = _figures(report, staging, title)
+        report["figures"] = draw(report, staging, title)
         (staging / "analysis.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         names = [*report["figures"].values(), "analysis.json"]
         for name in names:
@@ -465,8 +294,6 @@ def run(args: argparse.Namespace) -> int:
 
     from flax import nnx
 
-    from . import activations
-
     model = catnet.compile(module, entry, rngs=nnx.Rngs(args.seed))
     try:
         _restore(model, req, args.file)
@@ -481,41 +308,27 @@ def run(args: argparse.Namespace) -> int:
     inputs = tuple(x[order] for x in req.data.inputs)
     if args.samples > n_all:
         progress.line(f"note: --samples {args.samples}, but {args.data} has {n_all} examples: using all of them")
+    target = None
+    if req.loss is None and not args.no_hessian:
+        progress.line("note: no loss curvature: the entry trains by likelihood, and the loss curvature needs targets")
+    elif req.loss is not None:
+        target = req.data.target[order]
     try:
-        acts = activations.collect(model, inputs if len(inputs) > 1 else inputs[0],
-                                   [w.name for w in req.wires], batch_size=args.batch_size)
+        numbers = analyze(
+            model, inputs, target, loss=req.loss, wires=[w.name for w in req.wires], bootstrap=args.bootstrap,
+            data_curvature_points=None if args.no_data_curvature else args.curvature_points, hessian=not args.no_hessian,
+            hessian_k=args.hessian_k, hessian_samples=args.hessian_samples, probes=args.probes, seed=args.seed,
+            batch_size=args.batch_size, progress=progress,
+        )
     except CatnetError as e:
         raise module.locate(e, entry) from None
-    progress.line(f"collected {len(acts)} wires of `{entry}` on {len(order)} examples")
-
-    rows = intrinsic(acts, args.bootstrap, args.seed, progress)
-    failed = [r for r in rows if all(r[m] is None for m in METHODS)]
-    if len(failed) == len(rows):
-        first = failed[0]
-        raise module.locate(CatnetError(
-            CODE, f"no intrinsic dimension could be estimated on any wire; `{first['name']}`: {next(iter(first['errors'].values()))}",
-            None, help=f"analyze more examples (--samples; {args.data} has {n_all})" if len(order) < n_all else None,
-        ), entry) from None
-    kinds = {w.name: w for w in req.wires}
-    for r in rows:
-        r["type"], r["kind"] = kinds[r["name"]].type, kinds[r["name"]].kind
-
-    if not args.no_data_curvature:
-        data_curvature(acts, rows, args.curvature_points, args.seed, progress)
-
-    curv = None
-    if args.no_hessian:
-        pass
-    elif req.loss is None:
-        progress.line("note: no curvature: the entry trains by likelihood, and the loss curvature needs targets")
-    else:
-        m = min(args.hessian_samples, len(order))
-        target = req.data.target[order[:m]]
-        try:
-            curv = curvature(model, tuple(x[:m] for x in inputs), target, req.loss, args.hessian_k, args.probes, args.seed, progress)
-        except AnalysisError as error:
-            raise module.locate(CatnetError(CODE, f"the loss curvature cannot be measured: {error}", None,
-                                            help="--no-hessian skips it"), entry) from None
+    except AnalysisError as error:
+        help = None
+        if error.step == "hessian":
+            help = "--no-hessian skips it"
+        elif len(order) < n_all:
+            help = f"analyze more examples (--samples; {args.data} has {n_all})"
+        raise module.locate(CatnetError(CODE, str(error), None, help=help), entry) from None
 
     report = {
         "file": args.file,
@@ -528,9 +341,7 @@ def run(args: argparse.Namespace) -> int:
             "probes": args.probes, "data_curvature": not args.no_data_curvature, "curvature_points": args.curvature_points,
             "wires": args.wires,
         },
-        "examples": len(order),
-        "wires": rows,
-        "hessian": curv,
+        **numbers,
     }
     written = _publish(report, req.out, f"{Path(args.file).stem} `{entry}`")
     progress.line(f"wrote {', '.join(written)} to {req.out}")

@@ -11,4 +11,12 @@ from __future__ import annotations
 
 
 class AnalysisError(ValueError):
-    """Bad input to an analysis tool: too few points, non-finite values, a bad option."""
+    """Bad input to an analysis tool: too few points, non-finite values, a bad option.
+
+    ``step`` names the step of :func:`catnet.analysis.report.analyze` that
+    refused (``"intrinsic"``, ``"hessian"``), where one did.
+    """
+
+    def __init__(self, message: str, step: str | None = None) -> None:
+        super().__init__(message)
+        self.step = step

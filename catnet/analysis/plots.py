@@ -16,6 +16,15 @@ from typing import Any, Mapping, Sequence
 #: Resolution of the PNGs.
 DPI = 150
 
+#: The figures, by key of ``analysis.json``'s ``figures``.
+FIGURES = {
+    "intrinsic_dimension": "intrinsic_dimension.png",
+    "data_curvature": "data_curvature.png",
+    "hessian_spectrum": "hessian_spectrum.png",
+    "loss_slice_1d": "loss_slice_1d.png",
+    "loss_slice_2d": "loss_slice_2d.png",
+}
+
 
 def _figure(width: float, height: float) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -137,3 +146,38 @@ def loss_slice_2d(coords: Sequence[float], losses: Sequence[Sequence[float]], pa
     ax.set_ylabel("direction 2")
     ax.set_title(title or "loss on a random filter-normalized plane")
     _save(fig, path)
+
+
+def draw(report: Mapping[str, Any], folder: str | Path, title: str = "") -> dict[str, str]:
+    """Draw every figure ``report`` has numbers for into ``folder`` (which must exist).
+
+    ``report`` is what :func:`catnet.analysis.report.analyze` returns (or
+    ``analysis.json`` read back); ``null`` numbers are drawn as gaps.
+    Returns the file names written, by key of :data:`FIGURES`.
+    """
+    from .report import METHODS
+
+    def numbers(values: Sequence[float | None]) -> list[float]:
+        return [math.nan if v is None else v for v in values]
+
+    folder = Path(folder)
+    title = title or "analysis"
+    written: dict[str, str] = {}
+    rows = report["wires"]
+    names = [r["name"] for r in rows]
+    intrinsic_dimension(names, {m: [r[m] for r in rows] for m in METHODS}, folder / FIGURES["intrinsic_dimension"], title)
+    written["intrinsic_dimension"] = FIGURES["intrinsic_dimension"]
+    curved = [c if c is not None and c["scaled_median"] is not None else None for c in (r.get("curvature") for r in rows)]
+    if any(c is not None for c in curved):
+        data_curvature(names, curved, folder / FIGURES["data_curvature"], f"{title}: curvature of the data")
+        written["data_curvature"] = FIGURES["data_curvature"]
+    h = report.get("hessian")
+    if h is not None:
+        hessian_spectrum(numbers(h["top_eigenvalues"]), folder / FIGURES["hessian_spectrum"], h["trace"]["value"],
+                         f"{title}: Hessian spectrum")
+        loss_slice_1d(h["slice_1d"]["coords"], numbers(h["slice_1d"]["losses"]), folder / FIGURES["loss_slice_1d"],
+                      f"{title}: loss along a random direction")
+        loss_slice_2d(h["slice_2d"]["coords"], [numbers(row) for row in h["slice_2d"]["losses"]], folder / FIGURES["loss_slice_2d"],
+                      f"{title}: loss on a random plane")
+        written.update({k: FIGURES[k] for k in ("hessian_spectrum", "loss_slice_1d", "loss_slice_2d")})
+    return written
