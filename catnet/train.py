@@ -698,22 +698,11 @@ def prepare(args: argparse.Namespace) -> Run:
     entry = objective or args.entry or module.entry_name()
     # an objective's own errors are located by `objective_diagram`
     diagram = objective_diagram(module, objective) if objective is not None else None
-    likelihood: str | None = None
     try:
         if diagram is None:
             diagram = module.diagram(entry)
         require_lowerable(diagram, entry)
-        if objective is not None:
-            dataset = datalib.load_objective(args.data, diagram.dom, objective, vocab_bounds(diagram))
-        else:
-            likelihood = training_kind(diagram, args.loss, entry)
-            kind = {"nll": "flow", "bundle": "bundle"}.get(likelihood or "", "supervised")
-            dataset = datalib.load(
-                args.data, diagram.dom, diagram.cod, vocab_bounds(diagram), kind=kind, seed=opts.seed, test_fraction=opts.test_fraction
-            )
-            if likelihood is None:
-                _loss_kind(args.loss, dataset.labels)
-        train, test = datalib.split(dataset, opts.test_fraction)
+        train, test, likelihood = load_datasets(diagram, entry, objective, args.data, args.loss, opts.seed, opts.test_fraction)
         rotated = _rotated_test(test, diagram, entry, opts.seed) if args.rotate_test else None
         if not args.skip_memory_check:
             # parameters, optimizer state and one batch's activations, before JAX allocates any
@@ -754,6 +743,53 @@ def prepare(args: argparse.Namespace) -> Run:
     return Run(
         config, diagram, train, test, out, resume, args.metrics_out, None if args.quiet else sys.stderr, started, likelihood, rotated
     )
+
+
+def load_datasets(
+    diagram: Diagram, entry: str, objective: str | None, data: str, loss: str, seed: int, test_fraction: float
+) -> tuple[datalib.Dataset, datalib.Dataset, str | None]:
+    """The training and test sets of a run, and how it trains by likelihood (``"nll"``, ``"bundle"``) or ``None``.
+
+    ``diagram`` is the morphism trained (``entry``, or the objective named
+    ``objective``); ``data``, ``loss``, ``seed`` and ``test_fraction`` are
+    the run's options.  The same settings give the same split, so a run's
+    test set can be rebuilt from its recorded settings.  Errors (E0701,
+    E0702, E0706) are not yet located: the caller locates them at the entry.
+    """
+    likelihood: str | None = None
+    if objective is not None:
+        dataset = datalib.load_objective(data, diagram.dom, objective, vocab_bounds(diagram))
+    else:
+        likelihood = training_kind(diagram, loss, entry)
+        kind = {"nll": "flow", "bundle": "bundle"}.get(likelihood or "", "supervised")
+        dataset = datalib.load(data, diagram.dom, diagram.cod, vocab_bounds(diagram), kind=kind, seed=seed, test_fraction=test_fraction)
+        if likelihood is None:
+            _loss_kind(loss, dataset.labels)
+    train, test = datalib.split(dataset, test_fraction)
+    return train, test, likelihood
+
+
+def evaluate(
+    eval_step: Callable[..., Any], params: Any, rest: Any, inputs: tuple[Any, ...], target: Any, accuracy: bool, batch: int = 1024
+) -> tuple[float, float | None]:
+    """The mean loss (and accuracy, if ``accuracy``) of a data set, by ``eval_step`` of :func:`make_functions`.
+
+    The examples run in chunks of ``batch`` (the last one padded and
+    weighted out), their sums added on the host in order: the numbers
+    ``catnet train`` reports for its test set each epoch.
+    """
+    import jax.numpy as jnp
+
+    n = int(inputs[0].shape[0])
+    size = min(n, batch)
+    total, correct = 0.0, 0.0
+    for c in range(-(-n // size)):
+        idx = np.arange(c * size, (c + 1) * size)
+        weight = (idx < n).astype(np.float32)
+        loss_sum, hits = eval_step(params, rest, inputs, target, jnp.asarray(np.minimum(idx, n - 1)), jnp.asarray(weight))
+        total += float(loss_sum)
+        correct += float(hits)
+    return total / n, (correct / n if accuracy else None)
 
 
 def _rotated_test(test: datalib.Dataset, diagram: Diagram, entry: str, seed: int) -> datalib.Dataset:
@@ -826,8 +862,6 @@ def fit(run: Run) -> dict[str, Any]:
     turned_in = tuple(jnp.asarray(x) for x in turned.inputs) if turned is not None else None
     turned_y = jnp.asarray(turned.target) if turned is not None and turned.target is not None else None
     n_test = len(run.test)
-    eval_batch = min(n_test, 1024)
-    eval_chunks = -(-n_test // eval_batch)
 
     progress = Progress(cfg.epochs, steps, batch, run.progress, cfg.objective or ("nll" if kind == "nll" else "loss"))
     for text in run.resume.notes if run.resume else ():
@@ -858,16 +892,10 @@ def fit(run: Run) -> dict[str, Any]:
     elif run.resume is not None:
         progress.note(f"no checkpoint in {run.out} yet: starting from the first epoch")
 
-    def evaluate(inputs: tuple[Any, ...] = test_in, target: Any = test_y) -> tuple[float, float | None]:
-        total, correct = 0.0, 0.0
-        for c in range(eval_chunks):
-            idx = np.arange(c * eval_batch, (c + 1) * eval_batch)
-            weight = (idx < n_test).astype(np.float32)
-            loss_sum, hits = eval_step(params, rest, inputs, target, jnp.asarray(np.minimum(idx, n_test - 1)), jnp.asarray(weight))
-            total += float(loss_sum)
-            correct += float(hits)
-        has_acc = kind == "xent" or run.test.labels
-        return total / n_test, (correct / n_test if has_acc else None)
+    has_accuracy = kind == "xent" or run.test.labels
+
+    def scored(inputs: tuple[Any, ...] = test_in, target: Any = test_y) -> tuple[float, float | None]:
+        return evaluate(eval_step, params, rest, inputs, target, has_accuracy)
 
     # Labels outside 0..K-1 make `cross_entropy` nan; the built-in loss has its labels checked
     # with the data, an objective's reach its `cross_entropy` through the file.
@@ -903,7 +931,7 @@ def fit(run: Run) -> dict[str, Any]:
             total += value
             progress.step(epoch, steps, value, t0)
             train_seconds = time.perf_counter() - t0
-            test_loss, test_acc = evaluate()
+            test_loss, test_acc = scored()
             row = {
                 "epoch": epoch,
                 "train_loss": total / steps,
@@ -913,7 +941,7 @@ def fit(run: Run) -> dict[str, Any]:
                 "examples_per_second": steps * batch / max(train_seconds, 1e-9),
             }
             if turned_in is not None:
-                row["test_loss_rotated"], row["test_accuracy_rotated"] = evaluate(turned_in, turned_y)
+                row["test_loss_rotated"], row["test_accuracy_rotated"] = scored(turned_in, turned_y)
             row.update(_objective_values(cfg.objective, row))
             history.append(row)
             checkpoints.save(
