@@ -50,6 +50,11 @@ bench: $(STAMP)
 	$(PY) bench/bench_render.py
 	$(PY) bench/bench_tikz.py
 	$(PY) bench/bench_lower.py
+	$(PY) bench/symmetry_train_step.py
+	$(PY) bench/sharded_step.py
+	$(PY) bench/train_throughput.py
+	$(PY) bench/hessian_lanczos.py
+	$(PY) bench/analyze_10k.py
 	$(PY) bench/hostile.py
 	$(PY) bench/fuzz.py --count 10000
 

@@ -1,12 +1,15 @@
 """Checkpoints of a training run that verify themselves.
 
 A run directory ``OUT`` keeps one orbax step per epoch in
-``OUT/checkpoints/<epoch>/`` (the newest two are kept).  Orbax writes a step
+``OUT/checkpoints/<epoch>/`` (the newest two are kept, and with a
+validation set also the best: the lowest validation loss, the earliest of
+equals).  Orbax writes a step
 into a temporary directory and renames it into place when it is complete;
 right after that rename catnet writes ``<epoch>/catnet-manifest.json``
 (a temporary file, fsync, rename): the size and sha256 of every file orbax
-wrote for the step, the epoch, the run's settings (``Config.key()``), and a
-sha256 of the manifest's own content.
+wrote for the step, the epoch, the run's settings (``Config.key()``), with a
+validation set the best epoch so far (``best_epoch``), and a sha256 of the
+manifest's own content.
 
 Contract of :func:`resumable` and :func:`verified_step`, which read only the
 file system (no JAX, no orbax, so their errors come at once):
@@ -67,7 +70,23 @@ SETTING_NAMES = {
     "seed": "--seed",
     "test_fraction": "--test-fraction",
     "objective": "--objective",
+    "rotate_test": "--rotate-test",
+    "schedule": "--schedule",
+    "warmup": "--warmup",
+    "decay_factor": "--decay-factor",
+    "decay_every": "--decay-every",
+    "epochs": "--epochs (the length of the cosine schedule)",
+    "weight_decay": "--weight-decay",
+    "clip_norm": "--clip-norm",
+    "accumulate": "--accumulate",
+    "precision": "--precision",
+    "validation_fraction": "--validation-fraction",
 }
+
+
+#: The value of a setting a run leaves out of its record while it has it (so that
+#: runs made before the setting existed resume): shown as such in differences.
+UNRECORDED_DEFAULTS = {"schedule": "constant", "warmup": 0, "accumulate": 1, "validation_fraction": 0.0, "precision": "fp32"}
 
 
 def _error(message: str, notes: tuple[str, ...] = (), help: str | None = None) -> CatnetError:
@@ -116,10 +135,16 @@ def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def write_manifest(step_dir: Path, epoch: int, settings: dict[str, Any]) -> None:
-    """Record the size and checksum of every file of a committed step, atomically."""
+def write_manifest(step_dir: Path, epoch: int, settings: dict[str, Any], best_epoch: int | None = None) -> None:
+    """Record the size and checksum of every file of a committed step, atomically.
+
+    ``best_epoch`` (a run with a validation set) is the epoch of the lowest
+    validation loss so far; a run without one records none.
+    """
     files = {rel: {"bytes": path.stat().st_size, "sha256": file_sha256(path)} for rel, path in _files(step_dir)}
     body: dict[str, Any] = {"format": FORMAT, "epoch": epoch, "settings": settings, "files": files}
+    if best_epoch is not None:
+        body["best_epoch"] = best_epoch
     body["sha256"] = _digest(body)
     tmp = step_dir / MANIFEST_TMP
     with open(tmp, "w", encoding="utf-8") as f:
@@ -242,7 +267,8 @@ def settings_differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str
     for key in sorted(set(saved) | set(now)):
         if saved.get(key) != now.get(key):
             name = SETTING_NAMES.get(key, key)
-            out.append(f"{name}: {_show(key, saved.get(key))} in the checkpoint, {_show(key, now.get(key))} now")
+            default = UNRECORDED_DEFAULTS.get(key)
+            out.append(f"{name}: {_show(key, saved.get(key, default))} in the checkpoint, {_show(key, now.get(key, default))} now")
     return out
 
 
@@ -288,6 +314,20 @@ def resumable(directory: Path, settings: dict[str, Any]) -> Resume:
             raise CatnetError("E0703", f"cannot remove the incomplete checkpoint {directory / str(s)}: {e.strerror or e}")
         notes.append(f"the checkpoint of epoch {s} was incomplete (the run stopped while saving it): removed it")
     return Resume(candidate, tuple(notes))
+
+
+def best_epoch(directory: Path) -> int | None:
+    """The best epoch (lowest validation loss) that the newest verified checkpoint records; JAX-free.
+
+    ``None`` for a run without a validation set.  The step of that epoch is
+    kept in ``directory`` (the checkpoint manager never deletes it), so
+    ``verified_step(directory, best_epoch(directory))`` reads its weights.
+    """
+    step = verified_step(directory)
+    manifest, _ = _read_manifest(directory / str(step))
+    assert manifest is not None  # verified_step read it
+    best = manifest.get("best_epoch")
+    return best if isinstance(best, int) else None
 
 
 def newest_complete(directory: Path) -> int | None:
@@ -347,33 +387,72 @@ def _interrupts_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-class Orbax:
-    """The orbax manager of a run's ``checkpoints`` folder (imports orbax, so JAX)."""
+def _ranked(metrics: dict[str, Any]) -> tuple[float, int]:
+    """How a step ranks for keeping: by validation loss, then by epoch (lower is better; read in reverse)."""
+    return (float(metrics["val_loss"]), int(metrics["epoch"]))
 
-    def __init__(self, out: Path) -> None:
+
+class Orbax:
+    """The orbax manager of a run's ``checkpoints`` folder (imports orbax, so JAX).
+
+    With ``keep_best`` (a run with a validation set) each save carries the
+    epoch's validation loss as orbax metrics, and orbax's preservation
+    policy keeps the newest two steps and the best one.
+    """
+
+    def __init__(self, out: Path, keep_best: bool = False) -> None:
         import orbax.checkpoint as ocp
 
         self._ocp = ocp
         self.dir = (out / "checkpoints").absolute()
+        policies = ocp.checkpoint_managers
+        keep: dict[str, Any] = (
+            # BestN keeps the last of its ranking: sorted in reverse, that is the lowest loss
+            {"preservation_policy": policies.AnyPreservationPolicy(
+                [policies.LatestN(n=2), policies.BestN(get_metric_fn=_ranked, reverse=True, n=1)]
+            )}
+            if keep_best
+            else {"max_to_keep": 2}
+        )
         try:
             self.manager = ocp.CheckpointManager(
                 self.dir,
                 options=ocp.CheckpointManagerOptions(
-                    max_to_keep=2, create=True, enable_async_checkpointing=False, cleanup_tmp_directories=True
+                    create=True, enable_async_checkpointing=False, cleanup_tmp_directories=True, **keep
                 ),
             )
         except OSError as e:
             raise CatnetError("E0703", f"cannot use {self.dir} for checkpoints: {e.strerror or e}")
 
-    def save(self, epoch: int, state: dict[str, Any], meta: dict[str, Any], settings: dict[str, Any]) -> None:
-        """Save a step, wait for orbax to commit it, then write its manifest; Ctrl-C waits for the end."""
+    def save(
+        self,
+        epoch: int,
+        state: dict[str, Any],
+        meta: dict[str, Any],
+        settings: dict[str, Any],
+        val_loss: float | None = None,
+        best_epoch: int | None = None,
+    ) -> None:
+        """Save a step, wait for orbax to commit it, then write its manifest; Ctrl-C waits for the end.
+
+        ``val_loss`` ranks the step for keeping (a manager made with
+        ``keep_best``); ``best_epoch`` goes into the manifest.
+        """
         ocp = self._ocp
+        metrics = {"val_loss": val_loss, "epoch": epoch} if val_loss is not None else None
         try:
             with _interrupts_deferred():
-                self.manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+                self.manager.save(
+                    epoch,
+                    args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+                    metrics=metrics,
+                )
                 self.manager.wait_until_finished()
                 _hold(epoch)
-                write_manifest(self.dir / str(epoch), epoch, settings)
+                # every process saved its shards; one writes the manifest, and none goes on before it exists
+                if ocp.multihost.process_index() == 0:
+                    write_manifest(self.dir / str(epoch), epoch, settings, best_epoch)
+                ocp.multihost.sync_global_processes(f"catnet-manifest-{epoch}")
         except OSError as e:
             raise CatnetError("E0703", f"cannot write the checkpoint of epoch {epoch} to {self.dir}: {e.strerror or e}")
 

@@ -35,6 +35,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("catnet.sample", "draw points from a trained flow, or from the fiber over a base point"),
     "verify": ("catnet.symmetry.verify", "measure the equivariance error of each symmetry claim on the compiled model"),
     "analyze": ("catnet.analysis.cli", "intrinsic dimension of a trained model's wires and curvature of its loss, with plots"),
+    "eval": ("catnet.use.evaluate", "score a trained model on its run's test set (the numbers training printed)"),
+    "predict": ("catnet.use.predict", "run a trained model on the inputs of an .npz file, writing its outputs to an .npz"),
+    "export": ("catnet.use.export", "serialize a trained model with jax.export (a symbolic batch size)"),
 }
 
 EPILOG = """examples:
@@ -47,6 +50,9 @@ EPILOG = """examples:
   catnet sample examples/flow_moons.cat --checkpoint runs/flow_moons -n 1000 -o moons.npz
   catnet verify examples/c4_digits.cat
   catnet analyze examples/digits_cnn.cat --checkpoint runs/digits_cnn --data digits -o analysis/
+  catnet eval examples/digits_cnn.cat --checkpoint runs/digits_cnn
+  catnet predict examples/digits_cnn.cat --checkpoint runs/digits_cnn --input x.npz -o y.npz
+  catnet export examples/digits_cnn.cat --checkpoint runs/digits_cnn -o digits_cnn.jaxexport
   catnet --plugin my_generators.py check model.cat
 
 The language is described in docs/language.md, error codes in docs/errors.md,

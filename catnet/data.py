@@ -64,7 +64,7 @@ from numpy.lib import format as npformat
 from . import dims
 from .budget import host_memory, size_text
 from .errors import CatnetError, suggest
-from .ir import Ob, Ty
+from .ir import Diagram, Ob, Ty
 
 
 def _data_error(message: str, help: str | None = None, notes: tuple[str, ...] = ()) -> CatnetError:
@@ -843,6 +843,36 @@ def _points_objective(spec: str, dom: Ty, name: str) -> Dataset:
     return Dataset(spec, tuple(inputs), None)
 
 
+def input_keys(dom: Ty) -> list[str]:
+    """The ``.npz`` keys of a domain's wires: ``x`` for one, ``x0``, ``x1``, ... for several."""
+    return ["x"] if len(dom) == 1 else [f"x{i}" for i in range(len(dom))]
+
+
+def read_inputs(path: str, diagram: Diagram) -> tuple[np.ndarray, ...]:
+    """The inputs of ``diagram`` in the ``.npz`` at ``path`` (no targets), checked as training data is (E0701, E0001).
+
+    Every array must have the same number of examples, at least one.
+    """
+    dom = diagram.dom
+    keys = input_keys(dom)
+    arrays = _read_npz(path, dict(zip(keys, dom.obs)), f"the model takes {dom}")
+    counts = {k: (arrays[k].shape[0] if arrays[k].ndim else None) for k in keys}
+    if any(c is None for c in counts.values()):
+        scalar = next(k for k, c in counts.items() if c is None)
+        raise CatnetError("E0701", f"`{scalar}` in {path} is a single number, not an array of examples", None,
+                          help="the first axis of each input counts the examples")
+    if len(set(counts.values())) > 1:
+        shown = ", ".join(f"`{k}` has {c}" for k, c in counts.items())
+        raise CatnetError("E0701", f"the inputs in {path} hold different numbers of examples: {shown}", None)
+    if counts[keys[0]] == 0:
+        raise CatnetError("E0701", f"the inputs in {path} hold no examples", None)
+    from .check.inputs import vocab_bounds
+
+    vocab = vocab_bounds(diagram)
+    sizes: dict[str, int] = {}
+    return tuple(_check_input(k, arrays[k], ob, sizes, vocab.get(i)) for i, (k, ob) in enumerate(zip(keys, dom.obs)))
+
+
 def split(data: Dataset, test_fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
     """A deterministic train/test split (the same for every training seed).
 
@@ -855,6 +885,24 @@ def split(data: Dataset, test_fraction: float, seed: int = 0) -> tuple[Dataset, 
     order = np.random.default_rng(seed).permutation(n)
     n_test = _test_count(n, test_fraction)
     return data.take(np.sort(order[n_test:])), data.take(np.sort(order[:n_test]))
+
+
+#: The seed of :func:`validation_split`: fixed, so every training seed validates on the same examples.
+VALIDATION_SEED = 1
+
+
+def validation_split(train: Dataset, fraction: float) -> tuple[Dataset, Dataset]:
+    """The training part split again into what trains and a validation set, ``fraction`` of it.
+
+    The validation set comes out of the training part only, so the test
+    set (:func:`split`) is the same with or without one.  The draw uses a
+    fixed seed (:data:`VALIDATION_SEED`), independent of the training
+    seed; both sides keep at least one example and their original order.
+    """
+    n = len(train)
+    order = np.random.default_rng(VALIDATION_SEED).permutation(n)
+    n_val = _test_count(n, fraction)
+    return train.take(np.sort(order[n_val:])), train.take(np.sort(order[:n_val]))
 
 
 # -- rotated images -------------------------------------------------------------------------

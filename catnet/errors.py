@@ -92,6 +92,7 @@ CODES: dict[str, str] = {
     "E0707": "bad sampling request",
     "E0708": "bad verification request",
     "E0709": "bad analysis request",
+    "E0710": "bad request for a trained model",
     # the Python API
     "E0801": "bad argument to the Python API",
     "E0802": "model input does not fit",

@@ -30,6 +30,18 @@ model trained on upright images only: the metrics gain
 ``test_accuracy_rotated`` and ``test_loss_rotated``.  It needs one input of
 square images ``R[h, h, c]`` (E0703 otherwise).
 
+The training tools (see ``docs/training.md``): the learning rate follows
+an optax schedule (``--schedule constant|cosine|step`` after a linear
+``--warmup``), ``--weight-decay`` and ``--clip-norm`` chain optax's
+transformations, ``--accumulate K`` averages K micro-batches per update
+(``optax.MultiSteps``).  ``--validation-fraction`` carves a validation set
+out of the training part (never out of the test set), scored every epoch;
+the checkpoint of the lowest validation loss is kept, the final metrics are
+that epoch's, and ``--early-stopping N`` ends the run N epochs after it.
+Every run logs its steps and epochs to ``OUT/steps.csv``,
+``OUT/epochs.csv`` and TensorBoard (``OUT/tensorboard``), and draws
+``OUT/curves.png`` at the end (:class:`RunLog`).
+
 Everything that can be wrong with the input is found by :func:`prepare`
 before JAX is imported, so errors come at once: every option value (E0703),
 the run directory and the metrics path (E0703), the file, the data (E0701),
@@ -51,6 +63,8 @@ call.
 from __future__ import annotations
 
 import argparse
+import csv
+import importlib.util
 import json
 import math
 import os
@@ -71,9 +85,18 @@ from .check.inputs import bad_argument, vocab_bounds
 from .cli import add_root_argument
 from .errors import CatnetError, suggest
 from .ir import Diagram, Span, Ty, first_not_iso
+from .parallel import distributed
+from .parallel import mesh as meshes
 
 LOSSES = ("auto", "xent", "mse", "nll", "bundle")
 OPTIMIZERS = ("adam", "adamw", "sgd")
+#: ``--precision``: the dtype the model computes in (parameters stay float32).
+PRECISIONS = {"fp32": None, "bf16": "bfloat16"}
+SCHEDULES = ("constant", "cosine", "step")
+
+#: The weight decay of each optimizer without ``--weight-decay``: optax's
+#: ``adamw`` decays by 1e-4 unless told otherwise, the others not at all.
+DEFAULT_WEIGHT_DECAY = {"adam": 0.0, "adamw": 1e-4, "sgd": 0.0}
 
 
 #: The accepted range of each numeric option (inclusive); the seed feeds
@@ -81,6 +104,8 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SEED_RANGE = (0, 2**32 - 1)
 EPOCHS_RANGE = (1, 1_000_000)
 BATCH_RANGE = (1, 2**31 - 1)
+WARMUP_RANGE = (0, 2**31 - 1)
+ACCUMULATE_RANGE = (1, 2**31 - 1)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -120,11 +145,56 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="also evaluate on the test images each turned by a random multiple of 90 degrees (drawn from --seed), "
         "for image data R[h, h, c]: training sees upright images only, so this measures rotation invariance",
     )
-    parser.add_argument("--out", default=None, help="run directory for checkpoints (default runs/<file stem>)")
+    parser.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="constant",
+        help="learning-rate schedule after the warmup: constant; cosine (decays to 0 at the end of the last epoch); "
+        "step (times --decay-factor every --decay-every epochs)",
+    )
+    parser.add_argument("--warmup", default="0", help="optimizer updates of linear warmup from 0 to --lr (default 0)")
+    parser.add_argument("--decay-every", default=None, metavar="EPOCHS", help="with --schedule step: epochs between decays")
+    parser.add_argument("--decay-factor", default=None, help="with --schedule step: what each decay multiplies the rate by, in (0, 1] (default 0.1)")
+    parser.add_argument(
+        "--weight-decay",
+        default=None,
+        help="decoupled weight decay (adamw, sgd) or L2 added to the gradient (adam), at least 0 "
+        "(default: 1e-4 for adamw, as optax's, else 0)",
+    )
+    parser.add_argument("--clip-norm", default=None, help="clip each gradient to this global norm, a positive number (default: no clipping)")
+    parser.add_argument(
+        "--accumulate", default="1", help="micro-batches of --batch-size averaged into each optimizer update (default 1)"
+    )
+    parser.add_argument(
+        "--validation-fraction",
+        default="0",
+        help="share of the training part held out for validation each epoch, in [0, 1) (default 0: none); "
+        "the best epoch's checkpoint is kept and scored on the test set",
+    )
+    parser.add_argument(
+        "--early-stopping",
+        default=None,
+        metavar="EPOCHS",
+        help="stop after this many epochs without a lower validation loss (needs --validation-fraction)",
+    )
+    parser.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard events (the CSV logs stay)")
+    parser.add_argument("--out", default=None, help="run directory for checkpoints and logs (default runs/<file stem>)")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out (verified first)")
     parser.add_argument("--metrics-out", default=None, help="write final metrics as JSON to this path")
     parser.add_argument("--skip-memory-check", action="store_true", help="compile even if the model looks too big for memory")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--precision",
+        choices=tuple(PRECISIONS),
+        default="fp32",
+        help="fp32, or bf16: compute in bfloat16 with float32 parameters and a float32 loss (default fp32)",
+    )
+    parser.add_argument(
+        "--mesh",
+        default=None,
+        metavar="data=N[,model=M]",
+        help="train on a mesh of N*M devices: the batch split over N, large kernels over M (default: one device)",
+    )
     add_root_argument(parser)
 
 
@@ -145,23 +215,55 @@ class Config:
     data_sha256: str | None = None
     objective: str | None = None
     rotate_test: bool = False
+    schedule: str = "constant"
+    warmup: int = 0
+    decay_every: int | None = None
+    decay_factor: float = 0.1
+    weight_decay: float | None = None
+    clip_norm: float | None = None
+    accumulate: int = 1
+    validation_fraction: float = 0.0
+    precision: str = "fp32"
     epochs: int = field(default=0, compare=False)
+    mesh: str | None = field(default=None, compare=False)
+    #: When to stop, not what a step does: like ``epochs`` it may change on ``--resume``.
+    early_stopping: int | None = field(default=None, compare=False)
 
     def key(self) -> dict[str, Any]:
         """The settings a checkpoint records and ``--resume`` compares.
 
         Files are compared by content, not by path: a moved data file or
-        ``.cat`` file resumes, an edited one does not.
+        ``.cat`` file resumes, an edited one does not.  A setting at its
+        default is left out, so a run made before it existed resumes; a
+        cosine schedule records ``epochs``, its length.
         """
         d = dict(self.__dict__)
-        d.pop("epochs")
-        d.pop("file")
+        for name in ("epochs", "file", "early_stopping", "mesh"):
+            d.pop(name)
         if self.objective is None:
             d.pop("objective")  # the settings of a run without one read as before objectives existed
         if not self.rotate_test:
             d.pop("rotate_test")  # likewise: the history of a run records the rotated metrics or never does
+        defaults = {
+            "schedule": "constant", "warmup": 0, "clip_norm": None, "accumulate": 1, "validation_fraction": 0.0, "precision": "fp32",
+        }
+        for name, default in defaults.items():
+            if d[name] == default:
+                d.pop(name)
+        if self.schedule != "step":
+            d.pop("decay_every")
+            d.pop("decay_factor")
+        if self.schedule == "cosine":
+            d["epochs"] = self.epochs
+        if self.weight_decay is None or self.weight_decay == DEFAULT_WEIGHT_DECAY[self.optimizer]:
+            d.pop("weight_decay")
         d["data"] = self.data if datalib.is_named(self.data) else "npz"
         return d
+
+    @property
+    def decay(self) -> float:
+        """The weight decay used: ``--weight-decay``, or the optimizer's default."""
+        return DEFAULT_WEIGHT_DECAY[self.optimizer] if self.weight_decay is None else self.weight_decay
 
 
 def _fail(message: str, help: str | None = None, notes: tuple[str, ...] = ()) -> CatnetError:
@@ -209,6 +311,45 @@ def _creatable(option: str, path: Path) -> None:
         raise _fail(f"cannot create {option} {path}: no permission to write in {base}")
 
 
+def _finite(option: str, text: str, low: float, low_included: bool, high: float | None = None) -> float:
+    """``text`` as a finite number above ``low`` (or equal, if ``low_included``) and at most ``high``; E0703 otherwise."""
+    value = _real(option, text)
+    above = value >= low if low_included else value > low
+    if not (math.isfinite(value) and above and (high is None or value <= high)):
+        bound = f"at least {low:g}" if low_included else f"greater than {low:g}"
+        raise _fail(f"{option} must be a finite number {bound}" + (f" and at most {high:g}" if high is not None else "") + f", not {_shown(text)}")
+    return value
+
+
+def _training_tools(args: argparse.Namespace, ns: argparse.Namespace) -> None:
+    """Parse the schedule, regularization, accumulation and validation options into ``ns`` (E0703)."""
+    ns.warmup = _integer("--warmup", args.warmup, *WARMUP_RANGE, help="--warmup counts optimizer updates")
+    if args.schedule == "step":
+        if args.decay_every is None:
+            raise _fail("--schedule step needs --decay-every EPOCHS", help="e.g. --schedule step --decay-every 10 --decay-factor 0.1")
+        ns.decay_every = _integer("--decay-every", args.decay_every, *EPOCHS_RANGE)
+    elif args.decay_every is not None:
+        raise _fail(f"--decay-every applies to --schedule step, not --schedule {args.schedule}", help="add --schedule step, or drop --decay-every")
+    elif args.decay_factor is not None:
+        raise _fail(f"--decay-factor applies to --schedule step, not --schedule {args.schedule}", help="add --schedule step, or drop --decay-factor")
+    ns.decay_factor = 0.1 if args.decay_factor is None else _finite("--decay-factor", args.decay_factor, 0.0, False, 1.0)
+    ns.weight_decay = None if args.weight_decay is None else _finite("--weight-decay", args.weight_decay, 0.0, True)
+    ns.clip_norm = None if args.clip_norm is None else _finite("--clip-norm", args.clip_norm, 0.0, False)
+    ns.accumulate = _integer("--accumulate", args.accumulate, *ACCUMULATE_RANGE, help="--accumulate counts micro-batches per update")
+    ns.validation_fraction = _finite("--validation-fraction", args.validation_fraction, 0.0, True)
+    if ns.validation_fraction >= 1:
+        raise _fail(f"--validation-fraction must be at least 0 and below 1, not {_shown(args.validation_fraction)}")
+    if args.early_stopping is None:
+        ns.early_stopping = None
+    else:
+        ns.early_stopping = _integer("--early-stopping", args.early_stopping, *EPOCHS_RANGE)
+        if ns.validation_fraction == 0:
+            raise _fail(
+                "--early-stopping watches the validation loss, but there is no validation set",
+                help="add --validation-fraction, e.g. --validation-fraction 0.1",
+            )
+
+
 def options(args: argparse.Namespace) -> argparse.Namespace:
     """Check every option value (E0703) and return them parsed; writes nothing.
 
@@ -217,6 +358,11 @@ def options(args: argparse.Namespace) -> argparse.Namespace:
     ``--lr`` positive and finite, ``--test-fraction`` strictly between 0
     and 1); ``--out`` must be a directory or creatable, ``--metrics-out`` a
     file path (not a directory) whose folder is a directory or creatable.
+    The training tools: ``--warmup`` at least 0; ``--decay-every`` (at least
+    1) only and always with ``--schedule step``, ``--decay-factor`` in
+    (0, 1]; ``--weight-decay`` at least 0, ``--clip-norm`` positive, both
+    finite; ``--accumulate`` at least 1; ``--validation-fraction`` in
+    [0, 1); ``--early-stopping`` at least 1 and only with a validation set.
     """
     ns = argparse.Namespace(**vars(args))
     objective = args.objective
@@ -234,6 +380,8 @@ def options(args: argparse.Namespace) -> argparse.Namespace:
                 help="train the model itself (--entry) with the built-in loss to measure it on rotated images",
             )
     ns.epochs = _integer("--epochs", args.epochs, *EPOCHS_RANGE)
+    ns.mesh = meshes.parse(args.mesh) if args.mesh is not None else None
+    distributed.settings()
     ns.batch_size = _integer("--batch-size", args.batch_size, *BATCH_RANGE)
     ns.seed = _integer("--seed", args.seed, *SEED_RANGE, help="a seed is an integer from 0 to 4294967295 (2**32 - 1)")
     ns.lr = _real("--lr", args.lr)
@@ -242,6 +390,7 @@ def options(args: argparse.Namespace) -> argparse.Namespace:
     ns.test_fraction = _real("--test-fraction", args.test_fraction)
     if not 0 < ns.test_fraction < 1:
         raise _fail(f"--test-fraction must be between 0 and 1, not {ns.test_fraction}")
+    _training_tools(args, ns)
     out = Path(args.out) if args.out else Path("runs") / Path(args.file).stem
     if os.path.lexists(out) and not out.is_dir():
         raise _fail(f"--out {out} is a file, not a directory", help="--out names the run directory, which holds the checkpoints")
@@ -299,8 +448,12 @@ class Progress:
             acc += f"  rotated {row['test_accuracy_rotated']:.4f}"
         elif "test_loss_rotated" in row:
             acc += f"  rotated {self.label} {row['test_loss_rotated']:.4f}"
+        val = ""
+        if row.get("val_loss") is not None:
+            val = f"  val {self.label} {row['val_loss']:.4f}"
+            val += f"  val acc {row['val_accuracy']:.4f}" if row.get("val_accuracy") is not None else ""
         line = (
-            f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}  train {self.label} {row['train_loss']:.4f}"
+            f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}  train {self.label} {row['train_loss']:.4f}{val}"
             f"  test {self.label} {row['test_loss']:.4f}{acc}  {row['examples_per_second']:,.0f} ex/s  {row['seconds']:.2f}s"
         )
         self.stream.write(("\r" + line.ljust(78) if self.live else line) + "\n")
@@ -312,6 +465,145 @@ class Progress:
                 self.stream.write("\n")
             self.stream.write(text + "\n")
             self.stream.flush()
+
+
+# -- logs ---------------------------------------------------------------------------------
+
+#: The columns of ``OUT/steps.csv``: one row per micro-batch step.
+STEP_COLUMNS = ("epoch", "step", "global_step", "loss", "lr")
+
+
+def _kept_rows(path: Path, last_epoch: int) -> list[list[str]]:
+    """The rows of a CSV log (header first) whose epoch is at most ``last_epoch``; none if the file is absent."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except FileNotFoundError:
+        return []
+    return rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= last_epoch]
+
+
+def _write_rows(path: Path, rows: list[list[Any]]) -> None:
+    """Replace a CSV log atomically (a temporary file, then a rename)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunLog:
+    """The logs of a run in its directory: ``steps.csv``, ``epochs.csv``, TensorBoard events, ``curves.png``.
+
+    ``steps.csv`` holds each micro-batch step's loss and learning rate,
+    ``epochs.csv`` each epoch's history row; both are appended once per
+    epoch, after its checkpoint, so the step loop does no I/O.  On
+    ``--resume`` the rows after the resumed epoch are dropped first and
+    ``epochs.csv`` is rewritten from the checkpoint's history, so the files
+    always match the history.  TensorBoard (``OUT/tensorboard``, by
+    ``tensorboardX``) gets the same numbers on one axis, the global step:
+    step ``g = (epoch - 1) * steps + step``, an epoch's metrics at its last
+    step; a resumed run purges the events after the resumed epoch.
+    """
+
+    def __init__(self, out: Path, history: list[dict[str, Any]], steps: int, tensorboard: bool, write: bool = True) -> None:
+        self.steps_csv, self.epochs_csv, self.plot = out / "steps.csv", out / "epochs.csv", out / "curves.png"
+        self.steps = steps
+        #: Whether this process writes the logs (one process of a multi-host run does).
+        self.write = write
+        self.writer: Any = None
+        if not write:
+            return
+        self.columns: list[str] = list(history[0]) if history else []
+        done = history[-1]["epoch"] if history else 0
+        kept = _kept_rows(self.steps_csv, done)
+        _write_rows(self.steps_csv, kept if kept[:1] == [list(STEP_COLUMNS)] else [list(STEP_COLUMNS)])
+        _write_rows(self.epochs_csv, [self.columns] + [[r.get(c) for c in self.columns] for r in history] if history else [])
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+
+            # a deep queue: the epoch's events are handed over at once and written by tensorboardX's
+            # own thread while the next epoch trains (a full queue would block on every event)
+            self.writer = SummaryWriter(
+                str(out / "tensorboard"), purge_step=done * steps + 1 if done else None, max_queue=1 << 16, flush_secs=10
+            )
+
+    def epoch(self, row: dict[str, Any], losses: list[float], rates: np.ndarray) -> None:
+        """Append an epoch: its steps' ``losses`` and learning ``rates``, and its history ``row``."""
+        if not self.write:
+            return
+        epoch = row["epoch"]
+        first = (epoch - 1) * self.steps
+        with open(self.steps_csv, "a", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(
+                [epoch, i + 1, first + i + 1, repr(loss), repr(float(rate))] for i, (loss, rate) in enumerate(zip(losses, rates))
+            )
+        if not self.columns:
+            self.columns = list(row)
+            with open(self.epochs_csv, "a", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerow(self.columns)
+        with open(self.epochs_csv, "a", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerow([row.get(c) for c in self.columns])
+        if self.writer is not None:
+            from tensorboardX.proto.summary_pb2 import Summary
+
+            # one event per step holding both values, built directly: add_scalar's checks cost
+            # ten times more per value than the event itself
+            events = self.writer.file_writer
+            for i, (loss, rate) in enumerate(zip(losses, rates)):
+                values = [Summary.Value(tag="step/loss", simple_value=loss), Summary.Value(tag="step/lr", simple_value=float(rate))]
+                events.add_summary(Summary(value=values), first + i + 1)
+            for name, value in row.items():
+                if name != "epoch" and isinstance(value, (int, float)):
+                    self.writer.add_scalar(f"epoch/{name}", value, epoch * self.steps)
+
+    def close(self, history: list[dict[str, Any]]) -> None:
+        """Draw ``curves.png`` from the history and ``steps.csv``, and close the event file."""
+        if not self.write:
+            return
+        if self.writer is not None:
+            self.writer.close()
+        if history:
+            rows = _kept_rows(self.steps_csv, history[-1]["epoch"])[1:]
+            plot_curves(history, [int(r[2]) for r in rows], [float(r[3]) for r in rows], self.plot)
+
+
+def plot_curves(history: list[dict[str, Any]], steps: list[int], losses: list[float], path: Path) -> None:
+    """The training curves as a PNG: the step loss, the epoch losses, and the accuracies if any.
+
+    Drawn on a ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot,
+    no display); the losses of train, validation and test per epoch share
+    an axis, as do their accuracies.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    epochs = [r["epoch"] for r in history]
+    names = {"train_loss": "train", "val_loss": "validation", "test_loss": "test", "test_loss_rotated": "test, rotated"}
+    accuracies = [k for k in ("val_accuracy", "test_accuracy", "test_accuracy_rotated") if history[0].get(k) is not None]
+    panels = 3 if accuracies else 2
+    fig = Figure(figsize=(4.2 * panels, 3.4), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, panels, 1)
+    ax.plot(steps, losses, linewidth=0.8)
+    ax.set(title="loss per step", xlabel="step", ylabel="training loss")
+    ax = fig.add_subplot(1, panels, 2)
+    for key, label in names.items():
+        if key in history[0]:
+            ax.plot(epochs, [r[key] for r in history], marker="o", markersize=3, label=label)
+    ax.set(title="loss per epoch", xlabel="epoch", ylabel="loss")
+    ax.legend()
+    if accuracies:
+        ax = fig.add_subplot(1, panels, 3)
+        for key in accuracies:
+            ax.plot(epochs, [r[key] for r in history], marker="o", markersize=3, label=names[key.replace("accuracy", "loss")])
+        ax.set(title="accuracy per epoch", xlabel="epoch", ylabel="accuracy")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png")
 
 
 # -- the jitted functions -----------------------------------------------------------
@@ -443,6 +735,7 @@ def make_functions(graphdef: Any, eval_graphdef: Any, tx: Any, kind: str) -> tup
         return losses(model(*xs), y)
 
     def losses(out: Any, y: Any) -> tuple[Any, Any]:
+        out = out.astype(jnp.float32)  # the loss in float32 from bfloat16 outputs (a no-op in float32)
         if kind == "objective":
             return out, None
         if kind == "xent":
@@ -492,11 +785,71 @@ def make_functions(graphdef: Any, eval_graphdef: Any, tx: Any, kind: str) -> tup
     return train_step, eval_step
 
 
-def _optimizer(name: str, lr: float) -> Any:
-    """The optax optimizer ``name`` at learning rate ``lr``."""
+def learning_rate(cfg: Config, updates_per_epoch: int) -> Any:
+    """The learning rate of a run: ``cfg.lr``, or an optax schedule of the optimizer update count.
+
+    The warmup rises linearly from 0 over ``cfg.warmup`` updates.  Then
+    ``constant`` holds ``cfg.lr``; ``cosine`` is
+    ``optax.warmup_cosine_decay_schedule``, reaching 0 after the last update
+    of the last epoch; ``step`` multiplies the rate by ``cfg.decay_factor``
+    every ``cfg.decay_every`` epochs of updates counted after the warmup
+    (``optax.exponential_decay``, staircase).  A constant rate without
+    warmup is the number itself, so the optimizer state is that of a plain
+    optimizer (and a checkpoint from before schedules existed restores).
+    """
     import optax
 
-    return {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd}[name](lr)
+    if cfg.schedule == "cosine":
+        return optax.warmup_cosine_decay_schedule(0.0, cfg.lr, cfg.warmup, cfg.epochs * updates_per_epoch, end_value=0.0)
+    if cfg.schedule == "step":
+        assert cfg.decay_every is not None  # options() requires it with --schedule step
+        after: Any = optax.exponential_decay(cfg.lr, cfg.decay_every * updates_per_epoch, cfg.decay_factor, staircase=True)
+    elif cfg.warmup == 0:
+        return cfg.lr
+    else:
+        after = optax.constant_schedule(cfg.lr)
+    if cfg.warmup == 0:
+        return after
+    return optax.join_schedules([optax.linear_schedule(0.0, cfg.lr, cfg.warmup), after], [cfg.warmup])
+
+
+def learning_rates(rate: Any, first: int, count: int) -> np.ndarray:
+    """The learning rates of optimizer updates ``first .. first + count - 1`` (float32, 0-based), for the logs.
+
+    Update ``u`` uses ``rate(u)``: optax evaluates a schedule at the count
+    of updates made before it.
+    """
+    if not callable(rate):
+        return np.full(count, rate, np.float32)
+    return np.asarray(rate(np.arange(first, first + count)), np.float32).reshape(count)
+
+
+def optimizer(cfg: Config, updates_per_epoch: int) -> Any:
+    """The optax optimizer of a run: its rate (:func:`learning_rate`), weight decay, clipping and accumulation.
+
+    ``adamw`` takes ``cfg.decay`` as its own decoupled decay; ``sgd`` and
+    ``adam`` with a decay chain ``optax.add_decayed_weights`` before them
+    (for SGD that is the same decoupled decay; for Adam it is an L2 term
+    that passes through Adam's scaling).  ``--clip-norm`` clips the
+    (accumulated) gradient first; ``--accumulate K`` wraps everything in
+    ``optax.MultiSteps``, which averages K micro-batch gradients into one
+    update.  Options at their defaults add nothing, so the state of an
+    older run's optimizer restores.
+    """
+    import optax
+
+    rate = learning_rate(cfg, updates_per_epoch)
+    if cfg.optimizer == "adamw":
+        tx = optax.adamw(rate, weight_decay=cfg.decay)
+    else:
+        tx = {"adam": optax.adam, "sgd": optax.sgd}[cfg.optimizer](rate)
+        if cfg.decay > 0:
+            tx = optax.chain(optax.add_decayed_weights(cfg.decay), tx)
+    if cfg.clip_norm is not None:
+        tx = optax.chain(optax.clip_by_global_norm(cfg.clip_norm), tx)
+    if cfg.accumulate > 1:
+        tx = optax.MultiSteps(tx, every_k_schedule=cfg.accumulate)
+    return tx
 
 
 # -- checkpoints --------------------------------------------------------------------
@@ -680,6 +1033,10 @@ class Run:
     likelihood: str | None = None
     #: The test set with each image turned by a random multiple of 90° (``--rotate-test``), or ``None``.
     rotated: datalib.Dataset | None = None
+    #: The validation set carved out of the training part (``--validation-fraction``), or ``None``.
+    validation: datalib.Dataset | None = None
+    #: Whether to write TensorBoard events besides the CSV logs.
+    tensorboard: bool = True
 
 
 def prepare(args: argparse.Namespace) -> Run:
@@ -704,6 +1061,9 @@ def prepare(args: argparse.Namespace) -> Run:
         require_lowerable(diagram, entry)
         train, test, likelihood = load_datasets(diagram, entry, objective, args.data, args.loss, opts.seed, opts.test_fraction)
         rotated = _rotated_test(test, diagram, entry, opts.seed) if args.rotate_test else None
+        validation = None
+        if opts.validation_fraction > 0:
+            train, validation = datalib.validation_split(train, opts.validation_fraction)
         if not args.skip_memory_check:
             # parameters, optimizer state and one batch's activations, before JAX allocates any
             require_fits(diagram, batch=min(opts.batch_size, len(train)), training=True, entry=entry, span=module.lookup(entry).span)
@@ -712,6 +1072,13 @@ def prepare(args: argparse.Namespace) -> Run:
         if e.code == "E0701":
             e.notes = e.notes + (f"data: {args.data}",)
         raise module.locate(e, entry) from None
+    _require_updates(opts, len(train))
+    if opts.mesh is not None:
+        # the devices are JAX's to count (after joining the other processes): a mesh
+        # that does not fit them is refused before the run directory is written
+        distributed.initialize()
+        meshes.build(opts.mesh)
+        meshes.require_batch(opts.mesh, updates_per_epoch(len(train), opts.batch_size, opts.accumulate)[0])
     named = datalib.is_named(args.data)
     config = Config(
         file=args.file,
@@ -727,7 +1094,18 @@ def prepare(args: argparse.Namespace) -> Run:
         test_fraction=opts.test_fraction,
         objective=objective,
         rotate_test=bool(args.rotate_test),
+        schedule=args.schedule,
+        warmup=opts.warmup,
+        decay_every=opts.decay_every if args.schedule == "step" else None,
+        decay_factor=opts.decay_factor,
+        weight_decay=opts.weight_decay,
+        clip_norm=opts.clip_norm,
+        accumulate=opts.accumulate,
+        validation_fraction=opts.validation_fraction,
         epochs=opts.epochs,
+        precision=args.precision,
+        mesh=str(opts.mesh) if opts.mesh is not None else None,
+        early_stopping=opts.early_stopping,
     )
     out: Path = opts.out
     found = ckpt.steps(out / "checkpoints")
@@ -740,9 +1118,44 @@ def prepare(args: argparse.Namespace) -> Run:
     _writable_folder("--out", out)
     if args.metrics_out is not None:
         _writable_folder("--metrics-out", Path(args.metrics_out).absolute().parent)
+    tensorboard = not args.no_tensorboard
+    if tensorboard and importlib.util.find_spec("tensorboardX") is None:
+        raise _fail("TensorBoard logging needs the package tensorboardX, which is not installed",
+                    help="pip install 'tensorboardX>=2.6,<3', or pass --no-tensorboard (the CSV logs are written either way)")
     return Run(
-        config, diagram, train, test, out, resume, args.metrics_out, None if args.quiet else sys.stderr, started, likelihood, rotated
+        config, diagram, train, test, out, resume, args.metrics_out, None if args.quiet else sys.stderr, started, likelihood, rotated,
+        validation, tensorboard,
     )
+
+
+def updates_per_epoch(n_train: int, batch_size: int, accumulate: int) -> tuple[int, int]:
+    """The batch size used and the micro-batches per epoch: whole batches, a whole number of updates.
+
+    A batch larger than the training set is the whole set; the micro-batches
+    left over from the last whole update of ``accumulate`` are dropped, so
+    an epoch is always ``steps // accumulate`` updates and the data order
+    is that of one batch of ``accumulate * batch`` examples.
+    """
+    batch = min(batch_size, n_train)
+    return batch, n_train // batch // accumulate * accumulate
+
+
+def _require_updates(opts: argparse.Namespace, n_train: int) -> None:
+    """E0703 unless an epoch holds at least one update and the warmup ends before the run does."""
+    batch, steps = updates_per_epoch(n_train, opts.batch_size, opts.accumulate)
+    if steps == 0:
+        raise _fail(
+            f"--accumulate {opts.accumulate} needs {opts.accumulate} batches per epoch, but the {n_train} training examples "
+            f"make {n_train // batch} of --batch-size {batch}",
+            help="lower --accumulate or --batch-size",
+        )
+    updates = opts.epochs * steps // opts.accumulate
+    if opts.warmup >= updates:
+        raise _fail(
+            f"--warmup {opts.warmup} does not end before the run does: it makes {updates} optimizer updates "
+            f"({opts.epochs} epochs of {steps // opts.accumulate})",
+            help="--warmup counts optimizer updates; choose fewer than the run makes",
+        )
 
 
 def load_datasets(
@@ -825,17 +1238,36 @@ def _objective_values(objective: str | None, row: dict[str, Any]) -> dict[str, A
     return {k: v for k, v in named.items() if k not in _METRIC_NAMES}
 
 
+def best_epoch(history: list[dict[str, Any]]) -> int | None:
+    """The epoch of the lowest validation loss (the earliest of equals); ``None`` without a validation set."""
+    scored = [r for r in history if r.get("val_loss") is not None]
+    return min(scored, key=lambda r: (r["val_loss"], r["epoch"]))["epoch"] if scored else None
+
+
+def stopped_early(history: list[dict[str, Any]], patience: int | None) -> bool:
+    """Whether ``patience`` epochs have passed since the best validation loss: ``--early-stopping`` stops."""
+    best = best_epoch(history)
+    return patience is not None and best is not None and history[-1]["epoch"] - best >= patience
+
+
 def fit(run: Run) -> dict[str, Any]:
-    """Train, evaluate and checkpoint every epoch; the final metrics."""
+    """Train, evaluate, checkpoint and log every epoch; the final metrics."""
+    distributed.initialize()  # before JAX's first call fixes the devices
     import jax
     import jax.numpy as jnp
     from flax import nnx
 
     from .lower import lower
 
+    # Every process of a multi-host run trains and saves its shards of each
+    # checkpoint; process 0 alone prints, logs and writes the metrics.
+    primary = jax.process_index() == 0
+    if not primary:
+        run.progress = None
+        run.metrics_out = None
     cfg = run.config
     kind = "objective" if cfg.objective is not None else run.likelihood or _loss_kind(cfg.loss, run.train.labels)
-    model = lower(run.diagram, rngs=nnx.Rngs(cfg.seed))
+    model = lower(run.diagram, rngs=nnx.Rngs(cfg.seed), dtype=PRECISIONS[cfg.precision])
     if kind == "bundle":
         from .bundles import charts
 
@@ -847,26 +1279,42 @@ def fit(run: Run) -> dict[str, Any]:
     model.eval()
     eval_graphdef, _, _ = nnx.split(model, nnx.Param, ...)
     model.train()
-    tx = _optimizer(cfg.optimizer, cfg.lr)
-    opt_state = tx.init(params)
-    train_step, eval_step = make_functions(graphdef, eval_graphdef, tx, kind)
 
     n_train = len(run.train)
-    batch = min(cfg.batch_size, n_train)
-    steps = n_train // batch  # full batches only: one shape, one compilation
-    train_in = tuple(jnp.asarray(x) for x in run.train.inputs)
-    train_y = jnp.asarray(run.train.target) if run.train.target is not None else None
-    test_in = tuple(jnp.asarray(x) for x in run.test.inputs)
-    test_y = jnp.asarray(run.test.target) if run.test.target is not None else None
+    batch, steps = updates_per_epoch(n_train, cfg.batch_size, cfg.accumulate)
+    updates = steps // cfg.accumulate
+    tx = optimizer(cfg, updates)
+    rate = learning_rate(cfg, updates)
+    opt_state = tx.init(params)
+    train_step, eval_step = make_functions(graphdef, eval_graphdef, tx, kind)
+    plan = None
+    if cfg.mesh is not None:
+        from .parallel import build, parse, placement
+
+        plan = placement.plan(build(parse(cfg.mesh)), model, params, rest, opt_state)
+        params, rest, opt_state = placement.put((params, rest, opt_state), plan.state())
+        train_step, eval_step = placement.train_step(train_step, plan), placement.eval_step(eval_step, plan)
+
+    def device(x: Any) -> Any:
+        """An array onto the devices: replicated over the mesh, or onto the one device."""
+        return jnp.asarray(x) if plan is None else placement.put(x, plan.replicated)
+
+    train_in = tuple(device(x) for x in run.train.inputs)
+    train_y = device(run.train.target) if run.train.target is not None else None
+    test_in = tuple(device(x) for x in run.test.inputs)
+    test_y = device(run.test.target) if run.test.target is not None else None
     turned = run.rotated
-    turned_in = tuple(jnp.asarray(x) for x in turned.inputs) if turned is not None else None
-    turned_y = jnp.asarray(turned.target) if turned is not None and turned.target is not None else None
+    turned_in = tuple(device(x) for x in turned.inputs) if turned is not None else None
+    turned_y = device(turned.target) if turned is not None and turned.target is not None else None
+    held = run.validation
+    val_in = tuple(device(x) for x in held.inputs) if held is not None else None
+    val_y = device(held.target) if held is not None and held.target is not None else None
     n_test = len(run.test)
 
     progress = Progress(cfg.epochs, steps, batch, run.progress, cfg.objective or ("nll" if kind == "nll" else "loss"))
     for text in run.resume.notes if run.resume else ():
         progress.note(text)
-    checkpoints = ckpt.Orbax(run.out)
+    checkpoints = ckpt.Orbax(run.out, keep_best=held is not None)
     history: list[dict[str, Any]] = []
     first = 1
     if run.resume is not None and run.resume.step is not None:
@@ -891,6 +1339,7 @@ def fit(run: Run) -> dict[str, Any]:
         progress.note(f"resuming from epoch {step} in {run.out} (checkpoint verified)")
     elif run.resume is not None:
         progress.note(f"no checkpoint in {run.out} yet: starting from the first epoch")
+    log = RunLog(run.out, history, steps, run.tensorboard, write=primary)
 
     has_accuracy = kind == "xent" or run.test.labels
 
@@ -914,56 +1363,65 @@ def fit(run: Run) -> dict[str, Any]:
 
     try:
         for epoch in range(first, cfg.epochs + 1):
+            if stopped_early(history, cfg.early_stopping):
+                break
             t0 = time.perf_counter()
             order = np.random.default_rng([cfg.seed, epoch]).permutation(n_train)[: steps * batch]
-            order_dev = jnp.asarray(order.reshape(steps, batch).astype(np.int32))
+            rows = order.reshape(steps, batch).astype(np.int32)
+            order_dev = jnp.asarray(rows) if plan is None else None
             pending: Any = None
-            total = 0.0
+            losses: list[float] = []
             for step in range(1, steps + 1):
-                params, rest, opt_state, loss = train_step(params, rest, opt_state, train_in, train_y, order_dev[step - 1])
+                index = order_dev[step - 1] if plan is None else plan.index(rows[step - 1])
+                params, rest, opt_state, loss = train_step(params, rest, opt_state, train_in, train_y, index)
                 if pending is not None:
                     # read the previous step's loss: the host waits one step behind the device
-                    value = check(float(pending), epoch, step - 1)
-                    total += value
-                    progress.step(epoch, step - 1, value, t0)
+                    losses.append(check(float(pending), epoch, step - 1))
+                    progress.step(epoch, step - 1, losses[-1], t0)
                 pending = loss
-            value = check(float(pending), epoch, steps)
-            total += value
-            progress.step(epoch, steps, value, t0)
+            losses.append(check(float(pending), epoch, steps))
+            progress.step(epoch, steps, losses[-1], t0)
             train_seconds = time.perf_counter() - t0
-            test_loss, test_acc = scored()
-            row = {
-                "epoch": epoch,
-                "train_loss": total / steps,
-                "test_loss": test_loss,
-                "test_accuracy": test_acc,
-                "seconds": time.perf_counter() - t0,
-                "examples_per_second": steps * batch / max(train_seconds, 1e-9),
-            }
+            row: dict[str, Any] = {"epoch": epoch, "train_loss": sum(losses) / steps}
+            if val_in is not None:
+                row["val_loss"], row["val_accuracy"] = scored(val_in, val_y)
+            row["test_loss"], row["test_accuracy"] = scored()
+            row["seconds"] = time.perf_counter() - t0
+            row["examples_per_second"] = steps * batch / max(train_seconds, 1e-9)
             if turned_in is not None:
                 row["test_loss_rotated"], row["test_accuracy_rotated"] = scored(turned_in, turned_y)
             row.update(_objective_values(cfg.objective, row))
             history.append(row)
+            best = best_epoch(history)
             checkpoints.save(
                 epoch,
                 {"params": params, "rest": rest, "opt_state": opt_state},
                 {"config": cfg.key(), "epoch": epoch, "history": history},
                 cfg.key(),
+                val_loss=row.get("val_loss"),
+                best_epoch=best,
             )
+            # the rate of each micro-batch step is that of the update it is part of
+            log.epoch(row, losses, np.repeat(learning_rates(rate, (epoch - 1) * updates, updates), cfg.accumulate))
             progress.epoch(epoch, row)
     except KeyboardInterrupt:
         try:
             checkpoints.close()
         except Exception:  # closing after an interrupted save may fail; the interrupt is what matters here
             pass
+        log.close(history)
         done = ckpt.newest_complete(checkpoints.dir)
         progress.note(
             f"interrupted; the last checkpoint is epoch {done} in {run.out}" if done else "interrupted before the first checkpoint"
         )
         raise
     checkpoints.close()
+    log.close(history)
 
-    last = history[-1] if history else {}
+    best = best_epoch(history)
+    # with a validation set, the test set is scored by the best epoch's weights (its checkpoint is kept)
+    final = next((r for r in history if r["epoch"] == best), history[-1]) if history else {}
+    stopped = stopped_early(history, cfg.early_stopping) and history[-1]["epoch"] < cfg.epochs
     metrics = {
         "file": cfg.file,
         "entry": cfg.entry,
@@ -975,20 +1433,37 @@ def fit(run: Run) -> dict[str, Any]:
         "params": int(sum(x.size for x in jax.tree.leaves(params))),
         "train_examples": n_train,
         "test_examples": n_test,
-        "test_accuracy": last.get("test_accuracy"),
-        "test_loss": last.get("test_loss"),
-        "train_loss": last.get("train_loss"),
+        "test_accuracy": final.get("test_accuracy"),
+        "test_loss": final.get("test_loss"),
+        "train_loss": final.get("train_loss"),
         "rotate_test": cfg.rotate_test,
+        "precision": cfg.precision,
+        "mesh": cfg.mesh,
         "seconds": time.perf_counter() - run.started,
         "checkpoints": str(checkpoints.dir),
         "history": history,
     }
-    metrics.update(_objective_values(cfg.objective, last))
+    if held is not None:
+        metrics.update(
+            validation_examples=len(held),
+            best_epoch=best,
+            val_loss=final.get("val_loss"),
+            val_accuracy=final.get("val_accuracy"),
+            stopped_early=stopped,
+        )
+    metrics.update(_objective_values(cfg.objective, final))
     if cfg.rotate_test:
-        metrics["test_loss_rotated"] = last.get("test_loss_rotated")
-        metrics["test_accuracy_rotated"] = last.get("test_accuracy_rotated")
+        metrics["test_loss_rotated"] = final.get("test_loss_rotated")
+        metrics["test_accuracy_rotated"] = final.get("test_accuracy_rotated")
     if kind in ("nll", "bundle") and history:
-        metrics.update(_likelihood_metrics(run, kind, nnx.merge(eval_graphdef, params, rest), last["test_loss"]))
+        if best is not None and best != history[-1]["epoch"]:
+            kept = ckpt.Orbax(run.out, keep_best=True)
+            try:
+                restored, _ = kept.restore(best, {"params": params, "rest": rest, "opt_state": opt_state})
+            finally:
+                kept.close()
+            params, rest = restored["params"], restored["rest"]
+        metrics.update(_likelihood_metrics(run, kind, nnx.merge(eval_graphdef, params, rest), final["test_loss"]))
     return metrics
 
 
@@ -1053,6 +1528,59 @@ def _deliver_metrics(run: Run, metrics: dict[str, Any]) -> None:
     raise _fail(f"cannot write --metrics-out {run.metrics_out}: {reason}", help=where)
 
 
+def result_lines(metrics: dict[str, Any]) -> list[str]:
+    """What ``catnet train`` (and ``catnet eval``) say about a run's final metrics, as lines.
+
+    A flow's test NLL beside the Gaussian baseline, a trivialization's
+    projection error and fiber coverage; the last item is the start of the
+    closing line (test accuracy, on rotated images), which the caller ends.
+    """
+    lines = []
+    if "test_nll" in metrics:
+        lines.append(
+            f"test NLL {metrics['test_nll']:.4f} nats ({metrics['test_bits_per_dim']:.4f} bits/dim); "
+            f"one Gaussian: {metrics['gaussian_nll']:.4f} nats"
+        )
+    if "projection_error" in metrics:
+        coverage = metrics.get("fiber_coverage")
+        lines.append(
+            f"projection error {metrics['projection_error']:.4f}"
+            + (f", fiber coverage {coverage:.4f}" if coverage is not None else "")
+            + " (samples over held-out base points)"
+        )
+    acc = metrics["test_accuracy"]
+    shown = f"test accuracy {acc:.4f}, " if acc is not None else ""
+    if metrics.get("test_accuracy_rotated") is not None:
+        shown += f"on rotated images {metrics['test_accuracy_rotated']:.4f}, "
+    elif metrics.get("test_loss_rotated") is not None:
+        shown += f"test {metrics.get('objective') or 'loss'} on rotated images {metrics['test_loss_rotated']:.4f}, "
+    return [*lines, shown]
+
+
+def restore_run(model: Any, out: str | Path, epoch: int | None, *, file: str, entry: str, other_file: bool,
+                trained: str | None, verb: str) -> Any:
+    """:func:`restore`, with an E0705 that says why when the run was trained from another file or morphism.
+
+    ``other_file``: the run's recorded ``.cat`` contents differ from
+    ``file``'s; ``trained``: the morphism the run trained, where its
+    settings name one; ``verb`` what the command does with the file
+    ("analyze", "use"), for the help.
+    """
+    try:
+        return restore(model, out, epoch)
+    except CatnetError as e:
+        if e.code == "E0705" and other_file:
+            e.message = (
+                f"the checkpoint in {out} was trained from another .cat file than {file} "
+                f"(the file's contents differ), and its weights do not fit `{entry}`: " + e.message.split(": ", 1)[-1]
+            )
+            e.help = f"{verb} the file the run trained, with its entry (`catnet train {file}` writes a new run)"
+        elif e.code == "E0705" and trained not in (None, entry):
+            e.notes = (f"the run trained `{trained}`, not `{entry}`",) + e.notes
+            e.help = f"pass --entry {trained}"
+        raise
+
+
 def run(args: argparse.Namespace) -> int:
     """``catnet train``: 0 on success; 130 on Ctrl-C (the last checkpoint kept)."""
     prepared = prepare(args)
@@ -1063,26 +1591,19 @@ def run(args: argparse.Namespace) -> int:
     if prepared.metrics_out:
         _deliver_metrics(prepared, metrics)
     if prepared.progress is not None:
-        if "test_nll" in metrics:
+        lines = result_lines(metrics)
+        shown = lines.pop()
+        for line in lines:
+            prepared.progress.write(line + "\n")
+        ran = len(metrics["history"])
+        if metrics.get("best_epoch") is not None:
+            stop = f"stopped early after {ran} epochs (no lower validation loss in {prepared.config.early_stopping}); " if metrics["stopped_early"] else ""
             prepared.progress.write(
-                f"test NLL {metrics['test_nll']:.4f} nats ({metrics['test_bits_per_dim']:.4f} bits/dim); "
-                f"one Gaussian: {metrics['gaussian_nll']:.4f} nats\n"
+                f"{stop}best epoch {metrics['best_epoch']} by validation loss {metrics['val_loss']:.4f}: "
+                f"the test figures below are its weights' (its checkpoint is kept)\n"
             )
-        if "projection_error" in metrics:
-            coverage = metrics.get("fiber_coverage")
-            prepared.progress.write(
-                f"projection error {metrics['projection_error']:.4f}"
-                + (f", fiber coverage {coverage:.4f}" if coverage is not None else "")
-                + " (samples over held-out base points)\n"
-            )
-        acc = metrics["test_accuracy"]
-        shown = f"test accuracy {acc:.4f}, " if acc is not None else ""
-        if metrics.get("test_accuracy_rotated") is not None:
-            shown += f"on rotated images {metrics['test_accuracy_rotated']:.4f}, "
-        elif metrics.get("test_loss_rotated") is not None:
-            shown += f"test {metrics['objective'] or 'loss'} on rotated images {metrics['test_loss_rotated']:.4f}, "
         prepared.progress.write(
-            f"done: {shown}test {metrics['objective'] or 'loss'} {metrics['test_loss']:.4f} after {metrics['epochs']} epochs"
-            f" in {metrics['seconds']:.1f}s; checkpoints in {metrics['checkpoints']}\n"
+            f"done: {shown}test {metrics['objective'] or 'loss'} {metrics['test_loss']:.4f} after {ran} epochs"
+            f" in {metrics['seconds']:.1f}s; checkpoints in {metrics['checkpoints']}, logs and curves.png in {prepared.out}\n"
         )
     return 0

@@ -240,25 +240,6 @@ def request(args: argparse.Namespace, module: Any, entry: str) -> Request:
 # -- the work ----------------------------------------------------------------------------------
 
 
-def _restore(model: Any, req: Request, file: str) -> None:
-    """The run's weights into ``model``; E0705 if they do not fit, saying so when the file differs."""
-    from ..train import restore
-
-    try:
-        restore(model, req.run, req.epoch)
-    except CatnetError as e:
-        if e.code == "E0705" and req.other_file:
-            e.message = (
-                f"the checkpoint in {req.run} was trained from another .cat file than {file} "
-                f"(the file's contents differ), and its weights do not fit `{req.entry}`: " + e.message.split(": ", 1)[-1]
-            )
-            e.help = f"analyze the file the run trained, with its entry (`catnet train {file}` writes a new run)"
-        elif e.code == "E0705" and req.trained not in (None, req.entry):
-            e.notes = (f"the run trained `{req.trained}`, not `{req.entry}`",) + e.notes
-            e.help = f"pass --entry {req.trained}"
-        raise
-
-
 def _publish(report: dict[str, Any], out: Path, title: str) -> list[str]:
     """Draw the figures and write the JSON into a hidden folder of ``out``, then rename each file into place.
 
@@ -294,9 +275,11 @@ def run(args: argparse.Namespace) -> int:
 
     from flax import nnx
 
+    from ..train import restore_run
+
     model = catnet.compile(module, entry, rngs=nnx.Rngs(args.seed))
     try:
-        _restore(model, req, args.file)
+        restore_run(model, req.run, req.epoch, file=args.file, entry=entry, other_file=req.other_file, trained=req.trained, verb="analyze")
     except CatnetError as e:
         raise module.locate(e, entry) from None
     if req.other_file:

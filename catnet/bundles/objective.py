@@ -50,6 +50,7 @@ def per_example(model: Any, x: jax.Array, b: jax.Array) -> jax.Array:
     """The bundle objective of each example, shape ``(batch,)``, for a compiled ``E -> B ⊗ F``."""
     prior = prior_of(model.diagram)
     (b_hat, z), ld = model.forward_log_det(x, condition=b)
-    b = jnp.asarray(b, jnp.float32)
+    # the objective in float32, whatever the model computes in
+    b_hat, z, b = b_hat.astype(jnp.float32), z.astype(jnp.float32), jnp.asarray(b, jnp.float32)
     base = 0.5 * jnp.sum((b_hat - b) ** 2, axis=-1) / BASE_STD**2
     return base - prior.log_prob(z) - ld

@@ -41,7 +41,7 @@ def nll(model: Any, x: Any) -> Any:
     from .priors import get
 
     z, ld = model.forward_log_det(x)
-    z = z.reshape(z.shape[0], -1)
+    z = z.reshape(z.shape[0], -1).astype("float32")  # the density in float32, whatever the model computes in
     return -(get("normal", int(z.shape[1])).log_prob(z) + ld)
 
 

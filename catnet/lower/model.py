@@ -1,9 +1,10 @@
 """The lowering functor: a checked diagram to a Flax NNX module.
 
-Objects go to arrays with one leading batch axis (``R`` as float32, ``Z`` as
-int32); boxes go to the entries of :data:`catnet.lower.ops.OPS`; ``;`` is
-running layers in order and ``⊗`` is the flat list of wires each layer
-reads a slice of.  The IR is walked at trace time only, so under ``jax.jit``
+Objects go to arrays with one leading batch axis (``R`` in the model's
+computation dtype, float32 unless ``catnet.compile(dtype=...)`` says
+otherwise; ``Z`` as int32); boxes go to the entries of
+:data:`catnet.lower.ops.OPS`; ``;`` is running layers in order and ``⊗`` is
+the flat list of wires each layer reads a slice of.  The IR is walked at trace time only, so under ``jax.jit``
 the program is the one a hand-written Flax model gives.
 
 Parameters follow Para: every box occurrence owns a fresh module, except
@@ -36,6 +37,7 @@ from ..errors import CatnetError
 from ..ir import Box, Diagram, Ob, Span, Ty, first_not_iso
 from . import names
 from .ops import OPS, Op
+from .precision import FLOAT32, Precision
 
 Array = jax.Array
 Wires = list[Array]
@@ -66,9 +68,26 @@ class Static(Generic[T]):
         return f"Static({type(self.value).__name__})"
 
 
-def dtype_of(ob: Ob) -> Any:
-    """The array dtype of one wire."""
-    return jnp.int32 if ob.base == "Z" else jnp.float32
+def dtype_of(ob: Ob, real: Any = jnp.float32) -> Any:
+    """The array dtype of one wire: int32 for ``Z``, ``real`` (the computation dtype) otherwise."""
+    return jnp.int32 if ob.base == "Z" else real
+
+
+def _in_dtype(wires: Wires, dtype: Any) -> Wires:
+    """``wires`` with the floating ones cast to ``dtype`` (integer wires unchanged)."""
+    return [x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype != dtype else x for x in wires]
+
+
+def _handed_on(outs: Wires, module: Any, ctx: Context) -> Wires:
+    """A generator's outputs as the next box gets them.
+
+    A box with a module hands its real outputs on in the computation dtype:
+    Flax layers compute in it already, and a module of its own (``learned``,
+    flows, plugins) whose float32 weights promote its arithmetic to float32
+    is cast back.  Pure functions keep the dtype their inputs give, so sums
+    of float32 losses stay float32.
+    """
+    return outs if module is None else _in_dtype(outs, ctx.dtype)
 
 
 # -- checks the lowering makes -----------------------------------------------------
@@ -156,8 +175,9 @@ def build(box: Box, rngs: nnx.Rngs) -> nnx.Module:
 class Context:
     """Trace-time state of one forward pass.
 
-    ``train`` switches dropout and batch statistics; ``batch`` is the batch
-    size (boxes from the unit ``I`` broadcast their output to it); ``key()`` hands out a
+    ``train`` switches dropout and batch statistics; ``dtype`` is the dtype
+    real wires are computed in; ``batch`` is the batch size (boxes from the
+    unit ``I`` broadcast their output to it); ``key()`` hands out a
     fresh random key per call (a fold-in of one base key, so the program is
     a pure function of the model state); ``shared`` holds the shared
     instances by name; ``env`` the sizes bound to dimension symbols.
@@ -171,8 +191,10 @@ class Context:
         env: dict[str, int],
         batch: int = 1,
         condition: Array | None = None,
+        dtype: Any = jnp.float32,
     ) -> None:
         self.train = train
+        self.dtype = dtype
         self.batch = batch
         self._key = key
         self._count = 0
@@ -193,7 +215,7 @@ class Context:
 
     def inner(self, key: Array | None, shared: dict[str, Any]) -> "Context":
         """The context inside one step of a scan."""
-        return Context(self.train, key, shared, dict(self.env), self.batch, self.condition)
+        return Context(self.train, key, shared, dict(self.env), self.batch, self.condition, self.dtype)
 
     def bind(self, ty: Ty, wires: Sequence[Array]) -> None:
         """Learn symbol sizes from the actual shapes of wires of type ``ty``."""
@@ -282,11 +304,11 @@ def apply_box_ld(box: Box, module: Any, wires: Wires, ctx: Context, inverse: boo
         _bind_arguments(box, wires, ctx, inverse)
         if op.volume_preserving:
             outs = (op.inverse if inverse else op.apply)(module, wires, box, ctx)  # type: ignore[misc]
-            return outs, jnp.zeros((ctx.batch,), jnp.float32)
+            return _handed_on(outs, module, ctx), jnp.zeros((ctx.batch,), jnp.float32)
         fn = op.inverse_ld if inverse else op.forward_ld
         assert fn is not None
         outs, ld = fn(module, wires, box, ctx)
-        return outs, ld
+        return _handed_on(outs, module, ctx), ld.astype(jnp.float32)
     if box.kind == "composite":
         assert box.body is not None
         return run_ld(box.body, module, wires, ctx, inverse)
@@ -304,10 +326,11 @@ def apply_box(box: Box, module: Any, wires: Wires, ctx: Context, inverse: bool =
     if box.kind in ("generator", "structural"):
         op = _op(box)
         _bind_arguments(box, wires, ctx, inverse)
-        if inverse:
-            assert op.inverse is not None, f"{box.name} is not an isomorphism"
-            return op.inverse(module, wires, box, ctx)
-        return op.apply(module, wires, box, ctx)
+        fn = op.inverse if inverse else op.apply
+        assert fn is not None, f"{box.name} is not an isomorphism"
+        if op.float32:  # a loss: float32 in and out whatever the model computes in
+            return fn(module, _in_dtype(wires, jnp.float32), box, ctx)
+        return _handed_on(fn(module, wires, box, ctx), module, ctx)
     if box.kind == "composite":
         assert box.body is not None
         return (run_inverse if inverse else run)(box.body, module, wires, ctx)
@@ -407,7 +430,7 @@ def _trace(box: Box, node: Any, wires: Wires, ctx: Context) -> Wires:
     ctx.bind(box.dom, wires)
     batch, length = wires[0].shape[0], wires[0].shape[1]
     init = [
-        jnp.zeros((batch,) + tuple(ctx.size(d) for d in ob.shape), dtype_of(ob)) for ob in state_obs
+        jnp.zeros((batch,) + tuple(ctx.size(d) for d in ob.shape), dtype_of(ob, ctx.dtype)) for ob in state_obs
     ]
     xs = [jnp.moveaxis(x, 1, 0) for x in wires]
 
@@ -488,7 +511,9 @@ class Model(Node):
     Takes one array per domain wire, each with a leading batch axis, and
     returns the codomain: one array for one wire, a tuple otherwise.
     ``model.train()`` (the default) and ``model.eval()`` switch dropout and
-    batch statistics.  Shared instances are attributes named after their
+    batch statistics.  ``precision`` (:class:`catnet.lower.precision.Precision`)
+    says which dtype the parameters are kept in and which dtype real wires
+    are computed in.  Shared instances are attributes named after their
     ``shared`` name.
 
     The inputs are checked against the domain when the call is traced (the
@@ -507,6 +532,7 @@ class Model(Node):
         name: str = "the entry",
         span: Span | None = None,
         source: str | None = None,
+        precision: Precision = FLOAT32,
     ) -> None:
         require_lowerable(diagram, name)
         for box in diagram.all_boxes():
@@ -529,10 +555,22 @@ class Model(Node):
         self._shared = tuple(shared_attrs)
         self.deterministic = False
         self._rngs = rngs.dropout.fork() if _random(diagram) else None
+        self._precision = precision
+        precision.apply(self)
+
+    @property
+    def precision(self) -> Precision:
+        """The dtypes of the parameters and of the computation."""
+        return self._precision
 
     @property
     def diagram(self) -> Diagram:
         return self._diagram.value
+
+    @property
+    def shared_instances(self) -> tuple[tuple[str, str], ...]:
+        """The shared instances, in the order the lowering built them: ``(shared name, attribute of the model)``."""
+        return self._shared
 
     @property
     def dom(self) -> Ty:
@@ -543,7 +581,11 @@ class Model(Node):
         return self.diagram.cod
 
     def _inputs(self, inputs: Sequence[Any], ty: Ty | None = None) -> Wires:
-        """The inputs checked against ``ty`` (the domain by default; E0802) and cast to the wires' dtypes."""
+        """The inputs checked against ``ty`` (the domain by default; E0802) and cast to the wires' dtypes.
+
+        Real wires take the computation dtype, so a float32 array feeds a
+        bfloat16 model as it is.
+        """
         entry: Entry = self._entry.value
         dom = self.diagram.dom if ty is None else ty
         try:
@@ -555,7 +597,7 @@ class Model(Node):
                     _check_token_ids(dom, index, arrays[index], box)
         except CatnetError as e:
             raise entry.locate(e) from None
-        return [jnp.asarray(x, dtype_of(ob)) for ob, x in zip(dom.obs, arrays)]
+        return [jnp.asarray(x, dtype_of(ob, self._precision.dtype)) for ob, x in zip(dom.obs, arrays)]
 
     def _context(self, wires: Wires, ty: Ty, condition: Any = None) -> Context:
         train = not self.deterministic
@@ -563,7 +605,8 @@ class Model(Node):
         batch = int(wires[0].shape[0]) if wires else 1
         if condition is not None:
             condition = jnp.asarray(condition, jnp.float32)
-        ctx = Context(train, key, {name: getattr(self, attr) for name, attr in self._shared}, {}, batch, condition)
+        shared = {name: getattr(self, attr) for name, attr in self._shared}
+        ctx = Context(train, key, shared, {}, batch, condition, self._precision.dtype)
         ctx.bind(ty, wires)
         return ctx
 

@@ -33,7 +33,7 @@ RESERVED = frozenset(
         "deterministic", "use_running_average", "train", "eval", "set_attributes", "sow", "perturb",
         "iter_modules", "iter_children", "children", "modules", "state", "update", "split", "merge",
         "replace", "clone", "items", "keys", "values", "child", "diagram", "dom", "cod",
-        "forward_log_det", "inverse", "inverse_log_det", "locate", "run_lowering",
+        "forward_log_det", "inverse", "inverse_log_det", "locate", "run_lowering", "shared_instances", "precision",
     }
 )
 

@@ -50,7 +50,9 @@ class Context(Protocol):
     batch: int
     #: the shared instances' modules by ``shared`` name (``transposed`` reads them)
     shared: dict[str, Any]
-    #: base points given with the call (``model.forward_log_det(x, condition=b)``):
+    #: the dtype real wires are computed in (float32 unless the model was compiled with ``dtype=``)
+    dtype: Any
+        #: base points given with the call (``model.forward_log_det(x, condition=b)``):
     #: a bundle's trivialization picks its chart from them; ``None`` otherwise
     condition: Array | None
 
@@ -84,6 +86,11 @@ class Op:
     inverse_ld: ApplyLD | None = None
     #: an isomorphism with ``|det J| = 1`` everywhere: its log-determinant is 0
     volume_preserving: bool = False
+    #: computes in float32 whatever the model's dtype: its real inputs are cast
+    #: to float32 and its outputs stay float32 (the losses).  Other ops with a
+    #: module hand their real outputs on in the model's computation dtype, and
+    #: pure ones keep the dtype their inputs give (see ``model.apply_box``).
+    float32: bool = False
 
     @property
     def has_log_det(self) -> bool:
@@ -306,16 +313,16 @@ class Coupling(nnx.Module):
         """``y`` and ``log|det J|`` per example: the sum of the log-scales."""
         x1, x2 = x[..., : self.half], x[..., self.half :]
         s, t = self._scale_shift(x1, net)
-        return jnp.concatenate([x1, x2 * jnp.exp(s) + t], axis=-1), _per_example(s)
+        return jnp.concatenate([x1, x2 * jnp.exp(s) + t], axis=-1), _per_example(s.astype(jnp.float32))
 
     def inverse_ld(self, y: Array, net: Callable[[Array], Array] | None = None) -> tuple[Array, Array]:
         y1, y2 = y[..., : self.half], y[..., self.half :]
         s, t = self._scale_shift(y1, net)
-        return jnp.concatenate([y1, (y2 - t) * jnp.exp(-s)], axis=-1), -_per_example(s)
+        return jnp.concatenate([y1, (y2 - t) * jnp.exp(-s)], axis=-1), -_per_example(s.astype(jnp.float32))
 
 
 def _per_example(x: Array) -> Array:
-    """The sum over every axis but the batch: one number per example."""
+    """The sum over every axis but the batch: one number per example (log-determinants sum in float32)."""
     return x.reshape(x.shape[0], -1).sum(axis=1)
 
 
@@ -407,7 +414,8 @@ def _apply_reshape(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
 
 def _apply_softmax(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
     (x,) = wires
-    return [jax.nn.softmax(x, axis=batch_axis(int(_arg(box, "axis"))))]
+    # In float32 whatever the computation dtype, as Flax and MaxText do.
+    return [jax.nn.softmax(x.astype(jnp.float32), axis=batch_axis(int(_arg(box, "axis")))).astype(x.dtype)]
 
 
 def _apply_dropout(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:

@@ -4,7 +4,8 @@ Each loss maps its two wires (a leading batch axis each) to one number per
 example, shape ``[batch]``.  The terms use the numerically stable forms:
 log-softmax by ``optax`` (log-sum-exp), binary cross-entropy of logits as
 ``softplus(x) - t·x`` (never ``log(sigmoid(x))``), of probabilities with
-the logarithm clamped at -100 as PyTorch's ``BCELoss`` does.
+the logarithm clamped at -100 as PyTorch's ``BCELoss`` does.  Every loss
+computes in float32 whatever the model's computation dtype (``Op.float32``).
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def _gaussian_kl(mean: Array, logvar: Array, box: Box) -> Array:
 
 
 OPS: dict[str, Op] = {
-    "cross_entropy": Op(_loss(_cross_entropy)),
-    "mse": Op(_loss(_mse)),
-    "bce": Op(_loss(_bce)),
-    "gaussian_kl": Op(_loss(_gaussian_kl)),
+    "cross_entropy": Op(_loss(_cross_entropy), float32=True),
+    "mse": Op(_loss(_mse), float32=True),
+    "bce": Op(_loss(_bce), float32=True),
+    "gaussian_kl": Op(_loss(_gaussian_kl), float32=True),
 }

@@ -32,7 +32,8 @@ def _transposed(module: Any, wires: Wires, box: Box, ctx: Context) -> Wires:
         weight = weight.child(0)
     if path[-1].name == "embed":
         return [weight.attend(h)]
-    return [jnp.dot(h, weight.kernel[...].T)]
+    # The kernel in the dtype the model computes in (the dense's own ``dtype``).
+    return [jnp.dot(h, weight.kernel[...].astype(h.dtype).T)]
 
 
 OPS: dict[str, Op] = {
