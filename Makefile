@@ -39,7 +39,7 @@ demo: system-deps $(STAMP)
 	$(VENV)/bin/catnet train examples/digits_cnn.cat --data digits --epochs 30 --seed 0 \
 	  --out $(DEMO)/digits_cnn --metrics-out $(DEMO)/metrics.json
 	$(VENV)/bin/catnet verify examples/c4_digits.cat
-	@echo "figure: $(DEMO)/digits_cnn.svg  checkpoints: $(DEMO)/digits_cnn  metrics: $(DEMO)/metrics.json"
+	@echo "figure: $(DEMO)/digits_cnn.svg  checkpoints and curves.png: $(DEMO)/digits_cnn  metrics: $(DEMO)/metrics.json"
 
 test: test-deps $(STAMP)
 	$(PY) -m pytest -q

@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("catnet.train", "train a morphism on data (digits, digit sets, moons, a bundle set, or an .npz file)"),
     "sample": ("catnet.sample", "draw points from a trained flow, or from the fiber over a base point"),
     "verify": ("catnet.symmetry.verify", "measure the equivariance error of each symmetry claim on the compiled model"),
-    "analyze": ("catnet.analysis.cli", "intrinsic dimension of a trained model's wires and curvature of its loss, with plots"),
+    "analyze": ("catnet.analysis.cli", "intrinsic dimension and curvature of a trained model's wires, and of its loss, with plots"),
     "eval": ("catnet.use.evaluate", "score a trained model on its run's test set (the numbers training printed)"),
     "predict": ("catnet.use.predict", "run a trained model on the inputs of an .npz file, writing its outputs to an .npz"),
     "export": ("catnet.use.export", "serialize a trained model with jax.export (a symbolic batch size)"),
