@@ -51,6 +51,7 @@ import numpy as np
 
 from ..cli import add_root_argument
 from ..errors import CatnetError, whole_option
+from ..use.trained import Checkpoint, checkpoint
 from .errors import AnalysisError
 from .plots import draw
 from .report import Progress, analyze
@@ -112,7 +113,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("file", help="the .cat file the model was trained from")
     parser.add_argument("--checkpoint", required=True, metavar="DIR",
-                        help="the run directory of `catnet train` (its --out); its newest verified checkpoint is read")
+                        help="the run directory of `catnet train` (its --out); the checkpoint of its result is read (its best epoch by validation loss, else the newest), verified first")
     parser.add_argument("--data", required=True, metavar="DATA",
                         help="the data, as `catnet train --data` takes it (digits, moons, ..., or a .npz with x and y)")
     parser.add_argument("--entry", default=None, help="the morphism the run trained (default: the file's `main`)")
@@ -154,32 +155,9 @@ class Request:
     wires: list[Any]
     data: Any
     loss: str | None
-    run: Path
-    epoch: int
-    other_file: bool
-    #: The morphism the run trained, where its settings name one (``None``: the file's `main`).
-    trained: str | None
+    #: The run's checkpoint to read: its result (the best epoch by validation loss, else the newest), verified.
+    run: Checkpoint
     out: Path
-
-
-def _run_dir(path: str) -> Path:
-    """A run directory of ``catnet train`` (with a ``checkpoints`` folder); E0703 otherwise."""
-    run = Path(path)
-    help = "--checkpoint names the run directory `catnet train` wrote (its --out, by default runs/<file stem>)"
-    if not run.is_dir():
-        raise CatnetError("E0703", f"--checkpoint {path} is not a directory", None, help=help)
-    if not (run / "checkpoints").is_dir():
-        raise CatnetError("E0703", f"--checkpoint {path} holds no checkpoints (no `checkpoints` folder)", None, help=help)
-    return run
-
-
-def _settings(run: Path, epoch: int) -> dict[str, Any]:
-    """The settings the run recorded with the checkpoint (verified already by ``verified_step``)."""
-    from .. import checkpoints as ckpt
-
-    body = json.loads((run / "checkpoints" / str(epoch) / ckpt.MANIFEST).read_text(encoding="utf-8"))
-    settings = body.get("settings")
-    return settings if isinstance(settings, dict) else {}
 
 
 def _output(path: str) -> Path:
@@ -205,7 +183,6 @@ def _loss(settings: dict[str, Any], labels: bool) -> str:
 
 def request(args: argparse.Namespace, module: Any, entry: str) -> Request:
     """Check the options, the entry, the wires, the run directory and the data; no JAX."""
-    from .. import checkpoints as ckpt
     from .. import data as datalib
     from ..check.inputs import vocab_bounds
     from ..ir import Span
@@ -221,10 +198,7 @@ def request(args: argparse.Namespace, module: Any, entry: str) -> Request:
         raise
     wires = activations.select(diagram, args.wires)
     out = _output(args.out)
-    run = _run_dir(args.checkpoint)
-    epoch = ckpt.verified_step(run / "checkpoints")
-    settings = _settings(run, epoch)
-    other_file = settings.get("source_sha256") not in (None, ckpt.file_sha256(args.file))
+    run = checkpoint(args.checkpoint, args.file)
     kind = {"nll": "flow", "bundle": "bundle"}.get(training_kind(diagram, "auto", entry) or "", "supervised")
     try:
         data = datalib.load(args.data, diagram.dom, diagram.cod, vocab_bounds(diagram), kind=kind, seed=args.seed)
@@ -232,9 +206,8 @@ def request(args: argparse.Namespace, module: Any, entry: str) -> Request:
         if e.code == "E0701":
             e.notes = e.notes + (f"data: {args.data}",)
         raise
-    loss = _loss(settings, data.labels) if kind == "supervised" and data.target is not None else None
-    trained = settings.get("objective") or settings.get("entry")
-    return Request(entry, diagram, wires, data, loss, run, epoch, other_file, trained if isinstance(trained, str) else None, out)
+    loss = _loss(run.settings, data.labels) if kind == "supervised" and data.target is not None else None
+    return Request(entry, diagram, wires, data, loss, run, out)
 
 
 # -- the work ----------------------------------------------------------------------------------
@@ -279,10 +252,11 @@ def run(args: argparse.Namespace) -> int:
 
     model = catnet.compile(module, entry, rngs=nnx.Rngs(args.seed))
     try:
-        restore_run(model, req.run, req.epoch, file=args.file, entry=entry, other_file=req.other_file, trained=req.trained, verb="analyze")
+        restore_run(model, req.run.run, req.run.epoch, file=args.file, entry=entry, other_file=req.run.other_file,
+                    trained=req.run.trained, verb="analyze")
     except CatnetError as e:
         raise module.locate(e, entry) from None
-    if req.other_file:
+    if req.run.other_file:
         progress.line(f"note: the checkpoint was trained from another version of {args.file}; its weights fit `{entry}`")
     model.eval()
 
@@ -316,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "file": args.file,
         "entry": entry,
-        "checkpoint": {"run": str(req.run), "epoch": req.epoch, "other_file": req.other_file},
+        "checkpoint": {"run": str(req.run.run), "epoch": req.run.epoch, "other_file": req.run.other_file},
         "data": args.data,
         "settings": {
             "samples": args.samples, "bootstrap": args.bootstrap, "seed": args.seed, "batch_size": args.batch_size,
