@@ -7,6 +7,11 @@ measured in one warm process: checking, IR -> graph, graph -> DOT, DOT ->
 SVG with `dot`, graph -> TikZ.  It also confirms that rendering never
 imports JAX.
 
+The targets: every example draws to SVG in under 1 s in a fresh process,
+and twelve unrolled transformer blocks (each block its own nested box,
+wrapped into rows to fit the page) in under 2 s.  The script exits 1 when
+a target is missed.
+
     python bench/bench_render.py [--file examples/transformer.cat] [--runs 7]
 """
 
@@ -35,6 +40,17 @@ def _cli(args: list[str]) -> float:
     return elapsed
 
 
+#: Targets for a fresh process drawing to SVG, in seconds.
+EXAMPLE_TARGET, DEEP_TARGET = 1.0, 2.0
+
+
+def unrolled(blocks: int) -> str:
+    """The transformer example with its block written out ``blocks`` times, each its own box."""
+    text = (ROOT / "examples" / "transformer.cat").read_text(encoding="utf-8")
+    chain = " ; ".join(["block"] * blocks)
+    return text.replace("main encoder", f"morphism deep : Tokens -> Logits =\n  embed(vocab=256) ; {chain} ; layernorm ; dense\n\nmain deep")
+
+
 def _best(fn, runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -50,12 +66,27 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
 
+    missed = []
     with tempfile.TemporaryDirectory() as tmp:
         print(f"catnet render {args.file}, {args.runs} fresh processes each (median / min):")
         for out, extra in (("out.svg", []), ("out.png", []), ("out.tex", []), ("out.svg", ["--params", "--depth", "1"])):
             times = [_cli([args.file, *extra, "-o", str(Path(tmp) / out)]) for _ in range(args.runs)]
             label = f"-o {out} {' '.join(extra)}".strip()
             print(f"  {label:<28} {statistics.median(times):6.3f} s / {min(times):6.3f} s")
+        print(f"every example to SVG, fresh processes (median of 3; target {EXAMPLE_TARGET:g} s):")
+        for path in sorted((ROOT / "examples").glob("*.cat")):
+            median = statistics.median(_cli([str(path), "-o", str(Path(tmp) / "x.svg")]) for _ in range(3))
+            print(f"  {path.name:<28} {median:6.3f} s")
+            if median > EXAMPLE_TARGET:
+                missed.append(path.name)
+        deep = Path(tmp) / "deep.cat"
+        deep.write_text(unrolled(12), encoding="utf-8")
+        for extra in ([], ["--params"]):
+            median = statistics.median(_cli([str(deep), *extra, "-o", str(Path(tmp) / "deep.svg")]) for _ in range(3))
+            label = " ".join(["12 unrolled blocks", *extra])
+            print(f"  {label:<28} {median:6.3f} s (target {DEEP_TARGET:g} s)")
+            if median > DEEP_TARGET:
+                missed.append(label)
 
     import catnet
     from catnet.render import graph
@@ -79,7 +110,9 @@ def main() -> int:
         print(f"  {name:<28} {_best(fn, args.runs) * 1000:8.1f} ms")
     jax = sorted(m for m in sys.modules if m == "jax" or m.startswith("jax."))
     print(f"JAX imported: {'yes: ' + ', '.join(jax[:3]) if jax else 'no'}")
-    return 1 if jax else 0
+    if missed:
+        print(f"missed the target: {', '.join(missed)}")
+    return 1 if jax or missed else 0
 
 
 if __name__ == "__main__":

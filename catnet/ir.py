@@ -394,9 +394,17 @@ class Box:
     #: its own symbols shares that body instead of copying it, and chains
     #: of definitions check in linear time.  Not compared.
     inst: "tuple[Diagram, tuple[tuple[str, Dim], ...]] | None" = field(default=None, compare=False, repr=False)
+    #: A ``swap`` the wiring form inserted to bring a call's arguments
+    #: together, which the source does not write: figures draw the wires
+    #: themselves rather than a crossing.  Not compared.
+    routing: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         assert self.kind in BOX_KINDS, self.kind
+
+    def __repr__(self) -> str:
+        """One line, without the body: ``<Box dense : R[64] -> R[128]>``."""
+        return f"<Box {self.name} : {self.dom} -> {self.cod}{', shared ' + self.shared if self.shared else ''}>"
 
     def __eq__(self, other: object) -> bool:
         return _same(self, other) if isinstance(other, Box) else NotImplemented
@@ -813,6 +821,17 @@ class Diagram:
             yield path, layer.box
             if layer.box.body is not None:
                 stack.append((path + (layer.box.name,), iter(layer.box.body.layers)))
+
+    def __repr__(self) -> str:
+        """A line, not the dataclass's dump of every layer: ``<Diagram Image ⊗ Image -> Score: 2 boxes>``.
+
+        ``str`` gives the whole diagram in the language; a notebook shows the picture.
+        """
+        n = len(self.layers)
+        text = f"<Diagram {self.dom} -> {self.cod}: {n} box{'' if n == 1 else 'es'}"
+        if any(layer.box.body is not None for layer in self.layers):
+            text += f", {self.expanded_size()} expanded"
+        return text + ">"
 
     def __str__(self) -> str:
         show = DISPLAY.get("text")

@@ -63,7 +63,8 @@ def _ir_counts(d: Diagram) -> tuple[int, int]:
             b, w = _ir_counts(box.body)
             boxes += b
             wires += w - len(box.dom)
-        elif box.kind == "structural" and box.name == "id":
+        elif box.kind == "structural" and box.name == "id" or box.routing:
+            # a plain wire; the wiring form's swaps are the wires themselves
             continue
         else:
             boxes += 1
@@ -110,7 +111,8 @@ def test_structural_boxes_are_dots_and_id_is_a_wire() -> None:
     assert kinds == [G.COPY, G.BOX, G.SWAP, G.DISCARD, G.ADD]
     # The swap is fed by the dense box and the copy, so it is drawn as crossing wires.
     assert G.hidden_swaps(g) == set()
-    assert 'n2 [shape=point' in to_dot(g)
+    text = to_dot(g)
+    assert 'id="n2.x0"' in text and 'id="n2.x1"' in text
     # The discard dot ends its wire: no wire leaves it.
     dis = next(n for n, data in g.nodes(data=True) if data["kind"] == G.DISCARD)
     assert g.out_degree(dis) == 0 and g.in_degree(dis) == 1
@@ -127,7 +129,8 @@ def test_a_swap_right_after_a_copy_is_not_drawn() -> None:
     g = G.build(d)
     (swap,) = G.hidden_swaps(g)
     text = to_dot(g)
-    assert f"{swap} " not in text and "n0 -> n2" in text
+    # No crossing: the copy dot's two wires run straight into the ⊕.
+    assert f'id="{swap}.x0"' not in text and text.count('id="w') == 4
 
 
 def test_a_wire_crossing_a_nested_box_untouched_runs_through_it() -> None:
@@ -164,7 +167,45 @@ def test_nested_definitions_that_only_rename_are_one_box() -> None:
     module = catnet.load(_rel(ROOT / "examples" / "residual.cat"))
     g = G.build(module.diagram(), name="resnet")
     labels = [(c.label, c.mark) for c in g.graph["clusters"]]
-    assert labels == [("resnet", ""), ("block = residual", "×4"), ("f = branch", "")]
+    # `f` is residual's morphism parameter, bound to `branch`: the box is named
+    # after what it is, not after the template's name for it.
+    assert labels == [("resnet", ""), ("block = residual", "×4"), ("branch", "")]
+
+
+def test_a_template_parameter_bound_to_plain_boxes_is_drawn_in_place() -> None:
+    module = catnet.loads(
+        "object W = R[8]\n"
+        "morphism residual[d](f : R[d] -> R[d]) : R[d] -> R[d] = copy ; (f ⊗ id) ; add\n"
+        "morphism net : W -> W = residual(dense ; relu)\n", "t.cat")
+    g = G.build(module.diagram("net"), name="net")
+    assert [c.label for c in g.graph["clusters"]] == ["net", "residual"]
+    assert sorted(d["label"] for _, d in g.nodes(data=True) if d["kind"] == G.BOX) == ["dense", "relu"]
+
+
+def test_diagrams_and_boxes_print_as_one_line() -> None:
+    """A notebook's plain-text view of a diagram is a line, not a dump of the dataclasses."""
+    d = catnet.load(_rel(ROOT / "examples" / "transformer.cat")).diagram()
+    assert repr(d) == "<Diagram Tokens -> Logits: 4 boxes, 16 expanded>"
+    assert repr(d.layers[0].box) == "<Box embed : Tokens -> R[T, 64]>"
+    assert "\n" not in repr(d.layers[1])
+
+
+def test_the_wiring_forms_swaps_are_the_wires_themselves() -> None:
+    """The swaps elaboration inserts draw no crossing; a swap the source writes does."""
+    module = catnet.loads(
+        "object A = R[4]\nobject B = R[3]\n"
+        "morphism written : A ⊗ B -> B ⊗ A = swap\n"
+        "morphism wired(a : A, b : B) -> B ⊗ A {\n  return b, a\n}\n"
+        "main written\n", "t.cat")
+    kinds = lambda name: [d["kind"] for _, d in G.build(module.diagram(name)).nodes(data=True) if d["ir"]]
+    assert kinds("written") == [G.SWAP]
+    assert kinds("wired") == []
+    # The two calls of a GRU-style cell that do not depend on each other
+    # stand side by side: nothing orders them.
+    gru = catnet.load(_rel(ROOT / "examples" / "gru_digits.cat")).diagram("gru")
+    g = G.build(gru, name="gru")
+    sigmoids = [n for n, d in g.nodes(data=True) if d["label"] == "sigmoid"]
+    assert len(sigmoids) == 2 and not nx.has_path(g, *sigmoids) and not nx.has_path(g, *reversed(sigmoids))
 
 
 # -- parameters ---------------------------------------------------------------------

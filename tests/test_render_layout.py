@@ -1,4 +1,4 @@
-"""The TikZ layout draws a readable string diagram: no overlaps, no backward wires."""
+"""The TikZ layout draws a readable string diagram: no overlaps, no backward wires but a wrapped row's returns."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES
 
 import catnet
 from catnet.render import graph as G
-from catnet.render.layout import LINE, SMALL_CHAR, Layout, layout, text_width
-
-from conftest import EXAMPLES
+from catnet.render.layout import Layout, layout, page_width
+from catnet.render.style import Options
+from catnet.render.tikz import MARGIN
 
 IDS = [p.stem for p in EXAMPLES]
 EPS = 1e-6
@@ -24,9 +25,11 @@ CASES = [
 
 
 def _layout(path: Path, params: bool = False, depth: int | None = None, lr: bool = True) -> tuple[Layout, object]:
+    """``path`` laid out as the TikZ back end lays it out, on the default page."""
     module = catnet.load(str(path))
     g = G.build(module.diagram(), name=module.entry_name(), depth=depth, params=params)
-    return layout(g, lr=lr), g
+    opts = Options()
+    return layout(g, lr=lr, width=page_width(opts.width) - MARGIN, max_aspect=opts.max_aspect), g
 
 
 def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
@@ -67,22 +70,19 @@ def test_layout_is_a_readable_string_diagram(case: tuple) -> None:
         for n, box in boxes.items():
             if c not in G.cluster_path(g, g.nodes[n]["cluster"]):
                 assert not _overlap(box, r), (n, c)
-    # Wires never run backwards: each path goes forward along the flow.
+    # Wires never run backwards: each path goes forward along the flow,
+    # except a return wire, where a row of a wrapped box ends: it runs back
+    # straight, in a lane below the row, between two stretches across the flow.
     for w in L.wires:
         pts = L.paths[w.key]
-        assert all(b[0] >= a[0] - EPS for a, b in zip(pts, pts[1:])), w
-    # A wire's label, where it is written, clears every box (left to right:
-    # above the middle of the wire's first stretch).
-    if L.lr:
-        for w in L.wires:
-            if not w.labelled:
-                continue
-            (f0, c0), (f1, c1) = L.paths[w.key][:2]
-            width = text_width(w.label, SMALL_CHAR)
-            mid_f, mid_c = (f0 + f1) / 2, (c0 + c1) / 2
-            label = (mid_f - width / 2, mid_c - LINE, width, LINE)
-            for n, box in boxes.items():
-                assert not _overlap(label, box), (w.label, n)
+        for i, (a, b) in enumerate(zip(pts, pts[1:])):
+            if b[0] < a[0] - EPS:
+                assert L.lr and abs(a[1] - b[1]) < EPS and 0 < i < len(pts) - 2, w
+                assert abs(pts[i - 1][0] - a[0]) < EPS and abs(pts[i + 2][0] - b[0]) < EPS, w
+    # A wire's label, where it is written, clears every box.
+    for key, label in L.labels.items():
+        for n, box in boxes.items():
+            assert not _overlap(label, box), (key, n)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=IDS)
@@ -104,7 +104,7 @@ def test_wires_enter_and_leave_in_order(path: Path) -> None:
         assert [c for _, c in into] == sorted(c for _, c in into)
 
 
-def test_a_long_chain_is_one_row() -> None:
+def test_a_long_chain_is_one_row_without_a_page_and_rows_on_one() -> None:
     n = 2000
     module = catnet.loads("morphism f : R[4] -> R[4] = " + " ; ".join(["relu"] * n) + "\n")
     g = G.build(module.diagram("f"), name="f")
@@ -113,6 +113,22 @@ def test_a_long_chain_is_one_row() -> None:
     assert len(boxes) == n
     assert len({round(r[1], 6) for r in boxes}) == 1  # one line across the flow
     assert all(b[0] >= a[0] + a[2] - EPS for a, b in zip(boxes, boxes[1:]))  # each after the one before
+    # On a page, the chain reads like text: rows left to right, each below the one before.
+    width = page_width(Options().width) - MARGIN
+    L = layout(g, width=width, max_aspect=4.0)
+    assert L.size[0] <= width and L.rows["c0"] > 10
+    order = [L.nodes[m] for m, d in g.nodes(data=True) if d["kind"] == G.BOX]
+    rows: list[list[tuple]] = []
+    for r in order:
+        if rows and abs(rows[-1][-1][1] - r[1]) < EPS:
+            rows[-1].append(r)
+        else:
+            rows.append([r])
+    assert len(rows) == L.rows["c0"]
+    for row in rows:
+        assert all(b[0] >= a[0] + a[2] - EPS for a, b in zip(row, row[1:]))
+    for above, below in zip(rows, rows[1:]):
+        assert below[0][1] > above[0][1] + above[0][3] and below[0][0] < above[-1][0]
 
 
 def test_deep_nesting_needs_no_deep_recursion() -> None:

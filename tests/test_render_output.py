@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import catnet
-from catnet.render.output import dot_program
+from catnet.render.output import DRAW, dot_program
 
 from conftest import EXAMPLES, ROOT
 
@@ -66,7 +66,7 @@ def test_graphviz_takes_the_dot_without_complaint(path: Path) -> None:
     rel = str(path)
     for kwargs in ({}, {"params": True}, {"direction": "TB", "depth": 1}):
         text = catnet.render(rel, format="dot", **kwargs)
-        proc = subprocess.run(["dot", "-Tsvg"], input=text, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(["dot", *DRAW, "-Tsvg"], input=text, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 

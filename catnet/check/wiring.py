@@ -197,7 +197,8 @@ class Wiring:
             if not twin:
                 left = Ty(tuple(o for _, o in self.live[:i]))
                 right = Ty(tuple(o for _, o in self.live[i + 2 :]))
-                self.layers.append(Layer(left, Box("swap", Ty((a[1], b[1])), Ty((b[1], a[1])), kind="structural", iso=True), right))
+                self.layers.append(Layer(left, Box("swap", Ty((a[1], b[1])), Ty((b[1], a[1])), kind="structural", iso=True,
+                                                   routing=True), right))
             self.live[i], self.live[i + 1] = b, a
             i += 1
 

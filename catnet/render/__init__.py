@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from ..errors import CatnetError
-from .style import DIRECTIONS, Options
+from .style import DEFAULT_MAX_ASPECT, DEFAULT_WIDTH, DIRECTIONS, Options, parse_length
 
 if TYPE_CHECKING:
     from ..check import Module
@@ -74,6 +74,24 @@ def _format(out: str | os.PathLike | None, format: str | None) -> str:
     return FORMATS[suffix]
 
 
+def _width(width: float | str | None) -> float:
+    """The page width in points, from a number of points or a length with its unit."""
+    if width is None:
+        return DEFAULT_WIDTH
+    if isinstance(width, str):
+        try:
+            return parse_length(width)
+        except ValueError as exc:
+            raise CatnetError("E0208", f"bad width: {exc}") from None
+    return _positive("width", width)
+
+
+def _positive(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise CatnetError("E0208", f"{name} must be a number more than 0, not {value!r}")
+    return float(value)
+
+
 def render(
     source: Source,
     out: str | os.PathLike | None = None,
@@ -85,6 +103,8 @@ def render(
     params: bool = False,
     direction: str = "LR",
     standalone: bool = True,
+    width: float | str | None = None,
+    max_aspect: float | None = None,
 ) -> str | bytes | Path:
     """Draw a diagram as a string diagram.
 
@@ -95,6 +115,9 @@ def render(
     each wire's shape, ``params`` draws parameter wires (the Para view),
     ``direction`` is ``"LR"`` or ``"TB"``.  TikZ is a standalone document
     unless ``standalone=False``, which gives a ``tikzpicture`` to ``\\input``.
+    ``width`` is the page width to fit (points, or a length such as
+    ``"3.25in"``; default 6.5 in) and ``max_aspect`` the largest width to
+    height (default 4): long chains wrap into rows to meet both.
 
     Without ``out``, returns the drawing: DOT or TikZ text (``format``
     ``"dot"``, the default, or ``"tex"``), SVG text, or PNG/PDF bytes.  With
@@ -109,9 +132,10 @@ def render(
         raise CatnetError("E0208", f"unknown direction `{direction}`", help="use LR (left to right) or TB (top to bottom)")
     if depth is not None and depth < 0:
         raise CatnetError("E0208", f"depth must be 0 or more, not {depth}")
+    opts = Options(direction=direction, shapes=shapes, width=_width(width),
+                   max_aspect=_positive("max_aspect", DEFAULT_MAX_ASPECT if max_aspect is None else max_aspect))
     diagram, name, claims = _diagram(source, morphism)
     g = graph.build(diagram, name=name, depth=depth, params=params, claims=claims)
-    opts = Options(direction=direction, shapes=shapes)
     data: str | bytes
     if fmt == "tex":
         from .tikz import to_tikz

@@ -34,9 +34,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="draw parameter wires with their sizes (the Para view); shared weights are one source, copied")
     parser.add_argument("--direction", choices=("LR", "TB"), default="LR",
                         help="data flows left to right (default) or top to bottom")
+    parser.add_argument("--width", type=_length, metavar="LENGTH",
+                        help="the page width to fit, e.g. 6.5in, 3.25in, 16cm (default 6.5in, a one-column paper): "
+                             "long chains wrap into rows so the text prints at 7pt or more")
+    parser.add_argument("--max-aspect", type=_ratio, metavar="R",
+                        help="the widest the figure may be for its height (default 4): wrap into more rows beyond it")
     parser.add_argument("--snippet", action="store_true",
                         help="TikZ only: write a tikzpicture to \\input into a paper instead of a standalone document")
     add_root_argument(parser)
+
+
+def _length(text: str) -> float:
+    from .style import parse_length
+
+    try:
+        return parse_length(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 4 (width over height), got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"the aspect ratio is more than 0, not {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         params=args.params,
         direction=args.direction,
         standalone=not args.snippet,
+        width=args.width,
+        max_aspect=args.max_aspect,
     )
     if args.output is None:
         assert isinstance(result, str)

@@ -1,46 +1,64 @@
-"""The graph of a string diagram as Graphviz DOT text (a pure function).
+"""The graph of a string diagram as Graphviz DOT text, with every position given (a pure function).
 
-:func:`to_dot` writes the graph of :mod:`catnet.render.graph` for ``dot``:
+:func:`to_dot` draws the layout of :mod:`catnet.render.layout` — the same
+one the TikZ back end draws — as DOT in which every node has its position
+(``pos="x,y!"``), every nested box its bounding box (``bb``) and every wire
+its curve (``pos`` of Bézier control points) and label position (``lp``).
+Graphviz then only draws it (``neato -n2``, see :mod:`catnet.render.output`):
+the SVG, PNG and PDF are the TikZ figure, wrapped to the same page
+(:attr:`~catnet.render.style.Options.width`), with the same guarantees
+(labels clear of wires, parameter wires inside their box, swaps crossing
+once), and the same on every machine whatever Graphviz is installed.
+Graphviz's own layout cannot wrap a chain into rows that read in order,
+nor keep a parameter source inside the smallest box around its uses; see
+``docs/rendering.md``.
 
-- boxes are rounded boxes with one port per wire, so the wires of the domain
-  enter on one side and those of the codomain leave on the other, in order;
-- ``copy`` and ``discard`` are black dots, ``add`` is a small ⊕, ``swap`` is a
-  point where the two wires cross;
-- nested boxes are clusters, shaded one step darker per level;
+What the picture shows, in the words of DOT:
+
+- boxes are rounded boxes (an HTML table of the layout's size), a
+  definition's name in bold, its detail line smaller under it; ``repeat`` has
+  a double outline; ``copy`` and ``discard`` are black dots, ``add`` a small
+  ⊕, ``swap`` two wires that cross;
+- nested boxes are clusters, shaded one step darker per level, titled at
+  their top left;
 - an isomorphism's name is followed by a small grey ↔, an inverse's by ⁻¹;
-  ``inv(f)`` is the mirror image of ``f`` (see :mod:`catnet.render.graph`);
-- a bundle wire is doubled (``color="black:white:black"``); ``triv`` is a
-  trapezoid that widens from the bundle wire to its base and fiber wires,
-  ``proj`` and ``inv(triv)`` one that narrows to their single wire;
-- a trace (``scan``) feeds each state wire back: a loop from the cell's
-  state output to its state input, labelled with the state's name, that
-  does not constrain the layout;
-- wires have no arrow heads; a wire is labelled by its object where it is
-  made, not again after a dot that only copies it;
-- parameter wires (Para view) enter each box across the flow of data: from
-  the top when data flows left to right;
-- a G-space wire says its action on a second, smaller line
-  (``C4: regular × 8``); an equivariant generator and a definition with a
-  claim carry a badge (``C4``, ``C4-invariant``): see
-  :mod:`catnet.render.symmetry`.
+- a bundle wire is doubled (``color="black:white:black"``); ``triv`` and
+  ``proj`` are trapezoids;
+- a trace (``scan``) feeds each state wire back on a loop over its cell;
+- wires have no arrow heads and are labelled once, where they are made;
+- parameter wires (Para view) are dashed and enter each box across the
+  flow, their size written at their free end;
+- a G-space wire says its action on a second, smaller line; equivariant
+  generators and definitions with a claim carry a badge (see
+  :mod:`catnet.render.symmetry`).
 
-The text depends only on the graph and the options (no set order, no
-floating point formatting of computed values), so one diagram always gives
-byte-identical DOT.
+Coordinates are printed with two decimals from the pure-Python layout, so
+one diagram always gives byte-identical DOT.
 """
 
 from __future__ import annotations
 
-import math
-
 import networkx as nx
 
 from . import graph as G
+from .layout import LINE, SMALL_CHAR, Layout, Point, cluster_title, controls, layout, page_width, swap_strands, text_width
 from .style import CLUSTER_BORDER, ISO_COLOR, ISO_MARK, SYMMETRY_COLOR, Options, box_style, cluster_fill, wire_style
 from .symmetry import action_text, claim_text
 
 FONT = "Helvetica"
 WIRE_FONT = "Helvetica-Oblique"
+
+#: Font sizes in points: a box's name, and everything smaller (detail
+#: lines, wire labels, titles of nested boxes, parameter sizes, badges).
+#: The same as the TikZ figure's ``\small`` and ``\scriptsize``; the page
+#: width is chosen so that these print at their size.
+NAME_PT, SMALL_PT = 9, 7
+
+#: Points per centimetre of the layout.
+PT = 72 / 2.54
+
+#: Centimetres kept free of the page width: Graphviz's pad and some slack for text.
+MARGIN = 0.4
 
 
 def _q(text: str) -> str:
@@ -56,6 +74,11 @@ def _attrs(pairs: list[tuple[str, str]]) -> str:
     return "[" + ", ".join(f"{k}={v}" for k, v in pairs) + "]"
 
 
+def _n(v: float) -> str:
+    s = f"{v:.2f}"
+    return "0.00" if s == "-0.00" else s
+
+
 def _badge_text(data: dict) -> str:
     """What a box's badge says: its group (equivariant by construction) or its claim; ``""`` for none."""
     return claim_text(data["claim"]) if data.get("claim") else data.get("badge", "")
@@ -64,266 +87,235 @@ def _badge_text(data: dict) -> str:
 def _badge(text: str) -> str:
     """A small framed tag in the symmetry colour."""
     return (f'<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1" STYLE="rounded" COLOR="{SYMMETRY_COLOR}">'
-            f'<TR><TD><FONT POINT-SIZE="7" COLOR="{SYMMETRY_COLOR}">{_html(text)}</FONT></TD></TR></TABLE>')
+            f'<TR><TD><FONT POINT-SIZE="{SMALL_PT}" COLOR="{SYMMETRY_COLOR}">{_html(text)}</FONT></TD></TR></TABLE>')
 
 
 def _title(data: dict) -> str:
-    """A box's name (bold for a definition), its mark, the iso mark, its badge, its detail line.
-
-    A badge is a table of its own, so a box with one is laid out as a
-    table: the name and the badge side by side, the detail line under them.
-    """
+    """A box's name (bold for a definition), its mark, the iso mark, its badge, its detail line."""
     title = f"<B>{_html(data['label'])}</B>" if data["style"] in ("composite", "repeat") else _html(data["label"])
     if data["mark"]:
-        title += f' <FONT POINT-SIZE="10">{_html(data["mark"])}</FONT>'
+        title += f" {_html(data['mark'])}"
     if data.get("iso") and not data.get("inverted"):
-        title += f' <FONT POINT-SIZE="9" COLOR="{ISO_COLOR}">{ISO_MARK}</FONT>'
+        title += f' <FONT COLOR="{ISO_COLOR}">{ISO_MARK}</FONT>'
     badge = _badge_text(data)
+    detail = f'<FONT POINT-SIZE="{SMALL_PT}">{_html(data["detail"])}</FONT>' if data["detail"] else ""
     if badge:
-        rows = f'<TR><TD>{title}</TD><TD WIDTH="4"></TD><TD>{_badge(badge)}</TD></TR>'
-        if data["detail"]:
-            rows += f'<TR><TD COLSPAN="3"><FONT POINT-SIZE="8">{_html(data["detail"])}</FONT></TD></TR>'
+        rows = f'<TR><TD>{title}</TD><TD WIDTH="3"></TD><TD>{_badge(badge)}</TD></TR>'
+        if detail:
+            rows += f'<TR><TD COLSPAN="3">{detail}</TD></TR>'
         return f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{rows}</TABLE>'
-    if data["detail"]:
-        title += f'<BR/><FONT POINT-SIZE="8">{_html(data["detail"])}</FONT>'
-    return title
+    return title + (f"<BR/>{detail}" if detail else "")
 
 
-#: Points per character of a box name and of its detail line, generously,
-#: for the fixed size of a trapezoid (its text must fit between the slants).
-_CHAR_PT, _DETAIL_PT = 7.0, 5.0
+class _Writer:
+    def __init__(self, g: nx.MultiDiGraph, opts: Options) -> None:
+        self.g = g
+        self.opts = opts
+        self.lr = opts.direction == "LR"
+        self.L: Layout = layout(g, self.lr, opts.shapes, width=page_width(opts.width) - MARGIN,
+                                max_aspect=opts.max_aspect)
+        F, C = self.L.size
+        self.W, self.H = ((F, C) if self.lr else (C, F))
+        self.out: list[str] = []
+        self.points = 0
+        # Curves drawn over the nodes (the cross of a ⊕), after the wires.
+        self.later: list[tuple[str, list[Point], str, list[tuple[str, str]]]] = []
 
+    # -- coordinates --------------------------------------------------------
 
-def _trapezoid(data: dict, lr: bool) -> list[tuple[str, str]]:
-    """A ``triv``/``proj`` box: a trapezoid, wide on the side of its two wires.
+    def xy(self, f: float, c: float) -> tuple[float, float]:
+        """A layout point (flow, cross) in Graphviz's points, y up."""
+        x, y = (f, c) if self.lr else (c, f)
+        return (x * PT, (self.H - y) * PT)
 
-    The node has a fixed size and its label is a table of exactly that size,
-    so the port cells lie on the trapezoid's parallel sides: the wires meet
-    the outline rather than run into the box.
-    """
-    n, m = data["n_in"], data["n_out"]
-    text = len(data["label"]) + len(data["mark"]) + (2 if data.get("iso") and not data.get("inverted") else 0)
-    text += len(_badge_text(data)) + (2 if _badge_text(data) else 0)
-    along = max(62.0, _CHAR_PT * text + 34, _DETAIL_PT * len(data["detail"]) + 34)
-    across = max(44.0, 22.0 * max(n, m)) + (12 if data["detail"] else 0)
-    wide_out = data["split"] == "split"
-    if lr:
-        width, height, orientation = along, across, 90 if wide_out else 270
-    else:
-        width, height, orientation = along, across, 0 if wide_out else 180
-    w, h = round(width), round(height)
+    def p(self, f: float, c: float) -> str:
+        x, y = self.xy(f, c)
+        return f"{_n(x)},{_n(y)}"
 
-    def ports(name: str, count: int) -> list[str]:
-        if lr:
-            return [f'<TD PORT="{name}{i}" WIDTH="1" HEIGHT="{h // max(count, 1)}"></TD>' for i in range(count)]
-        return [f'<TD PORT="{name}{i}" WIDTH="{w // max(count, 1)}" HEIGHT="1"></TD>' for i in range(count)]
+    def centre(self, rect: tuple[float, float, float, float]) -> str:
+        f, c, F, C = rect
+        return self.p(f + F / 2, c + C / 2)
 
-    ins, outs = ports("i", n), ports("o", m)
-    span = math.lcm(max(n, 1), max(m, 1))
-    if lr:
-        rows: list[list[str]] = [[] for _ in range(span)]
-        for i, cell in enumerate(ins):
-            rows[i * (span // n)].append(cell.replace("<TD ", f'<TD ROWSPAN="{span // n}" '))
-        rows[0].append(f'<TD ROWSPAN="{span}" WIDTH="{w - 2}">{_title(data)}</TD>')
-        for j, cell in enumerate(outs):
-            rows[j * (span // m)].append(cell.replace("<TD ", f'<TD ROWSPAN="{span // m}" '))
-    else:
-        ins = [cell.replace("<TD ", f'<TD COLSPAN="{span // n}" ') for cell in ins]
-        outs = [cell.replace("<TD ", f'<TD COLSPAN="{span // m}" ') for cell in outs]
-        rows = [ins, [f'<TD COLSPAN="{span}" HEIGHT="{h - 2}">{_title(data)}</TD>'], outs]
-        rows = [r for r in rows if r]
-    body = "".join("<TR>" + "".join(r) + "</TR>" for r in rows)
-    style = box_style(data["style"])
-    table = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0" FIXEDSIZE="TRUE" WIDTH="{w}"'
-             f' HEIGHT="{h}">{body}</TABLE>>')
-    return [("shape", "trapezium"), ("orientation", str(orientation)), ("fixedsize", "true"),
-            ("width", f"{w / 72:.3f}"), ("height", f"{h / 72:.3f}"), ("margin", "0"),
-            ("style", "filled"), ("fillcolor", _q(style.fill)), ("color", _q(style.border)),
-            ("penwidth", f"{style.width:g}"), ("label", table)]
+    def curve(self, pts: list[Point], kinds: str) -> str:
+        """Bézier control points through ``pts``: ``~`` segments curve along the flow, ``-`` are straight."""
+        out = [self.p(*pts[0])]
+        for a, b, kind in zip(pts, pts[1:], kinds):
+            if kind == "~" and abs(a[1] - b[1]) > 1e-9:
+                q, r = controls(a, b)
+            else:
+                q = (a[0] + (b[0] - a[0]) / 3, a[1] + (b[1] - a[1]) / 3)
+                r = (a[0] + 2 * (b[0] - a[0]) / 3, a[1] + 2 * (b[1] - a[1]) / 3)
+            out += [self.p(*q), self.p(*r), self.p(*b)]
+        return " ".join(out)
 
-
-def _box_label(data: dict, lr: bool) -> str:
-    """An HTML-like table: port cells for the inputs, the name, port cells for the outputs."""
-    n, m = data["n_in"], data["n_out"]
-    span = math.lcm(max(n, 1), max(m, 1))
-    title = _title(data)
-    style = box_style(data["style"])
-    label_cell = f'<TD {"ROWSPAN" if lr else "COLSPAN"}="{span}" CELLPADDING="5">{title}</TD>'
-
-    def port(name: str, count: int, i: int) -> str:
-        extent = "ROWSPAN" if lr else "COLSPAN"
-        return f'<TD PORT="{name}{i}" {extent}="{span // count}" WIDTH="2" HEIGHT="2"></TD>'
-
-    if lr:
-        rows: list[list[str]] = [[] for _ in range(span)]
-        for i in range(n):
-            rows[i * (span // n)].append(port("i", n, i))
-        rows[0].append(label_cell)
-        for j in range(m):
-            rows[j * (span // m)].append(port("o", m, j))
-    else:
-        rows = [[port("i", n, i) for i in range(n)], [label_cell], [port("o", m, j) for j in range(m)]]
-        rows = [r for r in rows if r]
-    body = "".join("<TR>" + "".join(r) + "</TR>" for r in rows)
-    border = 3 if style.double else 1
-    rounded = ' STYLE="rounded"' if style.rounded else ""
-    return (f'<<TABLE BORDER="{border}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"{rounded}'
-            f' BGCOLOR="{style.fill}" COLOR="{style.border}">{body}</TABLE>>')
-
-
-def _node(nid: str, data: dict, lr: bool) -> str:
-    kind = data["kind"]
-    if kind == G.BOX and data.get("split"):
-        attrs = _trapezoid(data, lr)
-    elif kind == G.BOX:
-        attrs = [("shape", "plain"), ("label", _box_label(data, lr))]
-    elif kind in (G.COPY, G.DISCARD):
-        color = wire_style(G.PARAMETER).color if data["style"] == "param_copy" else "#000000"
-        attrs = [("shape", "point"), ("width", "0.08"), ("color", _q(color)), ("label", '""')]
-    elif kind == G.ADD:
-        attrs = [("shape", "circle"), ("label", '"+"'), ("width", "0.22"), ("fixedsize", "true"), ("fontsize", "12"),
-                 ("margin", "0")]
-    elif kind == G.PARAM:
-        # The free end of a parameter wire says how many scalars it carries.
-        ws = wire_style(G.PARAMETER)
-        attrs = [("shape", "plaintext"), ("label", _q(data["label"])), ("fontname", _q(WIRE_FONT)), ("fontsize", "8"),
-                 ("fontcolor", _q(ws.color)), ("margin", "0"), ("width", "0"), ("height", "0")]
-    else:
-        # Free wire ends, waypoints and swaps are points the wires run into;
-        # at a swap the two wires meet and cross.
-        attrs = [("shape", "point"), ("width", "0.01"), ("style", "invis")]
-    return f"{nid} {_attrs(attrs)};"
-
-
-def _end(nid: str, data: dict, port: int, out: bool, lr: bool) -> str:
-    """An edge end: a box's port cell, its side for a parameter wire, or the node."""
-    if data["kind"] == G.PARAM:
-        return f"{nid}:{'s' if lr else 'e'}"
-    if data["kind"] != G.BOX:
+    def point(self, f: float, c: float) -> str:
+        """An invisible node at a layout point, for a drawn curve to start or end at."""
+        nid = f"pt{self.points}"
+        self.points += 1
+        self.out.append(f"  {nid} [shape=point, width=0, height=0, style=invis, pos=\"{self.p(f, c)}!\"];")
         return nid
-    if port < 0:
-        return f"{nid}:{'n' if lr else 'w'}"
-    side = ("e" if lr else "s") if out else ("w" if lr else "n")
-    return f"{nid}:{'o' if out else 'i'}{port}:{side}"
 
+    def edge(self, ident: str, pts: list[Point], kinds: str, attrs: list[tuple[str, str]]) -> None:
+        """A drawn curve through ``pts``; its ``id`` names it in the SVG (``w12``: wire 12)."""
+        u, v = self.point(*pts[0]), self.point(*pts[-1])
+        self.out.append(f"  {u} -> {v} {_attrs([('id', _q(ident)), ('pos', _q(self.curve(pts, kinds))), *attrs])};")
 
-def _edge(g: nx.MultiDiGraph, u: str, v: str, data: dict, opts: Options) -> str:
-    lr = opts.direction == "LR"
-    ws = wire_style(data["style"])
-    # A double wire is two lines of its colour with a white one between.
-    color = f"{ws.color}:#ffffff:{ws.color}" if ws.double else ws.color
-    attrs = [("color", _q(color)), ("penwidth", f"{ws.width:g}")]
-    if ws.dashed:
-        attrs.append(("style", "dashed"))
-    if data["labelled"] and data["label"]:
-        text = data["shape"] if opts.shapes else data["label"]
-        label = _q(text)
-        if data.get("action") is not None:
-            # A G-space's action goes under its name, smaller and upright.
-            label = (f'<{_html(text)}<BR/><FONT FACE="{FONT}" POINT-SIZE="8" COLOR="{SYMMETRY_COLOR}">'
-                     f'{_html(action_text(data["action"]))}</FONT>>')
-        attrs += [("label", label), ("fontcolor", _q(ws.color if data["kind"] == G.PARAMETER else "#333333"))]
-    if data["kind"] == G.PARAMETER and g.nodes[v].get("kind") == G.BOX and g.nodes[u].get("target") != v:
-        # Only the first user of a shared parameter sits in its source's
-        # rank; the wires to the others must not pull them into it.
-        attrs.append(("constraint", "false"))
-    src = _end(u, g.nodes[u], data["src_port"], True, lr)
-    dst = _end(v, g.nodes[v], data["dst_port"], False, lr)
-    if data["kind"] == G.PARAMETER and lr:
-        # dot puts the tail of a flat edge first in its rank, which is below
-        # the head when ranks run left to right: write it head first so the
-        # parameter source lands above its box.
-        return f"{dst} -> {src} {_attrs(attrs)};"
-    return f"{src} -> {dst} {_attrs(attrs)};"
+    def text(self, ident: str, rect: tuple[float, float, float, float], label: str, color: str) -> None:
+        """A piece of text centred in ``rect`` (a parameter count)."""
+        self.out.append(f"  {ident} [shape=plaintext, label={_q(label)}, fontname={_q(WIRE_FONT)}, fontsize={SMALL_PT}, "
+                        f"fontcolor={_q(color)}, margin=0, width=0, height=0, pos=\"{self.centre(rect)}!\"];")
 
+    # -- pieces -------------------------------------------------------------
 
-def _feedback(nid: str, data: dict) -> str:
-    """The loop of a trace: from where the cell returns its state back to where it starts.
+    def clusters(self) -> None:
+        level: dict[str, int] = {}
+        children: dict[str | None, list[G.Cluster]] = {}
+        for cl in self.g.graph["clusters"]:
+            level[cl.id] = 0 if cl.kind == "entry" else (level.get(cl.parent, 0) + 1 if cl.parent else 1)
+            children.setdefault(cl.parent, []).append(cl)
 
-    It does not take part in ranking (``constraint=false``), so the cell is
-    laid out as if the loop were not there, and dot routes it around.
-    """
-    ws = wire_style("feedback")
-    attrs = [("color", _q(ws.color)), ("penwidth", f"{ws.width:g}"), ("constraint", "false"),
-             ("label", _q(data["label"])), ("fontcolor", _q("#333333"))]
-    return f"{nid} -> {data['partner']} {_attrs(attrs)};"
+        def emit(parent: str | None, indent: str) -> None:
+            for cl in children.get(parent, []):
+                f, c, F, C = self.L.clusters[cl.id]
+                (xa, ya), (xb, yb) = self.xy(f, c), self.xy(f + F, c + C)
+                bb = f"{_n(min(xa, xb))},{_n(min(ya, yb))},{_n(max(xa, xb))},{_n(max(ya, yb))}"
+                title = cluster_title(cl)
+                label = _q(title)
+                if cl.claim is not None:
+                    label = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR><TD>{_html(title)}</TD>'
+                             f'<TD WIDTH="4"></TD><TD>{_badge(claim_text(cl.claim))}</TD></TR></TABLE>>')
+                entry = cl.kind == "entry"
+                # The title goes in the rectangle the layout keeps for it, at the
+                # top left, a little further in than in TikZ: Graphviz rounds
+                # the corners of nested boxes more.
+                tf, tc, tF, tC = self.L.titles[cl.id]
+                inset = (0.1, 0.04) if self.lr else (0.04, 0.1)
+                attrs = [("bb", _q(bb)), ("label", label), ("lp", _q(self.centre((tf + inset[0], tc + inset[1], tF, tC)))),
+                         ("style", '"rounded,filled"'), ("fillcolor", _q(cluster_fill(level[cl.id]))),
+                         ("color", _q("#000000" if entry else CLUSTER_BORDER)), ("fontsize", str(SMALL_PT)),
+                         ("penwidth", "0.5")]
+                self.out.append(f"{indent}subgraph cluster_{cl.id} {{")
+                self.out.append(f"{indent}  graph {_attrs(attrs)};")
+                emit(cl.id, indent + "  ")
+                self.out.append(f"{indent}}}")
+
+        emit(None, "  ")
+
+    def nodes(self) -> None:
+        for n, d in self.g.nodes(data=True):
+            if n not in self.L.nodes:
+                continue
+            f, c, F, C = self.L.nodes[n]
+            kind = d["kind"]
+            w, h = (F, C) if self.lr else (C, F)
+            w, h = w * PT, h * PT
+            pos = self.centre((f, c, F, C))
+            if kind == G.BOX:
+                attrs = self.box(d, w, h)
+            elif kind in (G.COPY, G.DISCARD):
+                attrs = [("shape", "point"), ("width", "0.044"), ("color", _q("#000000"))]
+            elif kind == G.ADD:
+                # A circle with a cross drawn in it, as in TikZ (a "+" of text would not fit).
+                attrs = [("shape", "circle"), ("label", '""'), ("width", f"{w / 72:.3f}"), ("fixedsize", "true"),
+                         ("style", "filled"), ("fillcolor", _q("#ffffff")), ("penwidth", f"{wire_style(G.DATA).width:g}")]
+                r, ws = F / 2, wire_style(G.DATA)
+                cf, cc = f + r, c + C / 2
+                for j, (a, b) in enumerate((((cf - r, cc), (cf + r, cc)), ((cf, cc - r), (cf, cc + r)))):
+                    self.later.append((f"{n}.plus{j}", [a, b], "-", [("color", _q(ws.color)), ("penwidth", f"{ws.width:g}")]))
+            elif kind == G.PARAM:
+                # A shared parameter source: its dot, where its wires leave from (see params).
+                pos = self.p(f + F, c + C / 2)
+                attrs = [("shape", "point"), ("width", "0.044"), ("color", _q(wire_style(G.PARAMETER).color))]
+            elif kind == G.SWAP:
+                # The two wires cross once, inside the swap's own rank.
+                ws = wire_style(G.DATA)
+                for j, (pts, kinds) in enumerate(swap_strands((f, c, F, C))):
+                    self.edge(f"{n}.x{j}", pts, kinds, [("color", _q(ws.color)), ("penwidth", f"{ws.width:g}")])
+                continue
+            else:
+                attrs = [("shape", "point"), ("width", "0"), ("height", "0"), ("style", "invis")]
+            self.out.append(f"  {n} {_attrs([('pos', _q(pos + '!')), *attrs])};")
+
+    def box(self, d: dict, w: float, h: float) -> list[tuple[str, str]]:
+        style = box_style(d["style"])
+        if d.get("split"):
+            # A trapezoid, wide on the side of its two wires.
+            wide_out = d["split"] == "split"
+            orientation = (90 if wide_out else 270) if self.lr else (0 if wide_out else 180)
+            return [("shape", "trapezium"), ("orientation", str(orientation)), ("fixedsize", "true"),
+                    ("width", f"{w / 72:.3f}"), ("height", f"{h / 72:.3f}"), ("margin", "0"), ("style", "filled"),
+                    ("fillcolor", _q(style.fill)), ("color", _q(style.border)), ("penwidth", f"{style.width:g}"),
+                    ("fontsize", str(NAME_PT)), ("label", f"<{_title(d)}>")]
+        border = 3 if style.double else 1
+        rounded = ' STYLE="rounded"' if style.rounded else ""
+        # One cell of the box's size, less its outline: the text is centred in it.
+        cell = f'FIXEDSIZE="TRUE" WIDTH="{max(round(w) - 2 * border, 1)}" HEIGHT="{max(round(h) - 2 * border, 1)}"'
+        table = (f'<<TABLE BORDER="{border}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"{rounded}'
+                 f' BGCOLOR="{style.fill}" COLOR="{style.border}"><TR><TD {cell}>{_title(d)}</TD></TR></TABLE>>')
+        return [("shape", "plain"), ("fontsize", str(NAME_PT)), ("label", table)]
+
+    def wires(self) -> None:
+        for w in self.L.wires:
+            ws = wire_style(w.style)
+            color = f"{ws.color}:#ffffff:{ws.color}" if ws.double else ws.color
+            attrs = [("color", _q(color)), ("penwidth", f"{ws.width:g}")]
+            if ws.dashed:
+                attrs.append(("style", "dashed"))
+            text = w.shape if self.opts.shapes else w.label
+            if w.key in self.L.labels and text:
+                label = _q(text)
+                if w.action is not None:
+                    # A G-space's action goes under its name, upright.
+                    label = (f'<{_html(text)}<BR/><FONT FACE="{FONT}" COLOR="{SYMMETRY_COLOR}">'
+                             f'{_html(action_text(w.action))}</FONT>>')
+                attrs += [("label", label), ("lp", _q(self.centre(self.L.labels[w.key]))), ("fontcolor", _q("#333333"))]
+            self.edge(f"w{w.key}", self.L.paths[w.key], self.L.kinds[w.key], attrs)
+        for args in self.later:
+            self.edge(*args)
+
+    def loops(self) -> None:
+        """The feedback loops of traces (:attr:`Layout.loops`), the state's name over the top stretch."""
+        ws = wire_style("feedback")
+        for n, d in self.g.nodes(data=True):
+            if n not in self.L.loops:
+                continue
+            pts, (mf, mc) = self.L.loops[n]
+            # above the top stretch (left of it, top to bottom), as in TikZ
+            room = LINE / 2 if self.lr else text_width(d["label"], SMALL_CHAR) / 2
+            at = self.p(mf, mc - room - 0.05)
+            attrs = [("color", _q(ws.color)), ("penwidth", f"{ws.width:g}"), ("label", _q(d["label"])),
+                     ("lp", _q(at)), ("fontcolor", _q("#333333"))]
+            self.edge(f"{n}.loop", pts, "-" * (len(pts) - 1), attrs)
+
+    def params(self) -> None:
+        """Parameter sources: a stub into each box with weights of its own, a shared one's count and dot."""
+        ws = wire_style(G.PARAMETER)
+        style = [("color", _q(ws.color)), ("penwidth", f"{ws.width:g}"), ("style", "dashed")]
+        for n, d in self.g.nodes(data=True):
+            if d["kind"] != G.PARAM:
+                continue
+            self.text(f"{n}_count", self.L.counts[n], d["label"], ws.color)
+            if n in self.L.stubs:
+                free, on = self.L.stubs[n]
+                self.edge(f"{n}.stub", [free, on], "-", style)
+                continue
+            # A shared source: a stub from its count to the dot its wires leave from.
+            f, c, F, C = self.L.counts[n]
+            nf, nc, NF, NC = self.L.nodes[n]
+            self.edge(f"{n}.stub", [(f + F, c + C / 2), (nf + NF, nc + NC / 2)], "-", style)
 
 
 def to_dot(g: nx.MultiDiGraph, opts: Options = Options()) -> str:
-    """DOT text for ``g``: the same graph and options always give the same text."""
-    lr = opts.direction == "LR"
+    """DOT text for ``g``, every position given: the same graph and options always give the same text."""
+    w = _Writer(g, opts)
     name = g.graph.get("name") or "diagram"
-    clusters = g.graph["clusters"]
-    children: dict[str | None, list[G.Cluster]] = {}
-    for c in clusters:
-        children.setdefault(c.parent, []).append(c)
-    members: dict[str | None, list[str]] = {}
-    hidden = G.hidden_swaps(g)
-    for nid, data in g.nodes(data=True):
-        if nid not in hidden:
-            members.setdefault(data["cluster"], []).append(nid)
-    # Parameter sources sit in the rank of the box they feed, so their wire
-    # comes in from the side rather than along the flow.
-    beside: dict[str, list[str]] = {}
-    for nid, data in g.nodes(data=True):
-        if data["kind"] == G.PARAM or data["style"] == "param_copy":
-            beside.setdefault(data["target"], []).append(nid)
-
-    out = [f"digraph {_q(name)} {{"]
-    out.append(f"  graph {_attrs([('rankdir', opts.direction), ('newrank', 'true'), ('nodesep', '0.18'), ('ranksep', '0.3'), ('fontname', _q(FONT)), ('fontsize', '11'), ('labeljust', 'l'), ('penwidth', '0.8')])};")
-    out.append(f"  node {_attrs([('fontname', _q(FONT)), ('fontsize', '11')])};")
-    out.append(f"  edge {_attrs([('arrowhead', 'none'), ('fontname', _q(WIRE_FONT)), ('fontsize', '9')])};")
-
-    def emit(cluster: str | None, level: int, indent: str) -> None:
-        for nid in members.get(cluster, []):
-            out.append(indent + _node(nid, g.nodes[nid], lr))
-        for nid in members.get(cluster, []):
-            if nid in beside:
-                out.append(indent + "{rank=same; " + " ".join([*beside[nid], nid]) + ";}")
-        for c in children.get(cluster, []):
-            label = c.label + (f" {c.mark}" if c.mark else "")
-            if c.shared and c.shared not in c.label.split(" = "):
-                label += f" (shared {c.shared})"
-            elif c.shared:
-                label += " (shared)"
-            title = _q(label)
-            if c.claim is not None:
-                # The claim is a badge after the title.
-                title = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR><TD>{_html(label)}</TD>'
-                         f'<TD WIDTH="5"></TD><TD>{_badge(claim_text(c.claim))}</TD></TR></TABLE>>')
-            attrs = [("label", title), ("style", '"rounded,filled"'), ("fillcolor", _q(cluster_fill(level + 1 if c.kind != "entry" else 0))),
-                     ("color", _q(CLUSTER_BORDER if c.kind != "entry" else "#000000")), ("fontsize", "10" if c.kind != "entry" else "11")]
-            if g.graph.get("params") and c.kind != "entry":
-                # Parameter wires come in from the top; the title goes below
-                # so that they do not cross it.
-                attrs.append(("labelloc", "b"))
-            out.append(f"{indent}subgraph cluster_{c.id} {{")
-            out.append(f"{indent}  graph {_attrs(attrs)};")
-            emit(c.id, level + (1 if c.kind != "entry" else 0), indent + "  ")
-            out.append(f"{indent}}}")
-
-    emit(None, 0, "  ")
-    inputs = [n for n, d in g.nodes(data=True) if d["kind"] == G.INPUT]
-    outputs = [n for n, d in g.nodes(data=True) if d["kind"] == G.OUTPUT]
-    for rank, ends in (("min", inputs), ("max", outputs)):
-        if ends:
-            chain = "".join(f" {a} -> {b} [style=invis];" for a, b in zip(ends, ends[1:]))
-            out.append(f"  {{rank={rank}; {'; '.join(ends)};{chain}}}")
-    for u, v, data in g.edges(data=True):
-        if v in hidden:
-            continue
-        if u in hidden:
-            u = next(iter(g.predecessors(u)))
-        out.append("  " + _edge(g, u, v, data, opts))
-    starts = {c.id: c.inputs for c in clusters if c.kind == "scan"}
-    for nid, data in g.nodes(data=True):
-        if data["kind"] == G.TRACE_IN and starts.get(data["cluster"]):
-            # A loop's start has no wire in: rank it after what feeds the
-            # scan, or dot puts it level with the picture's inputs.
-            src = starts[data["cluster"]][0][0]
-            src = next(iter(g.predecessors(src))) if src in hidden else src
-            out.append(f"  {src} -> {nid} [style=invis];")
-        if data["kind"] == G.TRACE_OUT:
-            out.append("  " + _feedback(nid, data))
-    out.append("}")
-    return "\n".join(out) + "\n"
+    w.clusters()
+    w.nodes()
+    w.wires()
+    w.loops()
+    w.params()
+    head = [f"digraph {_q(name)} {{",
+            f"  graph {_attrs([('bb', _q(f'0,0,{_n(w.W * PT)},{_n(w.H * PT)}')), ('fontname', _q(FONT)), ('fontsize', str(SMALL_PT)), ('pad', '0.04')])};",
+            f"  node {_attrs([('fontname', _q(FONT)), ('fontsize', str(NAME_PT))])};",
+            f"  edge {_attrs([('arrowhead', 'none'), ('fontname', _q(WIRE_FONT)), ('fontsize', str(SMALL_PT))])};"]
+    return "\n".join([*head, *w.out, "}"]) + "\n"

@@ -6,10 +6,15 @@ The graph holds what the picture shows and nothing about where it goes:
 
 - one node per box of the IR that is drawn (``kind`` :data:`BOX`, or a
   structural node :data:`COPY`, :data:`DISCARD`, :data:`ADD`, :data:`SWAP`),
-  with ``ir=True``; ``id`` boxes are plain wires and get no node;
+  with ``ir=True``; ``id`` boxes are plain wires and get no node, nor do
+  the swaps the wiring form inserts (``Box.routing``): their wires run
+  straight from where they are made to where they are used, so calls that
+  do not depend on each other are not ordered;
 - one edge per wire, keyed by a wire number, from the node that makes it
   (output port ``src_port``) to the node that takes it (input port
   ``dst_port``), in IR order, so ports keep the order of ``dom`` and ``cod``;
+  each is ``labelled`` once, where it is made (a swap's outputs and a
+  wire's way through a nested box are the same wires, not labelled again);
 - free wire ends: :data:`INPUT` / :data:`OUTPUT` nodes for the boundary of
   the diagram (the unit ``I`` has none), :data:`PARAM` nodes for parameter
   wires in the Para view (with a :data:`COPY` dot of style ``param_copy``
@@ -217,6 +222,8 @@ class _Builder:
         # Boxes that use a shared instance's parameters without owning any
         # (``transposed(wte)``): instance name -> (its count, box nodes).
         self.tied: dict[str, tuple[int, list[str]]] = {}
+        # The morphism parameters of the template whose body is being drawn.
+        self.template_params: frozenset[str] = frozenset()
 
     def fresh(self, prefix: str) -> str:
         n = self.counts.get(prefix, 0)
@@ -278,6 +285,13 @@ class _Builder:
             mirror: bool = False) -> list[_End]:
         if box.kind == "structural" and box.name == "id":
             return ins
+        if box.routing:
+            # A swap the wiring form inserted to bring arguments together
+            # (the source does not write it): the wires go straight from
+            # where they are made to where they are used, crossing only
+            # where the layout must cross them, and calls that do not
+            # depend on each other stand side by side.
+            return [ins[1], ins[0]]
         if box.kind == "inv" and box.body is not None:
             return self.inverse(box, ins, level, cluster, share, not mirror)
         if box.kind == "scan" and box.body is not None and self.opens(level):
@@ -291,7 +305,7 @@ class _Builder:
         else:
             label, mark, claim = box.name, "", None
             if box.kind in NESTING and box.body is not None:
-                names = _alias_chain(box)[0]
+                names = self.names(box)
                 label, claim = " = ".join(names), self.claim(names)
             if box.kind == "repeat":
                 mark = f"×{box.kwargs.get('n')}"
@@ -312,14 +326,32 @@ class _Builder:
                     self.tied.setdefault(shared.shared, (param_count(shared), []))[1].append(nid)
         for i, end in enumerate(ins):
             self.connect(end, nid, i, dom.obs[i])
-        # A dot's outputs repeat the type of its input, already labelled.
-        labelled = box.kind != "structural" or box.name not in ("copy", "swap", "add")
+        # Every wire is labelled once, where it is made; a swap's outputs
+        # are its inputs' wires, already labelled.
+        labelled = not (box.kind == "structural" and box.name == "swap")
         return [_End(nid, j, ob, labelled) for j, ob in enumerate(cod.obs)]
+
+    def names(self, box: Box) -> list[str]:
+        """The names a nested box is drawn with: its alias chain without a template's parameter.
+
+        Inside ``residual(branch)``, the parameter ``f`` is bound to
+        ``branch``: the box says ``branch``, not ``f = branch``.
+        """
+        names = _alias_chain(box)[0]
+        if len(names) > 1 and names[0] in self.template_params:
+            return names[1:]
+        return names
 
     def nested(self, box: Box, ins: list[_End], level: int, cluster: str | None, share: list | None,
                mirror: bool = False) -> list[_End]:
         assert box.body is not None
         names, body, shared = _alias_chain(box)
+        if names == [box.name] and box.name in self.template_params and not box.args and shared is None:
+            # A template's parameter bound to boxes that are no definition
+            # (``residual(dense ; relu)``): its name is the template's
+            # business, so the boxes are drawn in place.
+            return self.diagram(body, ins, level, cluster, share, mirror)
+        names = self.names(box)
         mark = f"×{box.kwargs.get('n')}" if box.kind == "repeat" else ""
         label = " = ".join(_inverted(n) if mirror else n for n in names)
         cid = self.cluster(label, box.kind, cluster, mark=mark, shared=shared, inverted=mirror, claim=self.claim(names))
@@ -327,7 +359,11 @@ class _Builder:
             # Boxes inside a shared instance share with the boxes at the same
             # place inside every other use of that instance.
             share = [shared, 0]
-        outs = self.diagram(body, ins, level + 1, cid, share, mirror)
+        outer, self.template_params = self.template_params, _template_params(box)
+        try:
+            outs = self.diagram(body, ins, level + 1, cid, share, mirror)
+        finally:
+            self.template_params = outer
         return self.close(cid, ins, outs)
 
     def inverse(self, box: Box, ins: list[_End], level: int, cluster: str | None, share: list | None,
@@ -464,9 +500,10 @@ def _alias_chain(box: Box) -> tuple[list[str], Diagram, str | None]:
     """The names a nested box goes by, the body it finally draws, its shared name.
 
     A definition whose body is just another definition (``block = residual``,
-    ``shared enc = encoder``, a template's morphism parameter ``f = branch``,
-    the body of ``repeat``) is drawn as one nested box named after both,
-    rather than as boxes nested in boxes with nothing else inside.
+    ``shared enc = encoder``, a template's morphism parameter ``f`` bound to
+    ``branch``, the body of ``repeat``) is drawn as one nested box named
+    after both, rather than as boxes nested in boxes with nothing else
+    inside (:meth:`_Builder.names` then drops a template's parameter).
     """
     assert box.body is not None
     names = [box.name]
@@ -477,6 +514,20 @@ def _alias_chain(box: Box) -> tuple[list[str], Diagram, str | None]:
         shared = shared or inner.shared
         body = inner.body
     return names, body, shared
+
+
+def _template_params(box: Box) -> frozenset[str]:
+    """The morphism parameters of a template application, and of the definitions it renames.
+
+    A template's box keeps what each parameter was bound to among its
+    arguments (``("f", <diagram>)``).
+    """
+    names: set[str] = set()
+    inner: Box | None = box
+    while inner is not None and inner.body is not None:
+        names.update(k for k, v in inner.args if isinstance(v, Diagram))
+        inner = _single_composite(inner.body)
+    return frozenset(names)
 
 
 def _inverted(label: str) -> str:

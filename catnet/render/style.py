@@ -18,6 +18,37 @@ from dataclasses import dataclass
 
 DIRECTIONS = ("LR", "TB")
 
+#: Points per unit of length, for ``--width``.
+UNITS = {"in": 72.0, "cm": 72.0 / 2.54, "mm": 72.0 / 25.4, "pt": 72.0 / 72.27, "bp": 1.0}
+
+#: The page a figure is made for: the text width of a one-column paper
+#: (6.5 in: US letter with 1 in margins; A4 with 2.5 cm margins is 6.3 in).
+DEFAULT_WIDTH = 6.5 * 72.0
+
+#: The widest a figure may be for its height, by default: a long chain
+#: wraps into rows before it becomes a strip.
+DEFAULT_MAX_ASPECT = 4.0
+
+#: The smallest text a figure prints at its target width, in points.
+MIN_FONT = 7.0
+
+
+def parse_length(text: str) -> float:
+    """``"6.5in"``, ``"16cm"``, ``"165mm"``, ``"468pt"`` (or a bare number of points) in PostScript points.
+
+    Raises ``ValueError`` with a message fit for the command line.
+    """
+    s = text.strip().lower()
+    unit = next((u for u in UNITS if s.endswith(u)), None)
+    number = s[: -len(unit)] if unit else s
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"expected a length such as 6.5in, 16cm or 468pt, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"a width is more than 0, not {text!r}")
+    return value * UNITS[unit or "bp"]
+
 
 @dataclass(frozen=True)
 class Options:
@@ -26,13 +57,20 @@ class Options:
     ``direction`` is the way data flows: ``"LR"`` (left to right, parameter
     wires from the top) or ``"TB"`` (top to bottom, parameter wires from the
     left).  ``shapes`` writes each wire's shape after its object's name.
+    ``width`` is the page width the figure must fit at its natural size,
+    in points (so its text prints at no less than :data:`MIN_FONT`), and
+    ``max_aspect`` the largest width-to-height ratio: a long chain of boxes
+    wraps into rows, read left to right and then down, to meet both.
     """
 
     direction: str = "LR"
     shapes: bool = False
+    width: float = DEFAULT_WIDTH
+    max_aspect: float = DEFAULT_MAX_ASPECT
 
     def __post_init__(self) -> None:
         assert self.direction in DIRECTIONS, self.direction
+        assert self.width > 0 and self.max_aspect > 0, (self.width, self.max_aspect)
 
 
 @dataclass(frozen=True)
