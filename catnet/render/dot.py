@@ -107,6 +107,20 @@ def _title(data: dict) -> str:
     return title + (f"<BR/>{detail}" if detail else "")
 
 
+#: The radius of a rounded corner of a wire, in centimetres (3 pt).
+CORNER = 0.1
+
+
+def _corner(a: Point, b: Point, c: Point) -> tuple[Point, Point] | None:
+    """Where a rounded corner at ``b`` (between straight segments ``ab`` and ``bc``) starts and ends; ``None`` if straight."""
+    ab, bc = (b[0] - a[0], b[1] - a[1]), (c[0] - b[0], c[1] - b[1])
+    la, lc = (ab[0] ** 2 + ab[1] ** 2) ** 0.5, (bc[0] ** 2 + bc[1] ** 2) ** 0.5
+    if la < 1e-9 or lc < 1e-9 or abs(ab[0] * bc[1] - ab[1] * bc[0]) < 1e-9 * la * lc:
+        return None
+    r = min(CORNER, la / 2, lc / 2)
+    return (b[0] - ab[0] / la * r, b[1] - ab[1] / la * r), (b[0] + bc[0] / lc * r, b[1] + bc[1] / lc * r)
+
+
 class _Writer:
     def __init__(self, g: nx.MultiDiGraph, opts: Options) -> None:
         self.g = g
@@ -137,15 +151,35 @@ class _Writer:
         return self.p(f + F / 2, c + C / 2)
 
     def curve(self, pts: list[Point], kinds: str) -> str:
-        """Bézier control points through ``pts``: ``~`` segments curve along the flow, ``-`` are straight."""
+        """Bézier control points through ``pts``: ``~`` segments curve along the flow, ``-`` are straight.
+
+        Where two straight segments meet at an angle (a return wire of a
+        wrapped row, a parameter wire's drop), the corner is rounded, as
+        TikZ's ``rounded corners`` does.
+        """
         out = [self.p(*pts[0])]
-        for a, b, kind in zip(pts, pts[1:], kinds):
+
+        def line(a: Point, b: Point) -> None:
+            out.extend([self.p(a[0] + (b[0] - a[0]) / 3, a[1] + (b[1] - a[1]) / 3),
+                        self.p(a[0] + 2 * (b[0] - a[0]) / 3, a[1] + 2 * (b[1] - a[1]) / 3), self.p(*b)])
+
+        start = pts[0]
+        for i, (a, b, kind) in enumerate(zip(pts, pts[1:], kinds)):
             if kind == "~" and abs(a[1] - b[1]) > 1e-9:
-                q, r = controls(a, b)
-            else:
-                q = (a[0] + (b[0] - a[0]) / 3, a[1] + (b[1] - a[1]) / 3)
-                r = (a[0] + 2 * (b[0] - a[0]) / 3, a[1] + 2 * (b[1] - a[1]) / 3)
-            out += [self.p(*q), self.p(*r), self.p(*b)]
+                q, r = controls(start, b)
+                out += [self.p(*q), self.p(*r), self.p(*b)]
+                start = b
+                continue
+            nxt = pts[i + 2] if i + 2 < len(pts) and kinds[i + 1] == "-" else None
+            turn = _corner(a, b, nxt) if nxt is not None else None
+            if turn is None:
+                line(start, b)
+                start = b
+                continue
+            before, after = turn
+            line(start, before)
+            out += [self.p(*b), self.p(*b), self.p(*after)]
+            start = after
         return " ".join(out)
 
     def point(self, f: float, c: float) -> str:

@@ -81,7 +81,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from . import graph as G
-from .symmetry import WireAction, action_tex, claim_text
+from .symmetry import WireAction, action_tex, action_text, claim_text
 from .wrap import split as wrap_rows
 
 # Sizes in centimetres.
@@ -93,7 +93,7 @@ SMALL_CHAR = 0.15  # of a wire label or a box's detail line
 LINE = 0.32  # height of a line of \scriptsize text
 BOX_PAD = 0.36  # text to box outline, both sides together
 BOX_MIN = (0.8, 0.6)  # smallest box (along its text, across it)
-BADGE_PAD = 0.3  # the frame of a badge and the space before it
+BADGE_PAD = 0.45  # the frame of a badge and the space before it
 PORT_GAP = 0.42  # between neighbouring ports of one box
 LABEL_PORT_GAP = 0.4  # between ports whose wires carry labels of one line above them
 DOT = 0.0  # dots take no room of their own beyond the wire gap
@@ -439,10 +439,15 @@ class _Engine:
         return w.shape if self.shapes else w.label
 
     def label_width(self, w: Wire) -> float:
-        """How long a wire's label is: its name, or the action under it if that is longer."""
+        """How long a wire's label is: its name, or the action under it if that is longer.
+
+        The action is written in math in TikZ (``C_4: 8\\rho_{reg}``) and in
+        words in the SVG (``C4: regular × 8``): room is kept for the longer.
+        """
         width = text_width(self.label(w), SMALL_CHAR)
         if w.action is not None:
-            width = max(width, text_width(_printed(action_tex(w.action)), SMALL_CHAR))
+            words = text_width(action_text(w.action), SMALL_CHAR)
+            width = max(width, words, text_width(_printed(action_tex(w.action)), SMALL_CHAR))
         return width
 
     def label_size(self, w: Wire) -> tuple[float, float]:
