@@ -18,6 +18,18 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.cat"))
 #: Set to rewrite every golden file from the current output.
 UPDATE_GOLDEN = os.environ.get("CATNET_UPDATE_GOLDEN") == "1"
 
+# XLA compiles every program the suite runs (thousands: each eager op, each
+# model, each training step), and on the CPU most of that time goes to LLVM
+# optimizing code that then runs for milliseconds.  The tests compile at
+# XLA's optimization level 0 instead: the same programs, the same
+# assertions, and a fifth to a third less time in the files that compile
+# most (tests/test_lower.py, test_precision.py, ...).  It is set here, before JAX starts
+# its backend, and the subprocesses the tests start inherit it (those that
+# set XLA_FLAGS themselves add to it).  CATNET_TEST_XLA_OPT=1 keeps XLA's
+# default level, e.g. to check that a failure does not depend on it.
+if os.environ.get("CATNET_TEST_XLA_OPT") != "1" and "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
+
 
 def golden(path: Path, actual: str) -> None:
     """Compare ``actual`` to the golden file; write it if missing or updating."""

@@ -234,9 +234,14 @@ def _result(stdout: str) -> Any:
     return json.loads(lines[-1][len("RESULT "):])
 
 
+def _xla_flags(devices: int) -> str:
+    """This process's XLA flags (tests/conftest.py sets some) and ``devices`` host devices."""
+    return f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
+
+
 def _in_subprocess(worker: str, *args: Any, devices: int = 2, env: dict[str, str] | None = None) -> Any:
     """``worker(*args)`` in a fresh Python with ``devices`` host devices; its JSON result."""
-    environ = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu", **(env or {})}
+    environ = {**os.environ, "XLA_FLAGS": _xla_flags(devices), "JAX_PLATFORMS": "cpu", **(env or {})}
     done = subprocess.run(_command(worker, *args), check=False, capture_output=True, text=True, env=environ, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return _result(done.stdout)
@@ -490,7 +495,7 @@ def _free_port() -> int:
 def test_two_processes_train_the_digits_mlp_to_the_accuracy_of_one() -> None:
     single = _in_subprocess("worker_digits_mlp", devices=1)
     address = f"127.0.0.1:{_free_port()}"
-    base = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", "JAX_PLATFORMS": "cpu"}
+    base = {**os.environ, "XLA_FLAGS": _xla_flags(1), "JAX_PLATFORMS": "cpu"}
     procs = [
         subprocess.Popen(
             _command("worker_digits_mlp"),

@@ -64,9 +64,11 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path: Path) -> None
 
 
 def test_resume_continues_to_identical_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["--epochs", "4", "--seed", "3", "--batch-size", "32"]
+    # two epochs in one run equal one epoch, then a resume for the second: the
+    # resumed epoch needs the restored weights and optimizer state
+    args = ["--epochs", "2", "--seed", "3", "--batch-size", "32"]
     assert train(CNN, *args, "--out", str(tmp_path / "whole")) == 0
-    assert train(CNN, "--epochs", "2", *args[2:], "--out", str(tmp_path / "parts")) == 0
+    assert train(CNN, "--epochs", "1", *args[2:], "--out", str(tmp_path / "parts")) == 0
     assert train(CNN, *args, "--out", str(tmp_path / "parts"), "--resume") == 0
     assert same_params(tmp_path / "whole", tmp_path / "parts")
     # a second run into the same directory must say how to continue
@@ -74,19 +76,19 @@ def test_resume_continues_to_identical_weights(tmp_path: Path, capsys: pytest.Ca
     assert train(CNN, *args, "--out", str(tmp_path / "parts")) == 1
     assert "--resume" in capsys.readouterr().err
     # resuming with other settings is refused
-    assert train(CNN, "--epochs", "4", "--seed", "4", "--batch-size", "32", "--out", str(tmp_path / "parts"), "--resume") == 1
+    assert train(CNN, "--epochs", "2", "--seed", "4", "--batch-size", "32", "--out", str(tmp_path / "parts"), "--resume") == 1
     assert "seed" in capsys.readouterr().err
 
 
 def test_ctrl_c_during_a_save_finishes_it_and_resumes_to_identical_weights(tmp_path: Path) -> None:
     # The run is held for a second inside the save of epoch 2 (after orbax's
     # commit, before the manifest) and gets SIGINT there: the save completes,
-    # then the run stops with 130 and no traceback.  SIGKILL at ten moments
-    # is tests/test_checkpoints.py's.
+    # then the run stops with 130 and no traceback, and the resume runs the
+    # third epoch.  SIGKILL at ten moments is tests/test_checkpoints.py's.
     from catnet.checkpoints import HOLD_ENV, MANIFEST
 
     out = tmp_path / "cut"
-    cmd = [sys.executable, "-m", "catnet", "train", MLP, "--epochs", "4", "--batch-size", "16", "--seed", "7", "--out", str(out)]
+    cmd = [sys.executable, "-m", "catnet", "train", MLP, "--epochs", "3", "--batch-size", "16", "--seed", "7", "--out", str(out)]
     env = dict(os.environ, PYTHONPATH=str(ROOT), **{HOLD_ENV: "2:1"})
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 90
@@ -97,7 +99,7 @@ def test_ctrl_c_during_a_save_finishes_it_and_resumes_to_identical_weights(tmp_p
     assert proc.returncode == 130, stderr
     assert "interrupted; the last checkpoint is epoch 2" in stderr and "Traceback" not in stderr, stderr
     assert (out / "checkpoints" / "2" / MANIFEST).is_file()
-    args = ["--epochs", "4", "--batch-size", "16", "--seed", "7"]
+    args = ["--epochs", "3", "--batch-size", "16", "--seed", "7"]
     assert train(MLP, *args, "--out", str(out), "--resume") == 0
     assert train(MLP, *args, "--out", str(tmp_path / "whole")) == 0
     assert same_params(tmp_path / "whole", out)

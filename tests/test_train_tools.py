@@ -367,14 +367,24 @@ def _two_devices(*argv: str) -> None:
     import subprocess
     import sys
 
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    # this process's XLA flags (tests/conftest.py sets some), and two devices
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2".strip()
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, "-m", "catnet", "train", "--quiet", *argv], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.fixture(scope="module")
+def one_device(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """The one-device runs every mesh is compared with (the same for both meshes: trained once)."""
+    d = tmp_path_factory.mktemp("one_device")
+    return {"one": metrics_of(d, "one", "--epochs", "1", "--no-tensorboard"),
+            "straight": metrics_of(d, "straight", "--epochs", "2", "--no-tensorboard")}
+
+
 @pytest.mark.parametrize("mesh", ["data=2", "data=1,model=2"])
-def test_a_mesh_trains_as_one_device_does_and_resumes_on_one(tmp_path: Path, mesh: str) -> None:
-    one = metrics_of(tmp_path, "one", "--epochs", "1", "--no-tensorboard")
+def test_a_mesh_trains_as_one_device_does_and_resumes_on_one(tmp_path: Path, mesh: str, one_device: dict[str, dict]) -> None:
+    one = one_device["one"]
     out, metrics = tmp_path / "mesh", tmp_path / "mesh.json"
     _two_devices(MLP, "--epochs", "1", "--mesh", mesh, "--out", str(out), "--metrics-out", str(metrics), "--no-tensorboard")
     two = json.loads(metrics.read_text())
@@ -384,5 +394,5 @@ def test_a_mesh_trains_as_one_device_does_and_resumes_on_one(tmp_path: Path, mes
         assert abs(a["train_loss"] - b["train_loss"]) < 1e-5
     # the mesh is not a setting: the run resumes on one device, and goes on as the one-device run does
     resumed = metrics_of(tmp_path, "mesh", "--epochs", "2", "--resume", "--no-tensorboard")
-    straight = metrics_of(tmp_path, "straight", "--epochs", "2", "--no-tensorboard")
+    straight = one_device["straight"]
     assert abs(resumed["test_loss"] - straight["test_loss"]) < 1e-5

@@ -10,8 +10,6 @@ models run one forward pass in tests marked slow.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +18,7 @@ import pytest
 from flax import nnx
 
 import catnet
+from catnet.cli import main
 from conftest import ROOT
 
 ZOO = ROOT / "examples" / "zoo"
@@ -61,10 +60,10 @@ def test_header_cites_paper_and_count(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_summary_total_is_the_published_count(name: str) -> None:
-    out = subprocess.run([sys.executable, "-m", "catnet", "summary", str(ZOO / f"{name}.cat")],
-                         capture_output=True, text=True, check=True).stdout
-    total = out.strip().splitlines()[-1].split()
+def test_summary_total_is_the_published_count(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["summary", str(ZOO / f"{name}.cat")]) == 0
+    total = capsys.readouterr().out.strip().splitlines()[-1].split()
     assert total[0] == "total" and int(total[-1].replace(",", "")) == MODELS[name][0]
 
 

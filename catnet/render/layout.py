@@ -754,9 +754,13 @@ class _Engine:
         # boundary ports follow the wires they carry: the domain in order,
         # the parameter ports among them where their wires run
         in_c = [j * WIRE_GAP for j in range(len(ins))]
+        # Top to bottom, a wire's label is beside it: the next wire keeps clear of it.
+        room = [WIRE_GAP] * len(ins)
         for w, a, b in local:
             if a is None:
                 i = in_index[(w.src, w.sport)]
+                if not self.lr and w.labelled:
+                    room[i] = max(room[i], self.label_width(w) + 0.2)
                 if w.key in routes_c:
                     in_c[i] = routes_c[w.key][0]
                 elif b is not None:
@@ -764,7 +768,7 @@ class _Engine:
         for i in range(1, n_data):
             in_c[i] = max(in_c[i], in_c[i - 1])
         by_cross = sorted(range(len(ins)), key=lambda i: (round(in_c[i], 6), i >= n_data, i))
-        spread = _spread([in_c[i] for i in by_cross])
+        spread = _spread([in_c[i] for i in by_cross], [room[i] for i in by_cross])
         for i, c in zip(by_cross, spread):
             in_c[i] = c
         out_c = [j * WIRE_GAP for j in range(len(outs))]
@@ -1214,11 +1218,11 @@ def _longest_path_ranks(elements: list[str], preds: dict[str, list[str]]) -> dic
     return rank
 
 
-def _spread(cs: list[float]) -> list[float]:
-    """Boundary ports in order and at least a wire gap apart."""
+def _spread(cs: list[float], room: list[float] | None = None) -> list[float]:
+    """Boundary ports in order and at least a wire gap apart (or ``room[k]`` after port ``k``)."""
     out: list[float] = []
-    for c in cs:
-        out.append(c if not out else max(c, out[-1] + WIRE_GAP))
+    for k, c in enumerate(cs):
+        out.append(c if not out else max(c, out[-1] + (WIRE_GAP if room is None else room[k - 1])))
     return out
 
 
