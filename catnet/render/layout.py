@@ -973,7 +973,9 @@ class _Engine:
                 blk.bands[e] = (pf + starts[r] - before, pf + starts[r])
         blk.inputs = [cross(-1, c) for c in in_c]
         blk.outputs = [cross(R, c) for c in out_c]
-        position = {key: j for keys in cuts.values() for j, key in enumerate(keys)}
+        # A wire's place among those a break cuts, break by break: a wire
+        # from the first row to the third is cut twice.
+        position = {(g, key): j for g, keys in cuts.items() for j, key in enumerate(keys)}
 
         for w, a, b in local:
             ra, rb = span[w.key]
@@ -1002,7 +1004,7 @@ class _Engine:
                 zone_a = band_end + lead_a[g]
                 uc, vc = cross(g - 1, cu), cross(g, cv)
                 if 0 < g < R and row_of[g - 1] != row_of[g]:
-                    j, m = position[w.key], len(cuts[g])
+                    j, m = position[g, w.key], len(cuts[g])
                     turn = pf + row_end[row_of[g - 1]] + RETURN_PAD + (m - 1 - j) * RETURN_GAP
                     back = pf + RETURN_PAD + (m - 1 - j) * RETURN_GAP
                     lane = oc + lanes[g][j]
