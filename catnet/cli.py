@@ -72,6 +72,16 @@ def add_root_argument(parser: argparse.ArgumentParser) -> None:
                         help="imports must stay inside DIR (default: the directory of the file given)")
 
 
+def add_entry_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """Add ``--entry NAME``, the definition a command works on, under its one name for every command.
+
+    ``--morphism`` and ``-m`` are the same option (``catnet render`` called
+    it ``--morphism``, the others ``--entry``); the value is ``args.entry``.
+    """
+    parser.add_argument("--entry", "--morphism", "-m", dest="entry", default=None, metavar="NAME",
+                        help=f"{help} (also --morphism, -m)")
+
+
 def depth(text: str) -> int:
     """An argparse type for ``--depth N``: a whole number of levels, 0 or more."""
     try:
@@ -86,13 +96,22 @@ def depth(text: str) -> int:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help=".cat files to check")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing when the files are fine")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="text (default): types on stdout, diagnostics on stderr; json: one JSON document on "
+                             "stdout with every file and its diagnostics (schema in docs/errors.md)")
     add_root_argument(parser)
+
+
+#: The ``schema`` of ``catnet check --format json``; it changes only when the format does.
+JSON_SCHEMA = "catnet-check/1"
 
 
 def run(args: argparse.Namespace) -> int:
     """`catnet check`: check every file, print types or diagnostics; 1 if any failed."""
     from .check import check_file
 
+    if args.format == "json":
+        return _run_json(args)
     failed = 0
     for path in args.files:
         try:
@@ -124,6 +143,25 @@ def run(args: argparse.Namespace) -> int:
     if failed and len(args.files) > 1:
         print(f"{failed} of {len(args.files)} files failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _run_json(args: argparse.Namespace) -> int:
+    """`catnet check --format json`: every file with its diagnostics, as one JSON document on stdout."""
+    import json
+
+    from .check import check_file
+
+    files = []
+    for path in args.files:
+        try:
+            module = check_file(path, root=args.root)
+        except CatnetError as e:
+            files.append({"file": path, "ok": False, "diagnostics": [e.to_json(path)]})
+            continue
+        definitions = [{"name": name, "type": d.signature()} for name, d in module.definitions.items()]
+        files.append({"file": path, "ok": True, "diagnostics": [], "entry": module.entry, "definitions": definitions})
+    print(json.dumps({"schema": JSON_SCHEMA, "files": files}, ensure_ascii=False, indent=2))
+    return 0 if all(f["ok"] for f in files) else 1
 
 
 def _top_parser() -> argparse.ArgumentParser:

@@ -160,6 +160,25 @@ class CatnetError(Exception):
     def __str__(self) -> str:
         return self.render()
 
+    def to_json(self, file: str | None = None) -> dict:
+        """The diagnostic as data, for editors and scripts (``catnet check --format json``).
+
+        The schema (docs/errors.md, "Diagnostics as JSON") is stable: ``file``
+        (the span's file, else ``file``), ``range`` (1-based ``line`` and
+        ``column``, in characters, of its ``start`` and of its ``end``, which
+        is exclusive; ``null`` when there is no place), ``severity``
+        (``"error"``), ``code``, ``title`` (the code's
+        title), ``message``, ``notes`` (a list) and ``help`` (or ``null``).
+        Text is as the compiler wrote it: JSON escapes what a terminal
+        would not show.
+        """
+        sp = self.span
+        where = None
+        if sp is not None:
+            where = {"start": {"line": sp.line, "column": sp.column}, "end": {"line": sp.end_line, "column": sp.end_column}}
+        return {"file": sp.file if sp is not None else file, "range": where, "severity": "error", "code": self.code,
+                "title": CODES[self.code], "message": self.message, "notes": list(self.notes), "help": self.help}
+
 
 #: An excerpt line longer than this many columns is clipped to
 #: :data:`EXCERPT_CLIP` columns around the caret.

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .budget import host_memory, size_text
-from .cli import add_root_argument
+from .cli import add_entry_argument, add_root_argument
 from .errors import CatnetError, shown, whole_option
 from .ir import Span
 
@@ -58,7 +58,7 @@ SEED_RANGE = (0, 2**32 - 1)
 def configure(parser: argparse.ArgumentParser) -> None:
     """The options of ``catnet sample``; numbers are read as text and checked by :func:`request`."""
     parser.add_argument("file", help="a .cat file")
-    parser.add_argument("--entry", default=None, help="the morphism to sample (default: the file's `main`)")
+    add_entry_argument(parser, "the morphism to sample (default: the file's `main`)")
     parser.add_argument("--base", default=None, metavar='"x,y"',
                         help="for a trivialization E -> B ⊗ F: the base point whose fiber is sampled, dim B numbers")
     parser.add_argument("-n", dest="n", default="1000", metavar="N", help="how many points (default 1000)")

@@ -182,10 +182,10 @@ def render(summary: Summary, title: str = "") -> str:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from .cli import add_root_argument, depth
+    from .cli import add_entry_argument, add_root_argument, depth
 
     parser.add_argument("file", help="a .cat file")
-    parser.add_argument("--entry", default=None, help="the morphism to summarize (default: the file's `main`)")
+    add_entry_argument(parser, "the morphism to summarize (default: the file's `main`)")
     parser.add_argument("--depth", type=depth, metavar="N", default=None,
                         help=f"list boxes nested up to N levels deep (default {MAX_DEPTH}); the total counts every level")
     add_root_argument(parser)

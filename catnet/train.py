@@ -82,7 +82,7 @@ from . import data as datalib
 from .budget import require_fits
 from .check import Module, require_lowerable
 from .check.inputs import bad_argument, vocab_bounds
-from .cli import add_root_argument
+from .cli import add_entry_argument, add_root_argument
 from .errors import CatnetError, suggest
 from .ir import Diagram, Span, Ty, first_not_iso
 from .parallel import distributed
@@ -111,7 +111,7 @@ ACCUMULATE_RANGE = (1, 2**31 - 1)
 def configure(parser: argparse.ArgumentParser) -> None:
     """The options of ``catnet train``; numbers are read as text and checked by :func:`options`."""
     parser.add_argument("file", help="a .cat file")
-    parser.add_argument("--entry", default=None, help="the morphism to train (default: the file's `main`)")
+    add_entry_argument(parser, "the morphism to train (default: the file's `main`)")
     parser.add_argument(
         "--objective",
         default=None,

@@ -73,3 +73,26 @@ def test_python_dash_m() -> None:
 def test_missing_file_is_a_diagnostic(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "does/not/exist.cat"]) == 1
     assert "error[E0001]: no such file" in capsys.readouterr().err
+
+
+def test_every_command_names_its_definition_the_same_way() -> None:
+    """``--entry``, ``--morphism`` and ``-m`` are one option, ``args.entry``, wherever a command takes a definition."""
+    import argparse
+    import importlib
+
+    from catnet.cli import COMMANDS
+
+    takes = []
+    for name, (module_name, _) in COMMANDS.items():
+        parser = argparse.ArgumentParser()
+        importlib.import_module(module_name).configure(parser)
+        chosen = [a for a in parser._actions if {"--entry", "--morphism", "-m"} & set(a.option_strings)]
+        if not chosen:
+            continue
+        takes.append(name)
+        (action,) = chosen
+        assert set(action.option_strings) == {"--entry", "--morphism", "-m"} and action.dest == "entry", name
+    assert {"render", "summary", "train", "eval", "predict", "export", "analyze", "verify", "sample"} <= set(takes)
+    args = argparse.ArgumentParser()
+    importlib.import_module(COMMANDS["render"][0]).configure(args)
+    assert args.parse_args(["x.cat", "-m", "net"]).entry == args.parse_args(["x.cat", "--entry", "net"]).entry == "net"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 CASES = sorted((HERE / "golden" / "errors").glob("*.cat"))
 
 
-def _diagnostic(case: Path) -> str:
+def _error(case: Path) -> CatnetError:
     rel = os.path.relpath(case, HERE)
     cwd = os.getcwd()
     os.chdir(HERE)
@@ -27,7 +28,7 @@ def _diagnostic(case: Path) -> str:
             load(rel)
     finally:
         os.chdir(cwd)
-    return info.value.render() + "\n"
+    return info.value
 
 
 def test_there_are_enough_cases() -> None:
@@ -36,8 +37,14 @@ def test_there_are_enough_cases() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
 def test_error_golden(case: Path) -> None:
-    text = _diagnostic(case)
+    error = _error(case)
+    text = error.render() + "\n"
     golden(case.with_suffix(".err"), text)
+    # The same diagnostic as data (catnet check --format json), in its own golden file.
+    data = error.to_json(os.path.relpath(case, HERE))
+    golden(case.with_suffix(".json"), json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    assert list(data) == ["file", "range", "severity", "code", "title", "message", "notes", "help"]
+    assert data["code"] == text.split("error[", 1)[1][:5] and data["title"] == CODES[data["code"]]
     code = text.split("error[", 1)[1][:5]
     assert code in CODES
     # Every diagnostic is located: file:line:col (an import cycle is
@@ -55,6 +62,25 @@ def test_cli_exit_code_and_no_traceback(name: str) -> None:
     assert proc.returncode == 1
     assert "error[E" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_check_writes_json_for_editors() -> None:
+    """``catnet check --format json``: one document, every file with its diagnostics, exit 1 if any failed."""
+    bad = HERE / "golden" / "errors" / "compose_mismatch.cat"
+    proc = subprocess.run(
+        [sys.executable, "-m", "catnet", "check", "--format", "json", "examples/residual.cat", str(bad)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )
+    assert proc.returncode == 1 and proc.stderr == ""
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == "catnet-check/1"
+    good, failed = doc["files"]
+    assert good["ok"] and good["diagnostics"] == [] and good["entry"] == "resnet"
+    assert {"name": "resnet", "type": "Image -> Logits"} in good["definitions"]
+    (diag,) = failed["diagnostics"]
+    assert not failed["ok"] and diag["code"] == "E0301" and diag["file"] == str(bad)
+    assert diag["range"]["start"] == {"line": 8, "column": 34}
+    assert diag["range"]["end"]["column"] == 48
 
 
 def test_every_code_is_documented() -> None:

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cli import add_root_argument
+from ..cli import add_entry_argument, add_root_argument
 from ..errors import CatnetError, whole_option
 from ..use.trained import Checkpoint, checkpoint
 from .errors import AnalysisError
@@ -116,7 +116,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the run directory of `catnet train` (its --out); the checkpoint of its result is read (its best epoch by validation loss, else the newest), verified first")
     parser.add_argument("--data", required=True, metavar="DATA",
                         help="the data, as `catnet train --data` takes it (digits, moons, ..., or a .npz with x and y)")
-    parser.add_argument("--entry", default=None, help="the morphism the run trained (default: the file's `main`)")
+    add_entry_argument(parser, "the morphism the run trained (default: the file's `main`)")
     parser.add_argument("--wires", default=None, metavar="A,B",
                         help="the wires to analyze, as `catnet summary` names the boxes (default: every definition's "
                         "output, and the entry's input and output)")

@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import add_root_argument, depth
+from ..cli import add_entry_argument, add_root_argument, depth
 from ..errors import CatnetError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="the .cat file")
-    parser.add_argument("--morphism", "-m", metavar="NAME", help="the definition to draw (default: the file's `main`)")
+    add_entry_argument(parser, "the definition to draw (default: the file's `main`)")
     parser.add_argument("-o", "--output", metavar="OUT", help="output file: .svg, .png, .pdf, .dot or .tex")
     parser.add_argument("--format", choices=("dot", "tex", "svg", "png", "pdf"),
                         help="output format (default: from the extension of OUT, else dot)")
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     result = render(
         load(args.file, root=args.root),
         args.output,
-        morphism=args.morphism,
+        morphism=args.entry,
         format=args.format,
         depth=args.depth,
         shapes=args.shapes,

@@ -41,7 +41,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..cli import add_root_argument
+from ..cli import add_entry_argument, add_root_argument
 from ..errors import CatnetError, shown, whole_option
 from ..ir import Diagram, Ob, Span
 from .actions import Action, BadRep, act, action, element
@@ -70,8 +70,7 @@ _CLAIM_HELP = "write the claim after the signature, e.g. `morphism net : Image -
 def configure(parser: argparse.ArgumentParser) -> None:
     """The options of ``catnet verify``; numbers are read as text and checked by :func:`options`."""
     parser.add_argument("file", help="a .cat file")
-    parser.add_argument("--morphism", "--entry", dest="morphism", default=None, metavar="NAME",
-                        help="verify only NAME (default: every morphism with an `equivariant under`/`invariant under` claim)")
+    add_entry_argument(parser, "verify only NAME (default: every morphism with an `equivariant under`/`invariant under` claim)")
     parser.add_argument("--samples", default=str(DEFAULT_SAMPLES), metavar="N",
                         help=f"for a group of more than {ALL_ELEMENTS} elements: how many random elements to try "
                              f"besides its generators (default {DEFAULT_SAMPLES})")
@@ -379,9 +378,9 @@ def run(args: argparse.Namespace) -> int:
 
     module = catnet.load(args.file, root=args.root)
     try:
-        todo = claimed(module, args.morphism)
+        todo = claimed(module, args.entry)
         skipped = [(name, why) for name, _ in todo if (why := generic(module, name)) is not None]
-        if skipped and (args.morphism is not None or len(skipped) == len(todo)):
+        if skipped and (args.entry is not None or len(skipped) == len(todo)):
             raise skipped[0][1]
     except CatnetError as e:
         raise module.locate(e) from None

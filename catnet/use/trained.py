@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .. import checkpoints as ckpt
+from ..cli import add_entry_argument
 from ..errors import CatnetError, whole_option
 from ..ir import Diagram, Span
 
@@ -69,8 +70,7 @@ def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
                         help="the run directory of `catnet train` (its --out); its checkpoint is verified before it is read")
     parser.add_argument("--epoch", default=None, metavar="N",
                         help="the saved epoch to read (default: the best epoch of a run with a validation set, else the newest)")
-    parser.add_argument("--entry", default=None, metavar="NAME",
-                        help="the morphism to use (default: the one the run trained, its --objective or --entry, else the file's `main`)")
+    add_entry_argument(parser, "the morphism to use (default: the one the run trained, its --objective or --entry, else the file's `main`)")
 
 
 @dataclass(frozen=True)
