@@ -1,0 +1,1 @@
+"""Editor support for ``.cat`` files: syntax highlighting (:mod:`catnet.editor.lexer`)."""
