@@ -35,7 +35,16 @@ without crossing a wire:
    row, down to a lane of its own between the two rows, back to the start
    of the next row and on into it.  These *return wires* are the only
    stretches that run against the flow.  A trace's cell does not wrap (its
-   loops run over the top of it), nor does anything top to bottom.
+   loops run over the top of it), nor does anything top to bottom;
+6. each row reaches across the flow as far as its elements, pass points
+   and labels do, and the rows go one under the other with the return
+   lanes between them;
+7. last, the box gets its padding (a band for its title, and one for each
+   feedback loop of a trace), every element its corner, every wire its
+   route through the block and every label its rectangle.
+
+Each step is a method of ``_BlockLayout``, which holds one box's layout
+while it is made, and runs them in this order.
 
 If the figure is still wider than the page, or wider than ``max_aspect``
 times its height, the room is shrunk and everything is laid out again,
@@ -603,442 +612,11 @@ class _Engine:
         return self.g.nodes[w.src]["kind"] == G.COPY
 
     def layout(self, cid: str | None) -> Block:
-        """Lay out nested box ``cid`` (``None``: the whole diagram).
+        """Lay out nested box ``cid`` (``None``: the whole diagram), step by step: see :class:`_BlockLayout`.
 
         The blocks of the boxes inside it must be in ``self.blocks`` already.
         """
-        elements = list(self.members.get(cid, [])) + list(self.children.get(cid, []))
-        order = {e: (self.index[e] if e in self.index else self.first[e]) for e in elements}
-        elements.sort(key=lambda e: order[e])
-        ins, outs = self.boundary(cid)
-        in_index = {e: i for i, e in enumerate(ins)}
-        out_index = {e: j for j, e in enumerate(outs)}
-        n_data = len(ins) - (len(self.param_ins.get(cid, [])) if cid is not None else 0)
-
-        # Wires seen from this block: (wire, source element or None, target element or None).
-        local: list[tuple[Wire, str | None, str | None]] = []
-        for w in self.local_wires.get(cid, []):
-            a, b = self.lift(cid, w.src), self.lift(cid, w.dst)
-            if a is None and b is None:
-                continue
-            if a is not None and a == b:
-                continue  # inside one child block
-            if a is None:
-                assert (w.src, w.sport) in in_index
-            if b is None:
-                assert (w.src, w.sport) in out_index
-            local.append((w, a, b))
-
-        # 1. ranks by longest path
-        preds: dict[str, list[str]] = {e: [] for e in elements}
-        for w, a, b in local:
-            if a is not None and b is not None:
-                preds[b].append(a)
-        rank = _longest_path_ranks(elements, preds)
-        R = 1 + max(rank.values(), default=-1)
-        # Each rank's elements (in IR order), the wires that start in it and
-        # the wires that pass through it (in wire order): the placement
-        # below visits each once, so its cost is linear in the drawing.
-        at_rank: list[list[str]] = [[] for _ in range(R)]
-        for e in elements:
-            at_rank[rank[e]].append(e)
-        starting: list[list[tuple[Wire, str]]] = [[] for _ in range(R)]
-        passing: list[list[Wire]] = [[] for _ in range(R)]
-        feeds_of: dict[str, list[Wire]] = {e: [] for e in elements}
-        span: dict[int, tuple[int, int]] = {}
-        for w, a, b in local:
-            ra = -1 if a is None else rank[a]
-            rb = R if b is None else rank[b]
-            span[w.key] = (ra, rb)
-            if a is not None:
-                starting[ra].append((w, a))
-            if b is not None:
-                feeds_of[b].append(w)
-            for r in range(ra + 1, rb):
-                passing[r].append(w)
-
-        def extent(e: str) -> tuple[float, float, float]:
-            """(flow, cross, lane) of an element."""
-            if e in self.blocks:
-                blk = self.blocks[e]
-                return (blk.F, blk.C, 0.0)
-            F, C = self.node_size(e)
-            return (F, C, self.lane(e))
-
-        def reach(e: str) -> float:
-            return self.blocks[e].F if e in self.blocks else self.reach(e)
-
-        def port_offset(e: str, index: int, out: bool) -> float:
-            """Cross offset of a port from the element's centre (without lane)."""
-            if e in self.blocks:
-                blk = self.blocks[e]
-                return (blk.outputs if out else blk.inputs)[index] - blk.C / 2
-            return self.port_cross(e, index, out) - self.node_size(e)[1] / 2
-
-        def in_port(e: str, w: Wire) -> int:
-            return w.dport if e == w.dst else self._block_in(e, w)
-
-        def out_port(e: str, w: Wire) -> int:
-            return w.sport if e == w.src else self._block_out(e, w)
-
-        # 2.+3. place rank by rank; port positions known so far, by wire key.
-        # Parameter ports start above the data, where their wires go.
-        src_pos: dict[int, float] = {}
-        for w, a, b in local:
-            if a is None:
-                i = in_index[(w.src, w.sport)]
-                src_pos[w.key] = i * WIRE_GAP if i < n_data else -(len(ins) - i) * WIRE_GAP
-        center: dict[str, float] = {}
-        routes_c: dict[int, list[float]] = {}
-        label_room: dict[str, float] = {}
-        # A G-space wire's label has a second line (its action): when data
-        # flows left to right, it rises a line higher above the wire.
-        rise: dict[str, float] = {}
-        for w, a, b in local:
-            if not self.lr and self.labelled_here(w, a, cid) and a is not None:
-                room = self.label_width(w) + 0.15
-                label_room[a] = max(label_room.get(a, 0.0), room)
-            if self.lr and self.labelled_here(w, a, cid) and w.action is not None and a is not None:
-                rise[a] = LINE
-
-        for r in range(R):
-            items: list[tuple[float, float, int, str | int]] = []  # (desired, tiebreak, kind order, id)
-            for e in at_rank[r]:
-                feeds = [w for w in feeds_of[e] if w.key in src_pos]
-                # An element goes where its data comes from; parameters follow.
-                data = [w for w in feeds if w.style != G.PARAMETER] or feeds
-                wanted = [src_pos[w.key] - port_offset(e, in_port(e, w), False) for w in data]
-                desired = sum(wanted) / len(wanted) if wanted else float("nan")
-                tie = min((self._wire_order(w) for w in data), default=float(order[e]))
-                items.append((desired, tie, 0, e))
-            for w in passing[r]:
-                items.append((src_pos[w.key], self._wire_order(w), 1, w.key))
-            # Elements that nothing feeds go after their neighbours in IR
-            # order, but the starts of feedback loops and parameter sources
-            # go first: their wires run over the top.
-            known = [it[0] for it in items if it[0] == it[0]]
-            fallback = (max(known) + 1.0) if known else 0.0
-            first = (min(known) - 1.0) if known else 0.0
-            items = [(it[0] if it[0] == it[0] else first if self._goes_first(it) else fallback, it[1], it[2], it[3])
-                     for it in items]
-            items.sort(key=lambda it: (round(it[0], 6), it[1], it[2]))
-            placed: list[float] = []
-            sizes: list[tuple[float, float]] = []  # (before centre, after centre)
-            for desired, _, kind, ident in items:
-                if kind == 0:
-                    _, C, lane = extent(ident)  # type: ignore[arg-type]
-                    before = C / 2 + lane + rise.get(ident, 0.0)  # type: ignore[arg-type]
-                    after = C / 2 + label_room.get(ident, 0.0) + rise.get(ident, 0.0)  # type: ignore[arg-type]
-                else:
-                    before, after = 0.0, 0.0
-                if placed:
-                    gap = GAP_CROSS if (kind == 0 or items[len(placed) - 1][2] == 0) else WIRE_GAP
-                    lowest = placed[-1] + sizes[-1][1] + gap + before
-                    desired = max(desired, lowest)
-                placed.append(desired)
-                sizes.append((before, after))
-            if placed:
-                shift = sum(it[0] - p for it, p in zip(items, placed)) / len(placed)
-                placed = [p + shift for p in placed]
-            for (desired, _, kind, ident), p in zip(items, placed):
-                if kind == 0:
-                    center[ident] = p  # type: ignore[index]
-                else:
-                    routes_c.setdefault(ident, []).append(p)  # type: ignore[arg-type]
-            # output ports of this rank, and pass points, feed the next rank
-            for w, a in starting[r]:
-                src_pos[w.key] = center[a] + port_offset(a, out_port(a, w), True)
-            for w in passing[r]:
-                src_pos[w.key] = routes_c[w.key][-1]
-
-        # boundary ports follow the wires they carry: the domain in order,
-        # the parameter ports among them where their wires run
-        in_c = [j * WIRE_GAP for j in range(len(ins))]
-        # Top to bottom, a wire's label is beside it: the next wire keeps clear of it.
-        room = [WIRE_GAP] * len(ins)
-        for w, a, b in local:
-            if a is None:
-                i = in_index[(w.src, w.sport)]
-                if not self.lr and w.labelled:
-                    room[i] = max(room[i], self.label_width(w) + 0.2)
-                if w.key in routes_c:
-                    in_c[i] = routes_c[w.key][0]
-                elif b is not None:
-                    in_c[i] = center[b] + port_offset(b, in_port(b, w), False)
-        for i in range(1, n_data):
-            in_c[i] = max(in_c[i], in_c[i - 1])
-        by_cross = sorted(range(len(ins)), key=lambda i: (round(in_c[i], 6), i >= n_data, i))
-        spread = _spread([in_c[i] for i in by_cross], [room[i] for i in by_cross])
-        for i, c in zip(by_cross, spread):
-            in_c[i] = c
-        out_c = [j * WIRE_GAP for j in range(len(outs))]
-        for w, a, b in local:
-            if b is None:
-                out_c[out_index[(w.src, w.sport)]] = src_pos[w.key]
-        out_c = _spread(out_c)
-
-        # Each wire's crosses where it leaves its start, passes each rank and arrives.
-        crosses: dict[int, list[float]] = {}
-        for w, a, b in local:
-            ra, rb = span[w.key]
-            if a is None:
-                cs = [in_c[in_index[(w.src, w.sport)]]]
-            else:
-                cs = [center[a] + port_offset(a, out_port(a, w), True)]
-            cs += routes_c.get(w.key, [])
-            if b is None:
-                cs.append(out_c[out_index[(w.src, w.sport)]])
-            else:
-                cs.append(center[b] + port_offset(b, in_port(b, w), False))
-            crosses[w.key] = cs
-
-        # 4. flow: rank bands, and the gaps between them in three zones
-        width = [0.0] * R
-        for e in elements:
-            width[rank[e]] = max(width[rank[e]], reach(e))
-        lead_a = [0.0] * (R + 1)  # gap g precedes rank g; gap R follows the last
-        lead_c = [0.0] * (R + 1)
-        bend = [0.0] * (R + 1)  # a gap where every wire runs straight on needs no room to bend
-        labels: list[tuple[Wire, int, bool]] = []  # (wire, gap, at arrival)
-        for w, a, b in local:
-            ra, rb = span[w.key]
-            cs = crosses[w.key]
-            for k in range(rb - ra):
-                if abs(cs[k + 1] - cs[k]) > 1e-6:
-                    bend[ra + 1 + k] = max(bend[ra + 1 + k], min(1.0, CURVE + 0.2 * abs(cs[k + 1] - cs[k])))
-            if self.labelled_here(w, a, cid):
-                arrival = self.at_arrival(w)
-                along = self.label_size(w)[0] + LEAD
-                lead = lead_c if arrival else lead_a
-                lead[ra + 1] = max(lead[ra + 1], along)
-                labels.append((w, ra + 1, arrival))
-        gaps = [max(GAP_FLOW, lead_a[g] + bend[g] + lead_c[g]) for g in range(R + 1)]
-
-        # 5. rows: wrap where the ranks are wider than the room
-        rows = [(0, R)]
-        budget = self.budget.get(cid, math.inf)
-        if self.wraps(cid) and R > 1 and budget < math.inf:
-            unit = [width[r] + gaps[r + 1] for r in range(R)]
-            diff = [0] * (R + 1)
-            for ra, rb in span.values():
-                diff[max(ra, 0)] += 1
-                diff[rb] -= 1
-            cost, run = [], 0
-            for r in range(R):
-                run += diff[r]
-                cost.append(run)
-            rows = wrap_rows(unit, cost, budget - gaps[0])
-            if len(rows) > 1:
-                # A last row of a rank or two that would all but fit on the
-                # row before goes there: a row holding one ⊕ reads badly.
-                (s0, _), (s1, t1) = rows[-2], rows[-1]
-                tail = sum(unit[s1:t1])
-                if tail < 0.2 * budget and sum(unit[s0:t1]) <= 1.1 * (budget - gaps[0]):
-                    rows[-2:] = [(s0, t1)]
-        row_of = [0] * R
-        for k, (s, t) in enumerate(rows):
-            for r in range(s, t):
-                row_of[r] = k
-        # The wires each row break cuts, top to bottom at the end of its row.
-        cuts: dict[int, list[int]] = {s: [] for s, _ in rows[1:]}
-        if cuts:
-            for w, a, b in local:
-                ra, rb = span[w.key]
-                for g in range(ra + 1, min(rb, R - 1) + 1):
-                    if g in cuts:
-                        cuts[g].append(w.key)
-            wire_order = {w.key: self._wire_order(w) for w, _, _ in local}
-            for g, keys in cuts.items():
-                ra_of = {key: span[key][0] for key in keys}
-                keys.sort(key=lambda key: (crosses[key][g - 1 - ra_of[key]], crosses[key][g - ra_of[key]],
-                                           wire_order[key]))
-        returns = {g: max(len(keys) - 1, 0) * RETURN_GAP for g, keys in cuts.items()}
-
-        starts = [0.0] * R
-        row_end: list[float] = []
-        extent_of: list[float] = []
-        for k, (s, t) in enumerate(rows):
-            f = gaps[0] if k == 0 else 2 * RETURN_PAD + returns[s] + lead_c[s]
-            for r in range(s, t):
-                starts[r] = f
-                f += width[r]
-                if r < t - 1:
-                    f += gaps[r + 1]
-            if k == len(rows) - 1:
-                f += gaps[R]
-                row_end.append(f)
-                extent_of.append(f)
-            else:
-                f += lead_a[t]
-                row_end.append(f)
-                extent_of.append(f + RETURN_PAD + returns[t])
-        F_inner = max(extent_of)
-
-        # 6. across: each row's extent, then the rows one under the other
-        last = len(rows) - 1
-        lows = [math.inf] * len(rows)
-        highs = [-math.inf] * len(rows)
-
-        def grow(k: int, lo: float, hi: float) -> None:
-            lows[k] = min(lows[k], lo)
-            highs[k] = max(highs[k], hi)
-
-        for e in elements:
-            _, C, lane = extent(e)
-            grow(row_of[rank[e]], center[e] - C / 2 - lane - rise.get(e, 0.0),
-                 center[e] + C / 2 + label_room.get(e, 0.0) + rise.get(e, 0.0))
-        for key, cs in routes_c.items():
-            ra = span[key][0]
-            for i, c in enumerate(cs):
-                grow(row_of[ra + 1 + i], c, c)
-        for c in in_c:
-            grow(0, c, c)
-        for c in out_c:
-            grow(last, c, c)
-        for w, g, arrival in labels:
-            ra = span[w.key][0]
-            c = crosses[w.key][g - ra if arrival else g - 1 - ra]
-            k = (row_of[g] if g < R else last) if arrival else (row_of[g - 1] if g > 0 else 0)
-            _, across = self.label_size(w)
-            grow(k, c - across if self.lr else c, c if self.lr else c + across)
-        lows = [lo if lo < math.inf else 0.0 for lo in lows]
-        highs = [hi if hi > -math.inf else 0.0 for hi in highs]
-        off = [-lows[0]]
-        lanes: dict[int, list[float]] = {}
-        for k in range(1, len(rows)):
-            s = rows[k][0]
-            top = off[k - 1] + highs[k - 1] + RETURN_PAD
-            m = len(cuts[s])
-            lanes[s] = [top + (m - 1 - j) * RETURN_GAP for j in range(m)]
-            off.append(top + returns[s] + RETURN_PAD - lows[k])
-        C_inner = off[last] + highs[last]
-
-        blk = Block(rows=len(rows))
-        if cid is None:
-            pf, pc_lo, pc_hi, pf_hi = 0.0, 0.0, 0.0, 0.0
-        else:
-            cl = self.clusters[cid]
-            title = cluster_title(cl)
-            pf, pf_hi, pc_lo, pc_hi = PAD, PAD, PAD, PAD
-            if self.lr:
-                pc_lo += TITLE
-            else:
-                pf += TITLE
-            # A trace's feedback loops run in a band of their own above its cell.
-            pc_lo += LOOP * self.loops(cid)
-            # the title must fit across the top
-            need = text_width(title, SMALL_CHAR * 1.1) + 2 * PAD
-            if cl.claim is not None:
-                badge = text_width(claim_text(cl.claim), SMALL_CHAR) + BADGE_PAD
-                if self.lr:
-                    need += badge
-                else:
-                    # The badge goes to the top right corner, the title stays
-                    # at the left, and the wires that enter at the top run
-                    # between them.
-                    need = 2 * max(need - 2 * PAD, badge) + 2 * PAD + WIRE_GAP
-            if self.lr and F_inner + pf + pf_hi < need:
-                pf_hi += need - (F_inner + pf + pf_hi)
-            if not self.lr and C_inner + pc_lo + pc_hi < need:
-                extra = need - (C_inner + pc_lo + pc_hi)
-                pc_lo += extra / 2
-                pc_hi += extra / 2
-            if not self.lr and in_c:
-                # Top to bottom, wires enter through the top: they enter to
-                # the right of the title, never through it.
-                clear = 0.2 + text_width(title, SMALL_CHAR * 1.1) - (pc_lo + off[0] + min(in_c))
-                if clear > 0:
-                    pc_lo += clear
-        blk.inner = (pf, pc_lo)
-        blk.F = F_inner + pf + pf_hi
-        blk.C = C_inner + pc_lo + pc_hi
-        oc = pc_lo
-
-        def cross(r: int, c: float) -> float:
-            """A cross position of rank ``r`` (-1: the inputs, R: the outputs) in the block."""
-            return oc + off[row_of[r] if 0 <= r < R else (0 if r < 0 else last)] + c
-
-        corner: dict[str, tuple[float, float]] = {}
-        for e in elements:
-            Fe, Ce, _ = extent(e)
-            r = rank[e]
-            fe = pf + starts[r] + (width[r] - Fe) / 2
-            ce = cross(r, center[e] - Ce / 2)
-            corner[e] = (fe, ce)
-            if e in self.blocks:
-                blk.blocks[e] = (fe, ce)
-            else:
-                blk.nodes[e] = (fe, ce, Fe, Ce)
-                before = gaps[r] if r == rows[row_of[r]][0] and row_of[r] == 0 or r != rows[row_of[r]][0] else lead_c[r]
-                blk.bands[e] = (pf + starts[r] - before, pf + starts[r])
-        blk.inputs = [cross(-1, c) for c in in_c]
-        blk.outputs = [cross(R, c) for c in out_c]
-        # A wire's place among those a break cuts, break by break: a wire
-        # from the first row to the third is cut twice.
-        position = {(g, key): j for g, keys in cuts.items() for j, key in enumerate(keys)}
-
-        for w, a, b in local:
-            ra, rb = span[w.key]
-            cs = crosses[w.key]
-            # where it starts here
-            if a is None:
-                pts: list[tuple[float, float, str]] = [(0.0, blk.inputs[in_index[(w.src, w.sport)]], "")]
-            elif a in self.blocks:
-                fe, ce = corner[a]
-                pts = [(fe + self.blocks[a].F, cross(ra, cs[0]), "")]
-            else:
-                pts = [(corner[a][0] + self.port_flow(a, True), cross(ra, cs[0]), "")]
-            for i, g in enumerate(range(ra + 1, rb + 1)):
-                cu, cv = cs[i], cs[i + 1]
-                band_end = pf if g == 0 else pf + starts[g - 1] + width[g - 1]
-                arrive = pf + (starts[g] if g < R else row_end[last])
-                if g == rb:
-                    if b is None:
-                        fv = arrive
-                    elif b in self.blocks:
-                        fv = corner[b][0]
-                    else:
-                        fv = corner[b][0] + self.port_flow(b, False)
-                else:
-                    fv = arrive
-                zone_a = band_end + lead_a[g]
-                uc, vc = cross(g - 1, cu), cross(g, cv)
-                if 0 < g < R and row_of[g - 1] != row_of[g]:
-                    j, m = position[g, w.key], len(cuts[g])
-                    turn = pf + row_end[row_of[g - 1]] + RETURN_PAD + (m - 1 - j) * RETURN_GAP
-                    back = pf + RETURN_PAD + (m - 1 - j) * RETURN_GAP
-                    lane = oc + lanes[g][j]
-                    pts += [(zone_a, uc, "-"), (turn, uc, "-"), (turn, lane, "-"), (back, lane, "-"),
-                            (back, vc, "-"), (fv, vc, "-")]
-                else:
-                    pts += [(zone_a, uc, "-"), (arrive - lead_c[g], vc, "~"), (fv, vc, "-")]
-                if g < rb:
-                    pts.append((fv + width[g], vc, "-"))
-            if b is None:
-                pts.append((blk.F, pts[-1][1], "-"))
-            elif b not in self.blocks and w.style == G.PARAMETER:
-                # into the box's lane, then across the flow into the box
-                fe, ce = corner[b]
-                mid = fe + extent(b)[0] / 2
-                pts += [(mid, pts[-1][1], "-"), (mid, ce, "-")]
-            route = [pts[0]]
-            for p in pts[1:]:
-                if abs(p[0] - route[-1][0]) > 1e-9 or abs(p[1] - route[-1][1]) > 1e-9:
-                    route.append(p)
-            blk.routes[w.key] = route
-        for w, g, arrival in labels:
-            ra = span[w.key][0]
-            F_l, C_l = self.label_size(w)
-            if arrival:
-                end = pf + (starts[g] if g < R else row_end[last])
-                mid = end - lead_c[g] / 2
-                c = cross(g, crosses[w.key][g - ra])
-            else:
-                start = blk.routes[w.key][0][0]
-                mid = (start + (pf if g == 0 else pf + starts[g - 1] + width[g - 1]) + lead_a[g]) / 2
-                c = cross(g - 1, crosses[w.key][g - 1 - ra])
-            blk.labels[w.key] = (mid - F_l / 2, c - C_l, F_l, C_l) if self.lr else (mid - F_l / 2, c, F_l, C_l)
-        return blk
+        return _BlockLayout(self, cid).block()
 
     def _goes_first(self, item: tuple) -> bool:
         """Whether a rank's element that nothing feeds goes first: a loop's start or a parameter source."""
@@ -1196,6 +774,691 @@ class _Engine:
                     kinds.append(k or "-")
                 pts.append((f, c))
         return pts, "".join(kinds)
+
+
+class _BlockLayout:
+    """One nested box while it is laid out: the state its steps share, one method per step.
+
+    Built from the engine and the box's id (``None``: the whole diagram),
+    once the boxes inside it have their blocks in ``eng.blocks``.
+    :meth:`block` runs the steps in order; each decides one thing from what
+    the steps before it decided, and keeps it here:
+
+    1. :meth:`rank_elements`: each element's rank, and what each rank holds;
+    2.+3. :meth:`place`: each element's and each pass point's cross position,
+       rank by rank; :meth:`boundary_ports`: the boundary ports';
+       :meth:`wire_crosses`: every wire's cross at each rank it meets;
+    4. :meth:`zones`: each rank's width and the three zones of each gap;
+    5. :meth:`wrap`: the rows; :meth:`cut`: the wires each row break cuts;
+       :meth:`place_along`: where each rank starts along the flow;
+    6. :meth:`row_extents` and :meth:`stack_rows`: the rows across the flow;
+    7. :meth:`frame`: the box's padding and size; :meth:`corners`,
+       :meth:`route` and :meth:`label_rects`: the :class:`Block` itself.
+
+    Steps 2 to 6 keep cross positions as the ranks were placed, before
+    they wrapped; :meth:`cross` moves one to its row's place in the block.
+    """
+
+    def __init__(self, eng: _Engine, cid: str | None) -> None:
+        self.eng = eng
+        self.cid = cid
+        self.lr = eng.lr
+        elements = list(eng.members.get(cid, [])) + list(eng.children.get(cid, []))
+        #: Each element's IR order: a node's own, a child block's first node's.
+        self.order = {e: (eng.index[e] if e in eng.index else eng.first[e]) for e in elements}
+        elements.sort(key=lambda e: self.order[e])
+        self.elements = elements
+        self.ins, self.outs = eng.boundary(cid)
+        self.in_index = {e: i for i, e in enumerate(self.ins)}
+        self.out_index = {e: j for j, e in enumerate(self.outs)}
+        #: How many input ports carry data; the parameter ports come after them.
+        self.n_data = len(self.ins) - (len(eng.param_ins.get(cid, [])) if cid is not None else 0)
+        self.local = self.local_wires()
+
+    def block(self) -> Block:
+        """The laid-out block: every step, in order."""
+        self.rank_elements()
+        self.place()
+        self.boundary_ports()
+        self.wire_crosses()
+        self.zones()
+        self.wrap()
+        self.cut()
+        self.place_along()
+        self.row_extents()
+        self.stack_rows()
+        blk = self.frame()
+        self.corners()
+        for w, a, b in self.local:
+            blk.routes[w.key] = self.route(w, a, b)
+        self.label_rects()
+        return blk
+
+    def local_wires(self) -> list[tuple[Wire, str | None, str | None]]:
+        """The wires seen from this block: (wire, source element or None, target element or None).
+
+        ``None`` is outside the block: the wire enters or leaves by a
+        boundary port.  A wire that runs inside one child block is that
+        block's alone.
+        """
+        eng, cid = self.eng, self.cid
+        local: list[tuple[Wire, str | None, str | None]] = []
+        for w in eng.local_wires.get(cid, []):
+            a, b = eng.lift(cid, w.src), eng.lift(cid, w.dst)
+            if a is None and b is None:
+                continue
+            if a is not None and a == b:
+                continue  # inside one child block
+            if a is None:
+                assert (w.src, w.sport) in self.in_index
+            if b is None:
+                assert (w.src, w.sport) in self.out_index
+            local.append((w, a, b))
+        return local
+
+    # -- an element's geometry: a node, or a child block ----------------------
+
+    def extent(self, e: str) -> tuple[float, float, float]:
+        """(flow, cross, lane) of an element."""
+        blocks = self.eng.blocks
+        if e in blocks:
+            blk = blocks[e]
+            return (blk.F, blk.C, 0.0)
+        F, C = self.eng.node_size(e)
+        return (F, C, self.eng.lane(e))
+
+    def reach(self, e: str) -> float:
+        """The room an element takes along the flow (see :meth:`_Engine.reach`)."""
+        blocks = self.eng.blocks
+        return blocks[e].F if e in blocks else self.eng.reach(e)
+
+    def port_offset(self, e: str, index: int, out: bool) -> float:
+        """Cross offset of a port from the element's centre (without lane)."""
+        eng = self.eng
+        if e in eng.blocks:
+            blk = eng.blocks[e]
+            return (blk.outputs if out else blk.inputs)[index] - blk.C / 2
+        return eng.port_cross(e, index, out) - eng.node_size(e)[1] / 2
+
+    def in_port(self, e: str, w: Wire) -> int:
+        """Which input port of element ``e`` wire ``w`` enters by."""
+        return w.dport if e == w.dst else self.eng._block_in(e, w)
+
+    def out_port(self, e: str, w: Wire) -> int:
+        """Which output port of element ``e`` wire ``w`` leaves by."""
+        return w.sport if e == w.src else self.eng._block_out(e, w)
+
+    # -- the steps -------------------------------------------------------------
+
+    def rank_elements(self) -> None:
+        """1. Rank the elements by the longest path from the inputs, so every wire runs forward.
+
+        Also files each rank's elements (in IR order), the wires that start
+        in it and the wires that pass through it (in wire order), each
+        element's input wires, and each wire's ``span``: the ranks of its
+        ends (-1: the inputs, ``R``: the outputs).  The placement visits
+        each once, so its cost is linear in the drawing.
+        """
+        elements, local = self.elements, self.local
+        preds: dict[str, list[str]] = {e: [] for e in elements}
+        for w, a, b in local:
+            if a is not None and b is not None:
+                preds[b].append(a)
+        rank = _longest_path_ranks(elements, preds)
+        R = 1 + max(rank.values(), default=-1)
+        at_rank: list[list[str]] = [[] for _ in range(R)]
+        for e in elements:
+            at_rank[rank[e]].append(e)
+        starting: list[list[tuple[Wire, str]]] = [[] for _ in range(R)]
+        passing: list[list[Wire]] = [[] for _ in range(R)]
+        feeds_of: dict[str, list[Wire]] = {e: [] for e in elements}
+        span: dict[int, tuple[int, int]] = {}
+        for w, a, b in local:
+            ra = -1 if a is None else rank[a]
+            rb = R if b is None else rank[b]
+            span[w.key] = (ra, rb)
+            if a is not None:
+                starting[ra].append((w, a))
+            if b is not None:
+                feeds_of[b].append(w)
+            for r in range(ra + 1, rb):
+                passing[r].append(w)
+        self.rank, self.R, self.at_rank = rank, R, at_rank
+        self.starting, self.passing, self.feeds_of, self.span = starting, passing, feeds_of, span
+
+    def place(self) -> None:
+        """2.+3. Across the flow, rank by rank: where each element and each pass point goes.
+
+        ``src_pos`` keeps, by wire key, the cross at which each wire is known
+        to run so far: a boundary port's, then an output port's, then a
+        pass point's.  Each rank reads it for its wires and writes it for
+        the wires that leave or pass it (:meth:`place_rank`).  Decides
+        ``center`` (each element's centre) and ``routes_c`` (each wire's
+        pass points, one a rank it skips, so it runs between boxes).
+        """
+        in_index, n_ins, n_data = self.in_index, len(self.ins), self.n_data
+        # Parameter ports start above the data, where their wires go.
+        src_pos: dict[int, float] = {}
+        for w, a, b in self.local:
+            if a is None:
+                i = in_index[(w.src, w.sport)]
+                src_pos[w.key] = i * WIRE_GAP if i < n_data else -(n_ins - i) * WIRE_GAP
+        self.src_pos = src_pos
+        self.center: dict[str, float] = {}
+        self.routes_c: dict[int, list[float]] = {}
+        self.text_room()
+        for r in range(self.R):
+            self.place_rank(r)
+
+    def text_room(self) -> None:
+        """The room an element keeps beside it, across the flow, for the labels of the wires it makes.
+
+        Top to bottom, a wire's label is beside it: the element keeps its
+        width after it (``label_room``).  A G-space wire's label has a
+        second line (its action): when data flows left to right, it rises a
+        line higher above the wire, and the element keeps that line
+        (``rise``).
+        """
+        eng, cid, lr = self.eng, self.cid, self.lr
+        label_room: dict[str, float] = {}
+        rise: dict[str, float] = {}
+        for w, a, b in self.local:
+            if not lr and eng.labelled_here(w, a, cid) and a is not None:
+                room = eng.label_width(w) + 0.15
+                label_room[a] = max(label_room.get(a, 0.0), room)
+            if lr and eng.labelled_here(w, a, cid) and w.action is not None and a is not None:
+                rise[a] = LINE
+        self.label_room, self.rise = label_room, rise
+
+    def place_rank(self, r: int) -> None:
+        """Place rank ``r``: its items in order, pushed apart; its output ports and pass points feed the next rank."""
+        items = self.rank_items(r)
+        placed = self.push_apart(items)
+        center, routes_c, src_pos = self.center, self.routes_c, self.src_pos
+        for (desired, _, kind, ident), p in zip(items, placed):
+            if kind == 0:
+                center[ident] = p  # type: ignore[index]
+            else:
+                routes_c.setdefault(ident, []).append(p)  # type: ignore[arg-type]
+        for w, a in self.starting[r]:
+            src_pos[w.key] = center[a] + self.port_offset(a, self.out_port(a, w), True)
+        for w in self.passing[r]:
+            src_pos[w.key] = routes_c[w.key][-1]
+
+    def rank_items(self, r: int) -> list[tuple[float, float, int, str | int]]:
+        """Rank ``r``'s elements and pass points in their order across the flow, each with where it would go.
+
+        Items are ``(desired, tiebreak, kind, id)``: kind 0 an element, 1 a
+        wire's pass point.  An element goes where its input wires point on
+        average: its data wires, or its parameter wires if it has no other.
+        """
+        eng, src_pos = self.eng, self.src_pos
+        items: list[tuple[float, float, int, str | int]] = []
+        for e in self.at_rank[r]:
+            feeds = [w for w in self.feeds_of[e] if w.key in src_pos]
+            # An element goes where its data comes from; parameters follow.
+            data = [w for w in feeds if w.style != G.PARAMETER] or feeds
+            wanted = [src_pos[w.key] - self.port_offset(e, self.in_port(e, w), False) for w in data]
+            desired = sum(wanted) / len(wanted) if wanted else float("nan")
+            tie = min((eng._wire_order(w) for w in data), default=float(self.order[e]))
+            items.append((desired, tie, 0, e))
+        for w in self.passing[r]:
+            items.append((src_pos[w.key], eng._wire_order(w), 1, w.key))
+        # Elements that nothing feeds go after their neighbours in IR
+        # order, but the starts of feedback loops and parameter sources
+        # go first: their wires run over the top.
+        known = [it[0] for it in items if it[0] == it[0]]
+        fallback = (max(known) + 1.0) if known else 0.0
+        first = (min(known) - 1.0) if known else 0.0
+        items = [(it[0] if it[0] == it[0] else first if eng._goes_first(it) else fallback, it[1], it[2], it[3])
+                 for it in items]
+        items.sort(key=lambda it: (round(it[0], 6), it[1], it[2]))
+        return items
+
+    def push_apart(self, items: list[tuple[float, float, int, str | int]]) -> list[float]:
+        """Each item's cross: where it would go, pushed on just enough not to touch the one before.
+
+        Elements keep a gap from their neighbours, and room for their lane
+        and labels; pass points keep a wire gap from one another.  The rank
+        is then shifted back as a whole, by how far it was pushed on average.
+        """
+        label_room, rise = self.label_room, self.rise
+        placed: list[float] = []
+        sizes: list[tuple[float, float]] = []  # (before centre, after centre)
+        for desired, _, kind, ident in items:
+            if kind == 0:
+                _, C, lane = self.extent(ident)  # type: ignore[arg-type]
+                before = C / 2 + lane + rise.get(ident, 0.0)  # type: ignore[arg-type]
+                after = C / 2 + label_room.get(ident, 0.0) + rise.get(ident, 0.0)  # type: ignore[arg-type]
+            else:
+                before, after = 0.0, 0.0
+            if placed:
+                gap = GAP_CROSS if (kind == 0 or items[len(placed) - 1][2] == 0) else WIRE_GAP
+                lowest = placed[-1] + sizes[-1][1] + gap + before
+                desired = max(desired, lowest)
+            placed.append(desired)
+            sizes.append((before, after))
+        if placed:
+            shift = sum(it[0] - p for it, p in zip(items, placed)) / len(placed)
+            placed = [p + shift for p in placed]
+        return placed
+
+    def boundary_ports(self) -> None:
+        """The cross positions of the boundary ports (``in_c``, ``out_c``).
+
+        They follow the wires they carry: the domain in order, the
+        parameter ports among them where their wires run; the outputs where
+        their wires arrive.  Each is a wire gap (or a label's room) past
+        the one before it.
+        """
+        eng, lr, in_index, n_data = self.eng, self.lr, self.in_index, self.n_data
+        n_ins = len(self.ins)
+        in_c = [j * WIRE_GAP for j in range(n_ins)]
+        # Top to bottom, a wire's label is beside it: the next wire keeps clear of it.
+        room = [WIRE_GAP] * n_ins
+        for w, a, b in self.local:
+            if a is None:
+                i = in_index[(w.src, w.sport)]
+                if not lr and w.labelled:
+                    room[i] = max(room[i], eng.label_width(w) + 0.2)
+                if w.key in self.routes_c:
+                    in_c[i] = self.routes_c[w.key][0]
+                elif b is not None:
+                    in_c[i] = self.center[b] + self.port_offset(b, self.in_port(b, w), False)
+        for i in range(1, n_data):
+            in_c[i] = max(in_c[i], in_c[i - 1])
+        by_cross = sorted(range(n_ins), key=lambda i: (round(in_c[i], 6), i >= n_data, i))
+        spread = _spread([in_c[i] for i in by_cross], [room[i] for i in by_cross])
+        for i, c in zip(by_cross, spread):
+            in_c[i] = c
+        out_c = [j * WIRE_GAP for j in range(len(self.outs))]
+        for w, a, b in self.local:
+            if b is None:
+                out_c[self.out_index[(w.src, w.sport)]] = self.src_pos[w.key]
+        self.in_c, self.out_c = in_c, _spread(out_c)
+
+    def wire_crosses(self) -> None:
+        """Each wire's crosses (``crosses``): where it leaves its start, passes each rank and arrives."""
+        center, routes_c = self.center, self.routes_c
+        crosses: dict[int, list[float]] = {}
+        for w, a, b in self.local:
+            if a is None:
+                cs = [self.in_c[self.in_index[(w.src, w.sport)]]]
+            else:
+                cs = [center[a] + self.port_offset(a, self.out_port(a, w), True)]
+            cs += routes_c.get(w.key, [])
+            if b is None:
+                cs.append(self.out_c[self.out_index[(w.src, w.sport)]])
+            else:
+                cs.append(center[b] + self.port_offset(b, self.in_port(b, w), False))
+            crosses[w.key] = cs
+        self.crosses = crosses
+
+    def zones(self) -> None:
+        """4. Along the flow: each rank's ``width``, and the three zones of the gap before it.
+
+        Gap ``g`` precedes rank ``g`` (gap ``R`` follows the last).  Wires
+        leave their ports straight (zone A, ``lead_a``), bend (zone B,
+        ``bend``) and arrive straight (zone C, ``lead_c``); a wire's label
+        goes in zone A, or in zone C when it leaves a copy dot, and the
+        zone is as long as its longest label.  A gap where every wire runs
+        straight on needs no room to bend.  Decides ``gaps`` (each gap's
+        length) and ``labels``: (wire, gap, at arrival) for each wire
+        labelled in this block.
+        """
+        eng, cid, R, rank, span, crosses = self.eng, self.cid, self.R, self.rank, self.span, self.crosses
+        width = [0.0] * R
+        for e in self.elements:
+            width[rank[e]] = max(width[rank[e]], self.reach(e))
+        lead_a = [0.0] * (R + 1)
+        lead_c = [0.0] * (R + 1)
+        bend = [0.0] * (R + 1)
+        labels: list[tuple[Wire, int, bool]] = []
+        for w, a, b in self.local:
+            ra, rb = span[w.key]
+            cs = crosses[w.key]
+            for k in range(rb - ra):
+                if abs(cs[k + 1] - cs[k]) > 1e-6:
+                    bend[ra + 1 + k] = max(bend[ra + 1 + k], min(1.0, CURVE + 0.2 * abs(cs[k + 1] - cs[k])))
+            if eng.labelled_here(w, a, cid):
+                arrival = eng.at_arrival(w)
+                along = eng.label_size(w)[0] + LEAD
+                lead = lead_c if arrival else lead_a
+                lead[ra + 1] = max(lead[ra + 1], along)
+                labels.append((w, ra + 1, arrival))
+        self.width, self.lead_a, self.lead_c, self.labels = width, lead_a, lead_c, labels
+        self.gaps = [max(GAP_FLOW, lead_a[g] + bend[g] + lead_c[g]) for g in range(R + 1)]
+
+    def wrap(self) -> None:
+        """5. Which ranks go in which row (``rows``, ``row_of``), where they are wider than the box's room.
+
+        A row break costs the wires it cuts (:func:`catnet.render.wrap.split`
+        weighs them).  Only a box that :meth:`_Engine.wraps` wraps, and only
+        when :meth:`_Engine.place` gave it a room.
+        """
+        R, gaps = self.R, self.gaps
+        rows = [(0, R)]
+        budget = self.eng.budget.get(self.cid, math.inf)
+        if self.eng.wraps(self.cid) and R > 1 and budget < math.inf:
+            unit = [self.width[r] + gaps[r + 1] for r in range(R)]
+            # How many wires run past the end of each rank: a running sum of
+            # +1 where a wire starts and -1 where it ends.
+            diff = [0] * (R + 1)
+            for ra, rb in self.span.values():
+                diff[max(ra, 0)] += 1
+                diff[rb] -= 1
+            cost, run = [], 0
+            for r in range(R):
+                run += diff[r]
+                cost.append(run)
+            rows = wrap_rows(unit, cost, budget - gaps[0])
+            if len(rows) > 1:
+                # A last row of a rank or two that would all but fit on the
+                # row before goes there: a row holding one ⊕ reads badly.
+                (s0, _), (s1, t1) = rows[-2], rows[-1]
+                tail = sum(unit[s1:t1])
+                if tail < 0.2 * budget and sum(unit[s0:t1]) <= 1.1 * (budget - gaps[0]):
+                    rows[-2:] = [(s0, t1)]
+        row_of = [0] * R
+        for k, (s, t) in enumerate(rows):
+            for r in range(s, t):
+                row_of[r] = k
+        self.rows, self.row_of, self.last = rows, row_of, len(rows) - 1
+
+    def cut(self) -> None:
+        """The wires each row break cuts (``cuts``, by the gap it falls in), and the room their returns take.
+
+        They are ordered top to bottom as they leave the end of their row,
+        so that their return wires do not cross; ``returns`` is the width
+        of the band their return lanes take between the two rows.
+        """
+        R, span, crosses = self.R, self.span, self.crosses
+        cuts: dict[int, list[int]] = {s: [] for s, _ in self.rows[1:]}
+        if cuts:
+            for w, a, b in self.local:
+                ra, rb = span[w.key]
+                for g in range(ra + 1, min(rb, R - 1) + 1):
+                    if g in cuts:
+                        cuts[g].append(w.key)
+            wire_order = {w.key: self.eng._wire_order(w) for w, _, _ in self.local}
+            for g, keys in cuts.items():
+                ra_of = {key: span[key][0] for key in keys}
+                keys.sort(key=lambda key: (crosses[key][g - 1 - ra_of[key]], crosses[key][g - ra_of[key]],
+                                           wire_order[key]))
+        self.cuts = cuts
+        self.returns = {g: max(len(keys) - 1, 0) * RETURN_GAP for g, keys in cuts.items()}
+
+    def place_along(self) -> None:
+        """Along the flow: where each rank starts (``starts``), each row ends (``row_end``), all end (``F_inner``).
+
+        Each row starts at the box's left, after the return wires that
+        come back into it; each row but the last ends after its zone A
+        (where its cut wires turn) and keeps room for those returns.
+        """
+        rows, gaps, width, returns = self.rows, self.gaps, self.width, self.returns
+        starts = [0.0] * self.R
+        row_end: list[float] = []
+        extent_of: list[float] = []
+        for k, (s, t) in enumerate(rows):
+            f = gaps[0] if k == 0 else 2 * RETURN_PAD + returns[s] + self.lead_c[s]
+            for r in range(s, t):
+                starts[r] = f
+                f += width[r]
+                if r < t - 1:
+                    f += gaps[r + 1]
+            if k == len(rows) - 1:
+                f += gaps[self.R]
+                row_end.append(f)
+                extent_of.append(f)
+            else:
+                f += self.lead_a[t]
+                row_end.append(f)
+                extent_of.append(f + RETURN_PAD + returns[t])
+        self.starts, self.row_end, self.F_inner = starts, row_end, max(extent_of)
+
+    def row_extents(self) -> None:
+        """6. Each row's extent across the flow (``lows``, ``highs``), as its ranks were placed.
+
+        A row holds its elements with their lanes and labels' room, its
+        pass points, and the labels made in it; the first row also holds
+        the input ports, the last the output ports.
+        """
+        R, rank, row_of, last, span, lr = self.R, self.rank, self.row_of, self.last, self.span, self.lr
+        lows = [math.inf] * len(self.rows)
+        highs = [-math.inf] * len(self.rows)
+
+        def grow(k: int, lo: float, hi: float) -> None:
+            lows[k] = min(lows[k], lo)
+            highs[k] = max(highs[k], hi)
+
+        center, label_room, rise = self.center, self.label_room, self.rise
+        for e in self.elements:
+            _, C, lane = self.extent(e)
+            grow(row_of[rank[e]], center[e] - C / 2 - lane - rise.get(e, 0.0),
+                 center[e] + C / 2 + label_room.get(e, 0.0) + rise.get(e, 0.0))
+        for key, cs in self.routes_c.items():
+            ra = span[key][0]
+            for i, c in enumerate(cs):
+                grow(row_of[ra + 1 + i], c, c)
+        for c in self.in_c:
+            grow(0, c, c)
+        for c in self.out_c:
+            grow(last, c, c)
+        for w, g, arrival in self.labels:
+            ra = span[w.key][0]
+            c = self.crosses[w.key][g - ra if arrival else g - 1 - ra]
+            k = (row_of[g] if g < R else last) if arrival else (row_of[g - 1] if g > 0 else 0)
+            _, across = self.eng.label_size(w)
+            grow(k, c - across if lr else c, c if lr else c + across)
+        self.lows = [lo if lo < math.inf else 0.0 for lo in lows]
+        self.highs = [hi if hi > -math.inf else 0.0 for hi in highs]
+
+    def stack_rows(self) -> None:
+        """The rows one under the other: each row's offset (``off``), the return lanes between them.
+
+        Between two rows run the return wires of the break, each in a lane
+        of its own (``lanes``, by the gap of the break, the first cut wire
+        furthest from the row above), clear of both rows.  ``C_inner`` is
+        how far across the contents reach.
+        """
+        rows, cuts, lows, highs = self.rows, self.cuts, self.lows, self.highs
+        off = [-lows[0]]
+        lanes: dict[int, list[float]] = {}
+        for k in range(1, len(rows)):
+            s = rows[k][0]
+            top = off[k - 1] + highs[k - 1] + RETURN_PAD
+            m = len(cuts[s])
+            lanes[s] = [top + (m - 1 - j) * RETURN_GAP for j in range(m)]
+            off.append(top + self.returns[s] + RETURN_PAD - lows[k])
+        self.off, self.lanes = off, lanes
+        self.C_inner = off[self.last] + highs[self.last]
+
+    def frame(self) -> Block:
+        """7. The box around the contents: its padding on each side, so the block's size.
+
+        A nested box keeps a band for its title (above the contents left to
+        right, before them top to bottom), one for each feedback loop of a
+        trace, and room for its title and claim badge across its top; top
+        to bottom, its input wires enter to the right of its title.  The
+        whole diagram has no box around it.  Returns the block, its size
+        set and its contents still to place.
+        """
+        lr, F_inner, C_inner = self.lr, self.F_inner, self.C_inner
+        blk = Block(rows=len(self.rows))
+        if self.cid is None:
+            pf, pc_lo, pc_hi, pf_hi = 0.0, 0.0, 0.0, 0.0
+        else:
+            cl = self.eng.clusters[self.cid]
+            title = cluster_title(cl)
+            pf, pf_hi, pc_lo, pc_hi = PAD, PAD, PAD, PAD
+            if lr:
+                pc_lo += TITLE
+            else:
+                pf += TITLE
+            # A trace's feedback loops run in a band of their own above its cell.
+            pc_lo += LOOP * self.eng.loops(self.cid)
+            # the title must fit across the top
+            need = text_width(title, SMALL_CHAR * 1.1) + 2 * PAD
+            if cl.claim is not None:
+                badge = text_width(claim_text(cl.claim), SMALL_CHAR) + BADGE_PAD
+                if lr:
+                    need += badge
+                else:
+                    # The badge goes to the top right corner, the title stays
+                    # at the left, and the wires that enter at the top run
+                    # between them.
+                    need = 2 * max(need - 2 * PAD, badge) + 2 * PAD + WIRE_GAP
+            if lr and F_inner + pf + pf_hi < need:
+                pf_hi += need - (F_inner + pf + pf_hi)
+            if not lr and C_inner + pc_lo + pc_hi < need:
+                extra = need - (C_inner + pc_lo + pc_hi)
+                pc_lo += extra / 2
+                pc_hi += extra / 2
+            if not lr and self.in_c:
+                # Top to bottom, wires enter through the top: they enter to
+                # the right of the title, never through it.
+                clear = 0.2 + text_width(title, SMALL_CHAR * 1.1) - (pc_lo + self.off[0] + min(self.in_c))
+                if clear > 0:
+                    pc_lo += clear
+        blk.inner = (pf, pc_lo)
+        blk.F = F_inner + pf + pf_hi
+        blk.C = C_inner + pc_lo + pc_hi
+        #: The contents' corner in the block: flow, and cross.
+        self.pf, self.oc = pf, pc_lo
+        # Where a cross of 0 in each rank's row lies in the block, the
+        # inputs' first and the outputs' last: :meth:`cross` is asked often.
+        off, row_of = self.off, self.row_of
+        self.origin = [pc_lo + off[0], *(pc_lo + off[row_of[r]] for r in range(self.R)), pc_lo + off[self.last]]
+        self.blk = blk
+        return blk
+
+    def cross(self, r: int, c: float) -> float:
+        """A cross position ``c`` of rank ``r`` (-1: the inputs, R: the outputs), in its row, as one in the block."""
+        return self.origin[r + 1] + c
+
+    def corners(self) -> None:
+        """Each element's corner in the block (``corner``), the band before each node's rank, and the boundary ports.
+
+        An element is centred along the flow in its rank.  The band before
+        a node's rank is the whole gap, but at the start of a row after
+        the first, where only zone C (after the returns) is the rank's.
+        """
+        blk, pf, rank, starts, width = self.blk, self.pf, self.rank, self.starts, self.width
+        rows, row_of, gaps, lead_c = self.rows, self.row_of, self.gaps, self.lead_c
+        corner: dict[str, tuple[float, float]] = {}
+        for e in self.elements:
+            Fe, Ce, _ = self.extent(e)
+            r = rank[e]
+            fe = pf + starts[r] + (width[r] - Fe) / 2
+            ce = self.cross(r, self.center[e] - Ce / 2)
+            corner[e] = (fe, ce)
+            if e in self.eng.blocks:
+                blk.blocks[e] = (fe, ce)
+            else:
+                blk.nodes[e] = (fe, ce, Fe, Ce)
+                before = gaps[r] if r == rows[row_of[r]][0] and row_of[r] == 0 or r != rows[row_of[r]][0] else lead_c[r]
+                blk.bands[e] = (pf + starts[r] - before, pf + starts[r])
+        blk.inputs = [self.cross(-1, c) for c in self.in_c]
+        blk.outputs = [self.cross(self.R, c) for c in self.out_c]
+        self.corner = corner
+        # A wire's place among those a break cuts, break by break: a wire
+        # from the first row to the third is cut twice.
+        self.position = {(g, key): j for g, keys in self.cuts.items() for j, key in enumerate(keys)}
+
+    def route(self, w: Wire, a: str | None, b: str | None) -> list[tuple[float, float, str]]:
+        """Wire ``w``'s run in the block (made at element ``a``, ending at ``b``), as :attr:`Block.routes` keeps it.
+
+        From where it starts here (a boundary port, or an element's output
+        port) it crosses each gap up to its end (:meth:`through_gap`),
+        straight through each rank it skips; then it runs on to the block's
+        edge (an output port), or, a parameter wire, into its box's lane
+        and across the flow into the box.  A point that repeats the one
+        before it is dropped.
+        """
+        eng, corner, pf, starts, width, R = self.eng, self.corner, self.pf, self.starts, self.width, self.R
+        ra, rb = self.span[w.key]
+        cs = self.crosses[w.key]
+        # where it starts here
+        if a is None:
+            pts: list[tuple[float, float, str]] = [(0.0, self.blk.inputs[self.in_index[(w.src, w.sport)]], "")]
+        elif a in eng.blocks:
+            fe, ce = corner[a]
+            pts = [(fe + eng.blocks[a].F, self.cross(ra, cs[0]), "")]
+        else:
+            pts = [(corner[a][0] + eng.port_flow(a, True), self.cross(ra, cs[0]), "")]
+        for i, g in enumerate(range(ra + 1, rb + 1)):
+            arrive = pf + (starts[g] if g < R else self.row_end[self.last])
+            if g == rb:
+                if b is None:
+                    fv = arrive
+                elif b in eng.blocks:
+                    fv = corner[b][0]
+                else:
+                    fv = corner[b][0] + eng.port_flow(b, False)
+            else:
+                fv = arrive
+            uc, vc = self.cross(g - 1, cs[i]), self.cross(g, cs[i + 1])
+            pts += self.through_gap(w, g, uc, vc, arrive, fv)
+            if g < rb:
+                pts.append((fv + width[g], vc, "-"))
+        if b is None:
+            pts.append((self.blk.F, pts[-1][1], "-"))
+        elif b not in eng.blocks and w.style == G.PARAMETER:
+            # into the box's lane, then across the flow into the box
+            fe, ce = corner[b]
+            mid = fe + self.extent(b)[0] / 2
+            pts += [(mid, pts[-1][1], "-"), (mid, ce, "-")]
+        route = [pts[0]]
+        for p in pts[1:]:
+            if abs(p[0] - route[-1][0]) > 1e-9 or abs(p[1] - route[-1][1]) > 1e-9:
+                route.append(p)
+        return route
+
+    def through_gap(self, w: Wire, g: int, uc: float, vc: float, arrive: float,
+                    fv: float) -> list[tuple[float, float, str]]:
+        """Wire ``w``'s points across gap ``g``: from rank ``g - 1`` at cross ``uc`` to ``fv`` at cross ``vc``.
+
+        ``arrive`` is where zone C ends.  Within a row the wire runs
+        straight through zone A, bends through zone B and runs straight
+        through zone C.  Across a row break it runs on from the end of its
+        row, across to its lane between the rows, back to the start of the
+        next row and on into it; the wires a break cuts turn one return gap
+        apart, the first cut furthest out, so their returns nest and never
+        cross.
+        """
+        pf, row_of = self.pf, self.row_of
+        band_end = pf if g == 0 else pf + self.starts[g - 1] + self.width[g - 1]
+        zone_a = band_end + self.lead_a[g]
+        if 0 < g < self.R and row_of[g - 1] != row_of[g]:
+            j, m = self.position[g, w.key], len(self.cuts[g])
+            turn = pf + self.row_end[row_of[g - 1]] + RETURN_PAD + (m - 1 - j) * RETURN_GAP
+            back = pf + RETURN_PAD + (m - 1 - j) * RETURN_GAP
+            lane = self.oc + self.lanes[g][j]
+            return [(zone_a, uc, "-"), (turn, uc, "-"), (turn, lane, "-"), (back, lane, "-"),
+                    (back, vc, "-"), (fv, vc, "-")]
+        return [(zone_a, uc, "-"), (arrive - self.lead_c[g], vc, "~"), (fv, vc, "-")]
+
+    def label_rects(self) -> None:
+        """Each label's rectangle in the block: above its wire left to right, beside it top to bottom.
+
+        A label at its wire's arrival (a copy dot's wire) is centred in
+        zone C, any other between the wire's start and the end of zone A.
+        They read the wires' routes, so they come after :meth:`route`.
+        """
+        blk, pf, starts, width, R = self.blk, self.pf, self.starts, self.width, self.R
+        lead_a, lead_c, span, crosses = self.lead_a, self.lead_c, self.span, self.crosses
+        for w, g, arrival in self.labels:
+            ra = span[w.key][0]
+            F_l, C_l = self.eng.label_size(w)
+            if arrival:
+                end = pf + (starts[g] if g < R else self.row_end[self.last])
+                mid = end - lead_c[g] / 2
+                c = self.cross(g, crosses[w.key][g - ra])
+            else:
+                start = blk.routes[w.key][0][0]
+                mid = (start + (pf if g == 0 else pf + starts[g - 1] + width[g - 1]) + lead_a[g]) / 2
+                c = self.cross(g - 1, crosses[w.key][g - 1 - ra])
+            blk.labels[w.key] = (mid - F_l / 2, c - C_l, F_l, C_l) if self.lr else (mid - F_l / 2, c, F_l, C_l)
 
 
 def _longest_path_ranks(elements: list[str], preds: dict[str, list[str]]) -> dict[str, int]:
