@@ -188,6 +188,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_entry_argument(parser, "the morphism to summarize (default: the file's `main`)")
     parser.add_argument("--depth", type=depth, metavar="N", default=None,
                         help=f"list boxes nested up to N levels deep (default {MAX_DEPTH}); the total counts every level")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="text (default): a table; json: one JSON document (schema in docs/editors.md)")
     add_root_argument(parser)
 
 
@@ -197,6 +199,24 @@ def run(args: argparse.Namespace) -> int:
     module = catnet.load(args.file, root=args.root)
     diagram = module.diagram(args.entry)
     name = args.entry or getattr(module, "entry", None) or ""
+    summary = summarize(diagram, args.depth)
+    if args.format == "json":
+        import json
+
+        print(json.dumps(to_json(summary, args.file, name, diagram), ensure_ascii=False, indent=2))
+        return 0
     title = f"{args.file}: {name} : {diagram.dom} -> {diagram.cod}" if name else f"{args.file}"
-    print(render(summarize(diagram, args.depth), title))
+    print(render(summary, title))
     return 0
+
+
+#: The ``schema`` of ``catnet summary --format json``; it changes only when the format does.
+JSON_SCHEMA = "catnet-summary/1"
+
+
+def to_json(summary: Summary, file: str, entry: str, diagram: Diagram) -> dict:
+    """The table as data: the morphism, one object per row (the columns of the text table), the total."""
+    rows = [{"box": r.path, "depth": r.depth, "kind": r.kind, "type": r.type, "params": r.params, "notes": r.note}
+            for r in summary.rows]
+    return {"schema": JSON_SCHEMA, "file": file, "entry": entry, "type": f"{diagram.dom} -> {diagram.cod}",
+            "rows": rows, "total": summary.total}

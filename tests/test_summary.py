@@ -100,3 +100,21 @@ def test_cli_summary_reports_errors() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 1
     assert "error[E0001]" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_summary_as_json_has_every_row_and_the_total(capsys) -> None:
+    """``catnet summary --format json``: the table's rows and total as data, for scripts and editors."""
+    import json
+
+    from catnet.cli import main
+
+    assert main(["summary", str(ROOT / "examples" / "siamese.cat"), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "catnet-summary/1" and doc["entry"] == "siamese"
+    assert doc["type"] == "Image ⊗ Image -> Score"
+    assert main(["summary", str(ROOT / "examples" / "siamese.cat")]) == 0
+    text = capsys.readouterr().out
+    assert f"{doc['total']:,}" in text.splitlines()[-1]
+    assert [r["box"] for r in doc["rows"]] == [line.split()[0] for line in text.splitlines()[3:-2]]
+    assert doc["rows"][0] == {"box": "enc", "depth": 0, "kind": "composite", "type": "Image -> Embedding",
+                              "params": 12448, "notes": "shared `enc`"}
