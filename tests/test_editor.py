@@ -51,3 +51,66 @@ def test_pygmentize_finds_the_lexer_by_name_and_by_file_name(tmp_path: Path) -> 
     assert '<span class="kd">morphism</span>' in by_name.stdout and '<span class="nb">dense</span>' in by_name.stdout
     by_file = subprocess.run([sys.executable, "-m", "pygments", "-N", example], capture_output=True, text=True, timeout=60)
     assert by_file.stdout.strip() == "catnet"
+
+
+# -- the TextMate grammar of editors/vscode ---------------------------------------------------
+
+VSCODE = ROOT / "editors" / "vscode"
+
+
+def _grammar() -> dict:
+    import json
+
+    return json.loads((VSCODE / "syntaxes" / "catnet.tmLanguage.json").read_text(encoding="utf-8"))
+
+
+def _scan(line: str, rules: list[tuple[str, re.Pattern]]) -> list[tuple[str, str]]:
+    """(scope, text) pieces of ``line`` as a TextMate tokenizer finds them: the leftmost match, the first rule on a tie."""
+    out, at = [], 0
+    while at < len(line):
+        found = [(m.start(), k, m) for k, (_, rx) in enumerate(rules) if (m := rx.search(line, at)) and m.end() > m.start()]
+        if not found:
+            out.append(("", line[at:]))
+            break
+        start, k, m = min(found, key=lambda f: (f[0], f[1]))
+        if start > at:
+            out.append(("", line[at:start]))
+        out.append((rules[k][0], m.group()))
+        at = m.end()
+    return out
+
+
+def test_the_vscode_extension_declares_the_language_and_its_grammar() -> None:
+    import json
+
+    package = json.loads((VSCODE / "package.json").read_text(encoding="utf-8"))
+    (language,) = package["contributes"]["languages"]
+    (grammar,) = package["contributes"]["grammars"]
+    assert language["extensions"] == [".cat"] and grammar["scopeName"] == _grammar()["scopeName"] == "source.catnet"
+    assert (VSCODE / language["configuration"]).is_file() and (VSCODE / grammar["path"]).is_file()
+    config = json.loads((VSCODE / "language-configuration.json").read_text(encoding="utf-8"))
+    assert config["comments"]["lineComment"] == "#"
+
+
+def test_the_textmate_grammar_names_what_the_lexer_names() -> None:
+    from catnet.editor.lexer import DECLARATIONS, KEYWORDS
+    from catnet.library import GENERATORS
+
+    repo = _grammar()["repository"]
+    assert set(repo["generator"]["match"][len(r"\b("):-len(r")\b")].split("|")) == set(GENERATORS)
+    assert set(repo["keyword"]["match"][len(r"\b("):-len(r")\b")].split("|")) == set(KEYWORDS)
+    assert repo["declaration"]["match"].startswith(r"\b(" + "|".join(DECLARATIONS) + ")")
+
+
+def test_the_textmate_grammar_gives_every_word_of_every_example_a_scope() -> None:
+    grammar = _grammar()
+    repo = grammar["repository"]
+    rules = [(repo[p["include"][1:]].get("name", "declaration"), re.compile(repo[p["include"][1:]]["match"]))
+             for p in grammar["patterns"]]
+    for path in FILES:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            unscoped = "".join(text for scope, text in _scan(line, rules) if not scope)
+            assert unscoped.strip(" \t,.()[]{}") == "", (path.name, line, unscoped)
+    scopes = dict((text, scope) for scope, text in _scan("morphism net : R[8] -> R[2] = dense ; repeat 2 block # c", rules))
+    assert scopes["dense"] == "support.function.catnet" and scopes["repeat"] == "keyword.control.catnet"
+    assert scopes["block"] == "variable.other.catnet" and scopes["# c"] == "comment.line.number-sign.catnet"
