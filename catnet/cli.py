@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("catnet.use.evaluate", "score a trained model on its run's test set (the numbers training printed)"),
     "predict": ("catnet.use.predict", "run a trained model on the inputs of an .npz file, writing its outputs to an .npz"),
     "export": ("catnet.use.export", "serialize a trained model with jax.export (a symbolic batch size)"),
+    "lsp": ("catnet.editor.server", "a language server for editors: diagnostics, hover, definitions, completion, formatting"),
 }
 
 EPILOG = """examples:
