@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +44,7 @@ from .budget import host_memory, size_text
 from .cli import add_entry_argument, add_root_argument
 from .errors import CatnetError, shown, whole_option
 from .ir import Span
+from .use.trained import output_file, write_atomically
 
 #: Points drawn per compiled call: bounds the memory of a large draw.
 CHUNK = 65536
@@ -103,27 +102,6 @@ def parse_base(text: str, base: Any) -> np.ndarray:
             help=f'e.g. --base "{example}"',
         )
     return np.asarray(values, np.float32)
-
-
-def _output(path: str) -> Path:
-    """The output path, checked writable (a folder that exists or can be made, not a directory itself)."""
-    if not path:
-        raise _fail("-o is empty", help="-o names the .npz file to write, e.g. -o samples.npz")
-    out = Path(path)
-    if out.is_dir():
-        raise _fail(f"-o {path} is a directory", help="-o names the .npz file to write, e.g. -o samples.npz")
-    if out.suffix != ".npz":
-        raise _fail(f"-o {path} does not end in .npz", help=f"the points are written as an .npz archive: -o {out.with_suffix('.npz')}")
-    if os.path.lexists(out) and not out.is_file():
-        raise _fail(f"-o {path} exists and is not a regular file")
-    base = out.absolute().parent
-    while not os.path.lexists(base) and base != base.parent:
-        base = base.parent
-    if not base.is_dir():
-        raise _fail(f"cannot create -o {path}: {base} is a file, not a directory")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise _fail(f"cannot create -o {path}: no permission to write in {base}")
-    return out
 
 
 def _checkpoint_dir(path: str) -> Path:
@@ -206,7 +184,8 @@ def request(args: argparse.Namespace, module: Any, entry: str) -> dict[str, Any]
             f"{n} points of {width} float32 numbers need {size_text(need)} of memory, but only {size_text(free)} is available",
             help="ask for fewer points (-n) and run several times with other --seed values",
         )
-    out = _output(args.out)
+    out = output_file("-o", args.out, "samples.npz", ".npz", written="the points are written as an .npz archive",
+                      error=_fail)
     checkpoint = _checkpoint_dir(args.checkpoint) if args.checkpoint is not None else None
     return {"kind": kind, "diagram": diagram, "n": n, "seed": seed, "base": base, "out": out, "checkpoint": checkpoint}
 
@@ -225,19 +204,6 @@ def draw(model: Any, kind: str, n: int, seed: int, base: np.ndarray | None = Non
         x = flows.sample(model, m, k) if kind == "flow" else bundles.sample(model, base, m, k)
         parts.append(np.asarray(x, np.float32))
     return np.concatenate(parts, axis=0)
-
-
-def _write(out: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write the ``.npz`` atomically: a temporary file in the same folder, then a rename."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npz", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -268,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     arrays = {"x": x}
     if req["base"] is not None:
         arrays["base"] = req["base"]
-    _write(req["out"], arrays)
+    write_atomically("-o", req["out"], lambda f: np.savez(f, **arrays), error=_fail)
     if req["base"] is not None:
         what = "of the fiber over (" + ", ".join(f"{v:g}" for v in req["base"]) + f") from `{entry}`"
     else:

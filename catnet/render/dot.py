@@ -202,10 +202,9 @@ class _Writer:
     # -- pieces -------------------------------------------------------------
 
     def clusters(self) -> None:
-        level: dict[str, int] = {}
+        level = G.shades(self.g)
         children: dict[str | None, list[G.Cluster]] = {}
         for cl in self.g.graph["clusters"]:
-            level[cl.id] = 0 if cl.kind == "entry" else (level.get(cl.parent, 0) + 1 if cl.parent else 1)
             children.setdefault(cl.parent, []).append(cl)
 
         def emit(parent: str | None, indent: str) -> None:

@@ -644,6 +644,14 @@ def hidden_swaps(g: nx.MultiDiGraph) -> set[str]:
     return out
 
 
+def shades(g: nx.MultiDiGraph) -> dict[str, int]:
+    """How dark each nested box is drawn (an index into ``style.CLUSTER_FILLS``): the entry 0, each level inside one more."""
+    level: dict[str, int] = {}
+    for cl in g.graph["clusters"]:  # parents come before their children
+        level[cl.id] = 0 if cl.kind == "entry" else (level.get(cl.parent, 0) + 1 if cl.parent else 1)
+    return level
+
+
 def cluster_path(g: nx.MultiDiGraph, cluster: str | None) -> tuple[str, ...]:
     """The ids of the clusters around ``cluster``, outermost first, itself last."""
     parent = {c.id: c.parent for c in g.graph["clusters"]}

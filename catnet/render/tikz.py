@@ -143,9 +143,8 @@ class _Writer:
     # -- pieces -----------------------------------------------------------------
 
     def clusters(self) -> None:
-        level = {}
+        level = G.shades(self.g)
         for cl in self.g.graph["clusters"]:
-            level[cl.id] = 0 if cl.kind == "entry" else (level.get(cl.parent, 0) + 1 if cl.parent else 1)
             f, c, F, C = self.L.clusters[cl.id]
             fill = _gray(cluster_fill(level[cl.id]))
             draw = "black" if cl.kind == "entry" else _gray(CLUSTER_BORDER)

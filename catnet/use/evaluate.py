@@ -65,11 +65,7 @@ examples:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The options of ``catnet eval``; numbers are read as text and checked by :func:`request`."""
-    parser.description = DESCRIPTION
-    parser.epilog = EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("file", help="the .cat file the model was trained from")
-    trained.add_checkpoint_argument(parser)
+    trained.add_common_arguments(parser, DESCRIPTION, EPILOG)
     parser.add_argument("--data", default=None, metavar="DATA",
                         help="the data, as `catnet train --data` takes it (default: the run's named data set; "
                         "a run trained on an .npz file needs its PATH)")

@@ -79,11 +79,7 @@ in Python:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The options of ``catnet export``; values are read as text and checked by :func:`request`."""
-    parser.description = DESCRIPTION
-    parser.epilog = EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("file", help="the .cat file the model was trained from")
-    trained.add_checkpoint_argument(parser)
+    trained.add_common_arguments(parser, DESCRIPTION, EPILOG)
     parser.add_argument("-o", "--out", required=True, metavar="FILE", help="the file to write the serialized model to")
     parser.add_argument("--size", action="append", default=[], metavar="NAME=N",
                         help="fix a size the input types leave open, e.g. --size T=128 for Z[T] (repeatable)")

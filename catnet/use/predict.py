@@ -63,11 +63,7 @@ examples:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The options of ``catnet predict``; numbers are read as text and checked by :func:`request`."""
-    parser.description = DESCRIPTION
-    parser.epilog = EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("file", help="the .cat file the model was trained from")
-    trained.add_checkpoint_argument(parser)
+    trained.add_common_arguments(parser, DESCRIPTION, EPILOG)
     parser.add_argument("--input", required=True, metavar="X.npz",
                         help="the inputs: an .npz with x (or x0, x1, ... for several input wires), examples first")
     parser.add_argument("-o", "--out", required=True, metavar="Y.npz",

@@ -64,8 +64,13 @@ PRECISIONS: dict[str, str | None] = {"fp32": None, "float32": None, "bf16": "bfl
 EPOCH_RANGE = (1, 1_000_000)
 
 
-def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
-    """``--checkpoint DIR`` (required), ``--epoch N`` and ``--entry NAME``, as every command of :mod:`catnet.use` takes them."""
+def add_common_arguments(parser: argparse.ArgumentParser, description: str, epilog: str) -> None:
+    """What every command of :mod:`catnet.use` starts with: its help text, the ``.cat`` file, ``--checkpoint DIR``
+    (required), ``--epoch N`` and ``--entry NAME``."""
+    parser.description = description
+    parser.epilog = epilog
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("file", help="the .cat file the model was trained from")
     parser.add_argument("--checkpoint", required=True, metavar="DIR",
                         help="the run directory of `catnet train` (its --out); its checkpoint is verified before it is read")
     parser.add_argument("--epoch", default=None, metavar="N",
@@ -201,51 +206,57 @@ def restored(module: Any, entry: str, run: Checkpoint, file: str) -> Any:
     return model
 
 
-def output_file(option: str, path: str, example: str, suffix: str | None = None) -> Path:
-    """The file ``path`` for ``option``, checked writable before any work: E0710 otherwise.
+def output_file(option: str, path: str, example: str, suffix: str | None = None, *,
+                written: str | None = None, error: Callable[..., CatnetError] = fail) -> Path:
+    """The file ``path`` for ``option``, checked writable before any work: ``error(...)`` (E0710) otherwise.
 
     Refused: an empty path, a directory, something that exists and is not a
-    regular file, a name without ``suffix`` (when one is required), and a
-    folder that cannot be made or written in.
+    regular file, a name without ``suffix`` (when one is required; ``written``
+    says why, e.g. "the points are written as an .npz archive"), and a
+    folder that cannot be made or written in.  ``example`` is a good name to
+    suggest.  ``catnet sample`` uses it too, with its own code.
     """
-    example = f"out{suffix or '.bin'}"
+    what = f"the {suffix} file" if suffix else "the file"
+    usage = f"{option} names {what} to write, e.g. {option} {example}"
     if not path:
-        raise fail(f"{option} is empty", help=f"{option} names the file to write, e.g. {option} {example}")
+        raise error(f"{option} is empty", help=usage)
     out = Path(path)
     if out.is_dir():
-        raise fail(f"{option} {path} is a directory", help=f"{option} names the file to write, e.g. {option} {out / example}")
+        raise error(f"{option} {path} is a directory", help=usage)
     if suffix is not None and out.suffix != suffix:
-        raise fail(f"{option} {path} does not end in {suffix}", help=f"write it as {out.with_suffix(suffix)}")
+        why = written or f"it is written as a {suffix} file"
+        raise error(f"{option} {path} does not end in {suffix}", help=f"{why}: {option} {out.with_suffix(suffix)}")
     if os.path.lexists(out) and not out.is_file():
-        raise fail(f"{option} {path} exists and is not a regular file")
+        raise error(f"{option} {path} exists and is not a regular file")
     base = out.absolute().parent
     while not os.path.lexists(base) and base != base.parent:
         base = base.parent
     if not base.is_dir():
-        raise fail(f"cannot create {option} {path}: {base} is a file, not a directory")
+        raise error(f"cannot create {option} {path}: {base} is a file, not a directory")
     if not os.access(base, os.W_OK | os.X_OK):
-        raise fail(f"cannot create {option} {path}: no permission to write in {base}")
+        raise error(f"cannot create {option} {path}: no permission to write in {base}")
     return out
 
 
-def write_atomically(option: str, path: Path, write: Callable[[BinaryIO], None]) -> None:
+def write_atomically(option: str, path: Path, write: Callable[[BinaryIO], None], *,
+                     error: Callable[..., CatnetError] = fail) -> None:
     """Write ``path`` whole or not at all: ``write`` fills a temporary file in its folder, then a rename.
 
     An operating-system error (a full disk, a folder removed meanwhile) is
-    E0710 naming ``option``; the temporary file is removed.
+    ``error(...)`` (E0710) naming ``option``; the temporary file is removed.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
-        raise fail(f"cannot write {option} {path}: {e.strerror or e}") from None
+        raise error(f"cannot write {option} {path}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise fail(f"cannot write {option} {path}: {e.strerror or e}") from None
+        raise error(f"cannot write {option} {path}: {e.strerror or e}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
