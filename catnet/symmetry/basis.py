@@ -29,12 +29,12 @@ solved again on the next run.  The number of solutions always equals
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .. import cache
 from .reps import Rep
 
 #: Version of the cache's format and of the solver: part of every key.
@@ -145,21 +145,14 @@ def block_basis(a: Rep, b: Rep) -> np.ndarray:
     else:
         found = _null_space(a, b)
     _MEMORY[key] = found
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, found, allow_pickle=False)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only home: solving again next time is the only cost
+    # A read-only home only means solving again next time.
+    cache.store(path, lambda f: np.save(f, found, allow_pickle=False))
     return found
 
 
 def cache_dir() -> Path:
     """Where solved bases are kept: ``$CATNET_CACHE/bases``, or ``~/.cache/catnet/bases``."""
-    root = os.environ.get("CATNET_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "catnet")
-    return Path(root) / "bases"
+    return cache.cache_dir("bases")
 
 
 def _orbits(a: Rep, b: Rep) -> np.ndarray:
