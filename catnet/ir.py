@@ -19,8 +19,8 @@ pretty-printed and parsed again, gives equal IR.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import AbstractSet, Callable, Iterable, Iterator, TypeVar, Union
+from dataclasses import dataclass, field, fields
+from typing import AbstractSet, Any, Callable, Iterable, Iterator, TypeVar, Union
 
 from . import dims
 from .dims import Dim
@@ -82,13 +82,13 @@ class Ob:
         rep_var = self.rep is not None and is_rep_var(self.rep)
         if not env or (self.fiber is None and not rep_var and all(type(d) is int for d in self.shape)):
             return self
-        return replace(
-            self,
-            shape=tuple(dims.subst(d, env) for d in self.shape),
-            fiber=self.fiber.subst(env) if self.fiber else None,
-            over=self.over.subst(env) if self.over else None,
-            rep=(env.get(self.rep, self.rep) or None) if rep_var else self.rep,  # type: ignore[arg-type]  # "" is trivial
-        )
+        shape = tuple(dims.subst(d, env) for d in self.shape)
+        fiber = self.fiber.subst(env) if self.fiber else None
+        over = self.over.subst(env) if self.over else None
+        rep = (env.get(self.rep, self.rep) or None) if rep_var else self.rep  # type: ignore[arg-type]  # "" is trivial
+        if shape == self.shape and fiber is self.fiber and over is self.over and rep == self.rep:
+            return self
+        return _rebuilt(self, shape=shape, fiber=fiber, over=over, rep=rep)
 
     def symbols(self) -> set[str]:
         out = {s for d in self.shape for s in dims.symbols(d)}
@@ -98,6 +98,26 @@ class Ob:
         if self.rep is not None and is_rep_var(self.rep):
             out.add(self.rep)
         return out
+
+
+_D = TypeVar("_D", "Ob", "Box")
+
+
+def _rebuilt(obj: "_D", **changes: Any) -> "_D":
+    """``dataclasses.replace`` for the IR's frozen classes, without running ``__init__`` again.
+
+    Substitution rebuilds a box or a wire for every size it solves, and
+    ``replace`` (keyword parsing, ``__post_init__``) was a fifth of checking
+    a large file.  Only the declared fields are copied: values cached on the
+    old object (hints, hashes) are not.
+    """
+    new = object.__new__(type(obj))
+    d = new.__dict__
+    old = obj.__dict__
+    for name in _FIELDS[type(obj)]:
+        d[name] = old[name]
+    d.update(changes)
+    return new
 
 
 def is_rep_var(rep: str) -> bool:
@@ -322,8 +342,13 @@ class Ty:
         """Replace size symbols; ``memo`` shares the work between views of one type."""
         if not env or not self._len or not meets(self.symbol_hint(), env.keys()):
             return self
-        if self._obs is None and memo is not None:
-            return self._subst_lazy(env, memo)
+        if memo is not None:
+            if self._obs is None:
+                return self._subst_lazy(env, memo)
+            done = memo.get(id(self))
+            if done is None:
+                done = memo[id(self)] = self.subst(env)
+            return done
         obs = tuple(o.subst(env) for o in self.obs)
         return self if all(a is b for a, b in zip(obs, self.obs)) else Ty(obs)
 
@@ -450,6 +475,10 @@ class Box:
         return out
 
 
+#: The declared fields of the classes :func:`_rebuilt` copies.
+_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (Ob, Box)}
+
+
 def _value_symbols(v: Value) -> set[str]:
     if isinstance(v, dims.Poly):
         return dims.symbols(v)
@@ -522,13 +551,26 @@ def _subst(root: "Box | Diagram", env: dict[str, Dim]) -> "Box | Diagram":
         if (id(node), k) in memo:
             continue
         e = envs[k]
-        if not meets(node.symbol_hint(), e.keys()):
+        # A part whose hint is known and misses the sizes is kept.  A hint
+        # not yet known is not computed: that would walk the part once more,
+        # and rebuilding keeps every part that comes out the same.
+        hint = node.__dict__.get("_hint")
+        if hint is not None and not meets(hint, e.keys()):
             memo[id(node), k] = node
             continue
         if not ready:
             stack.append((node, k, True))
             if isinstance(node, Diagram):
-                stack.extend((l.box, k, False) for l in node.layers)
+                # Plain boxes (most of them) are done here, not pushed.
+                ty_memo = tys.setdefault(k, {})
+                for l in node.layers:
+                    b = l.box
+                    if b.body is not None or b.inst is not None or (id(b), k) in memo:
+                        stack.append((b, k, False))
+                    elif not b.args or not any(isinstance(v, Diagram) for _, v in b.args):
+                        memo[id(b), k] = _subst_plain(b, e, ty_memo)
+                    else:
+                        stack.append((b, k, False))
             else:
                 stack.extend((c, k, False) for c in node.children())
                 if node.inst is not None:
@@ -568,8 +610,18 @@ def _subst(root: "Box | Diagram", env: dict[str, Dim]) -> "Box | Diagram":
         if dom is box.dom and cod is box.cod and body is box.body and args == box.args and inst is box.inst:
             memo[id(box), k] = box
         else:
-            memo[id(box), k] = replace(box, dom=dom, cod=cod, args=args, body=body, inst=inst)
+            memo[id(box), k] = _rebuilt(box, dom=dom, cod=cod, args=args, body=body, inst=inst)
     return memo[id(root), top]
+
+
+def _subst_plain(box: Box, env: dict[str, Dim], ty_memo: dict[int, Ty]) -> Box:
+    """A box without a body or diagram arguments with sizes replaced (itself if none change)."""
+    dom, cod = box.dom.subst(env, ty_memo), box.cod.subst(env, ty_memo)
+    args = tuple((name, dims.subst(v, env) if isinstance(v, dims.Poly) else _subst_value(v, env, {}, 0))
+                 for name, v in box.args) if box.args else box.args
+    if dom is box.dom and cod is box.cod and args == box.args:
+        return box
+    return _rebuilt(box, dom=dom, cod=cod, args=args)
 
 
 def _inst_sizes(sizes: tuple[tuple[str, Dim], ...], env: dict[str, Dim]) -> dict[str, Dim] | None:
@@ -770,6 +822,15 @@ class Diagram:
         if not env or not meets(self.symbol_hint(), env.keys()):
             return self
         return _subst(self, env)  # type: ignore[return-value]
+
+    def solved(self, env: dict[str, Dim]) -> "Diagram":
+        """:meth:`subst` for a diagram just built, whose hints nothing has asked for yet.
+
+        The checker applies a definition's solved sizes once, to a diagram
+        it has just made: walking it to compute symbol hints first would
+        walk it twice.  Parts whose hints are known are still skipped.
+        """
+        return _subst(self, env) if env else self  # type: ignore[return-value]
 
     def expanded_size(self) -> int:
         """How many boxes the diagram has with every definition opened.

@@ -803,7 +803,7 @@ STREAM_CHUNK = 8 * 1024
 STREAM_BYTES = 256 * 1024
 
 
-def parse_stream(text: str, file: str = "<string>", starts: list[int] | None = None) -> "Iterator[A.Module]":
+def parse_stream(text: str, file: str = "<string>", starts: list[int] | None = None, begin: int = 0) -> "Iterator[A.Module]":
     """Parse ``.cat`` source a few declarations at a time, lazily.
 
     Yields one :class:`catnet.ast.Module` per stretch of text between
@@ -814,7 +814,9 @@ def parse_stream(text: str, file: str = "<string>", starts: list[int] | None = N
     does not parse on its own is parsed again together with the rest of
     the file: the error is then exactly the one :func:`parse` reports, and
     if the rest parses after all (a keyword used as a name split a
-    declaration), its declarations come as the last module.
+    declaration), its declarations come as the last module.  ``begin``, a
+    declaration start, skips the text before it (a check after an edit
+    keeps what it parsed there before).
     """
     global _state, _start
     if "\r" in text:
@@ -822,9 +824,9 @@ def parse_stream(text: str, file: str = "<string>", starts: list[int] | None = N
     offsets = [o for o, _, _ in declaration_starts(text)] if starts is None else starts
     # Cut at declaration starts, but parse at least STREAM_CHUNK characters
     # at a time: one parse per declaration would cost lark's set-up each time.
-    bounds = [0]
+    bounds = [begin]
     for o in offsets:
-        if o - bounds[-1] >= STREAM_CHUNK:
+        if o > begin and o - bounds[-1] >= STREAM_CHUNK:
             bounds.append(o)
     bounds.append(len(text))
     parser = _parser()

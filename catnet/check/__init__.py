@@ -26,10 +26,11 @@ import os
 from typing import Iterator
 
 from ..errors import CatnetError
-from ..syntax import clean, read_source
+from ..syntax import STREAM_BYTES, clean, read_source
 from .checker import Checker
 from .declarations import KEYWORDS
 from .imports import ImportRoot, import_root, new_checker
+from .incremental import Plan, plan
 from .lowerable import require_lowerable
 from .module import Definition, Module
 
@@ -53,17 +54,20 @@ def _no_gc() -> Iterator[None]:
 
 
 def check_text(text: str, path: str = "<string>", base_dir: str | os.PathLike[str] | None = None,
-               root: str | os.PathLike[str] | None = None) -> Module:
+               root: str | os.PathLike[str] | None = None, previous: Module | None = None) -> Module:
     """Check source text named ``path``; return its module or raise a located ``CatnetError``.
 
     Imports resolve relative to ``base_dir`` (default: the working
     directory) and must stay inside ``root`` (default: ``base_dir``).  A
     leading byte-order mark is dropped, as when a file is read.
+    ``previous``, the module an earlier version of this text checked to,
+    lets the check keep what the edit left alone (``check.incremental``):
+    the result is the same, sooner.
     """
     text = clean(text, path)
     base = os.path.realpath(base_dir if base_dir is not None else os.getcwd())
     key = os.path.join(base, os.path.basename(path)) if path != "<string>" else "<string>"
-    return _check(text, path, base, key, import_root(root, base, "the base directory"))
+    return _check(text, path, base, key, import_root(root, base, "the base directory"), plan(previous, text, path))
 
 
 def check_file(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> Module:
@@ -80,8 +84,9 @@ def check_file(path: str | os.PathLike[str], root: str | os.PathLike[str] | None
     return _check(text, shown, base, real, import_root(root, base, f"the directory of {os.path.basename(shown)}"))
 
 
-def _check(text: str, shown: str, base: str, key: str, root: ImportRoot) -> Module:
+def _check(text: str, shown: str, base: str, key: str, root: ImportRoot, kept: Plan | None = None) -> Module:
     checker = new_checker(text, shown, base, [key], {}, root)
+    checker.plan = kept if len(text) <= STREAM_BYTES else None
     try:
         with _no_gc():
             return checker.run()

@@ -11,6 +11,7 @@ from ..ir import Box, Span
 from .declarations import Declarations
 from .expressions import Expressions
 from .generators import Generators
+from .incremental import Plan
 from .module import Module
 
 
@@ -29,6 +30,8 @@ class Checker(Declarations, Expressions, Generators):
         self.in_progress: list[str] = []
         #: the first ``triv`` of each bundle: its arguments and where (one trivialization per bundle)
         self.trivializations: dict[str, Box] = {}
+        #: what a check after an edit keeps of the previous one (``check.incremental``)
+        self.plan: Plan | None = None
 
     # -- errors
     def error(self, code: str, message: str, span: Span | None, *, notes: Iterable[str] = (), help: str | None = None) -> NoReturn:

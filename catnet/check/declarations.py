@@ -19,6 +19,7 @@ from ..ir import Box, Diagram, Ob, Span, Ty
 from ..library import BUILTIN, GENERATORS
 from .. import syntax
 from ..syntax import MAX_WIRES, declaration_starts, parse, parse_stream
+from . import incremental
 from .infer import MAX_BOXES, MAX_DIM, MAX_ELEMENTS, Infer, Scope, has_vars, show_ty
 from .module import Definition, Module
 from .wiring import Wiring
@@ -43,8 +44,15 @@ class Declarations:
             imports = kinds.count("import")
             if kinds[:imports] == ["import"] * imports:
                 return self.run_streaming(starts)
-        # An imported file arrives parsed (the import loader read it first).
-        tree = self.module.syntax or parse(self.text, self.path)
+        # An imported file arrives parsed (the import loader read it first);
+        # a file checked again after an edit keeps what the edit left alone.
+        kept = self.plan
+        if kept is not None:
+            rest = parse_stream(self.text, self.path, begin=kept.resume)
+            parts = [A.Module(tuple(kept.decls), tuple(kept.comments)), *rest]
+            tree = A.Module(tuple(d for p in parts for d in p.decls), tuple(c for p in parts for c in p.comments))
+        else:
+            tree = self.module.syntax or parse(self.text, self.path)
         self.module.syntax = tree
         if not tree.decls:
             self.nothing()
@@ -54,6 +62,8 @@ class Declarations:
         for decl in tree.decls:
             if isinstance(decl, _DEFINES):
                 self.declare(decl)
+        if kept is not None:
+            incremental.seed(self.module, kept.decls, kept.previous, _references)
         # Dependencies first, so that checking a definition never recurses
         # into the one it uses (a chain of N definitions is N flat steps).
         for name in self.dependency_order(tree.decls):
@@ -653,9 +663,10 @@ class Declarations:
         if infer.rep_counter and len(infer.reps) < infer.rep_counter:
             self.default_reps(d, infer)
         sol = infer.solution()
-        out = d.subst(sol)
-        # Only a definition that made unification variables can have one left.
-        box = _first_box_with_vars(out) if infer.counter else None
+        out = d.solved(sol)
+        # Only a definition that made unification variables can have one
+        # left, and only if one of them is not solved to a plain size.
+        box = _first_box_with_vars(out) if not _all_solved(infer.counter, sol) else None
         if box is not None or infer.counter and any(dims.is_var(s) for s in out.dom.symbols() | out.cod.symbols()):
             where = box.span if box is not None and box.span is not None else span
             label = f"`{box.name}`" if box is not None else "a wire"
@@ -779,6 +790,15 @@ def _display_path(p: Path) -> str:
     from .imports import display_path
 
     return display_path(str(p))
+
+
+def _all_solved(count: int, solution: dict[str, Dim]) -> bool:
+    """Whether the unification variables ``?1`` … ``?count`` all have solutions free of variables."""
+    for i in range(1, count + 1):
+        v = solution.get(f"?{i}")
+        if v is None or (not isinstance(v, int) and any(dims.is_var(s) for s in dims.symbols(v))):
+            return False
+    return True
 
 
 def _first_box_with_vars(d: Diagram) -> Box | None:

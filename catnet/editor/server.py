@@ -8,15 +8,30 @@ code, range, notes and help, or none, which clears the last.  On a checked
 document (or, while it has an error, the last version that checked) it
 answers:
 
-- **hover**: a definition's type (``morphism block : Stream -> Stream``),
-  an object's structure, a generator's description;
+- **hover**: on a box of a body (``dense(64)``, a use of a definition) the
+  box as checked there, with its wire shapes and parameter count; on a wire
+  of the wiring form, its object; on ``;``, ``⊗`` or brackets, the type of
+  that sub-diagram; elsewhere a definition's type (``morphism block :
+  Stream -> Stream``), an object's structure, a generator's description;
 - **go to definition**: where a definition or object is declared, in this
   file or in the file it is imported from;
-- **references** and **rename**: every occurrence of the name in the
-  document, comments and strings aside;
-- **completion**: definitions, objects, generators and keywords;
+- **references** and **rename**: every occurrence of a top-level name in the
+  files that share it (the file that declares it, the files it reaches by
+  imports, the open documents that import it), comments and strings aside;
+  of a parameter or wire, within its declaration.  A rename to a keyword,
+  a generator or a name already taken is refused with an error response;
+- **completion**: inside a generator's call its keyword arguments (kind and
+  default), inside a template's call its morphism parameters, then
+  definitions, objects, generators and keywords;
 - **document symbols**: the file's objects and definitions;
 - **formatting**: ``catnet fmt``.
+
+A change is checked again from what the edit left alone
+(:mod:`catnet.check.incremental`: the declarations before the first changed
+character keep their parse and their checked result).  Hover, completion
+and the files a name lives in are in :mod:`.hover`, :mod:`.completion` and
+:mod:`.workspace`.  A request that meets something unexpected answers empty
+(``None``, ``[]``) rather than with a traceback.
 
 Positions follow the protocol: 0-based lines and characters (UTF-16 code
 units, which equal characters for text in the Basic Multilingual Plane, as
@@ -26,87 +41,34 @@ units, which equal characters for text in the Basic Multilingual Plane, as
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 import os
-import re
-from dataclasses import dataclass, field
-from urllib.parse import unquote, urlparse
+from collections.abc import Callable
+from typing import Any
 
 from lsprotocol import types as T
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
-from .. import ast as A
 from ..errors import CatnetError
-from ..ir import Span
-from ..library import GENERATORS
-from .lexer import DECLARATIONS, KEYWORDS
+from .completion import completion_items
+from .documents import (
+    Document,
+    declared,
+    diagnostic,
+    path_of,
+    to_range,
+    uri_of,
+    word_at,
+)
+from .hover import hover_at
+from .workspace import locations, refusal
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-#: What a name never occurs in: comments and strings.
-_QUIET = re.compile(r'#[^\n]*|"([^"\\\n]|\\.)*"')
+#: The protocol's error code for a request that is valid but cannot be carried out (a refused rename).
+_REQUEST_FAILED = -32803
 
-
-@dataclass
-class Document:
-    """What the server knows of one open document: its text, the last module that checked, its error."""
-
-    uri: str
-    text: str = ""
-    module: object | None = None  # catnet.check.Module
-    error: CatnetError | None = None
-    spans: dict[str, Span] = field(default_factory=dict)  # name -> where this file declares it
-
-
-def path_of(uri: str) -> str:
-    """The file path of a ``file:`` URI (any other URI is used as a name)."""
-    parsed = urlparse(uri)
-    return unquote(parsed.path) if parsed.scheme == "file" else uri
-
-
-def uri_of(path: str) -> str:
-    return "file://" + os.path.abspath(path)
-
-
-def to_range(span: Span) -> T.Range:
-    """A catnet span (1-based, end exclusive) as a protocol range (0-based, end exclusive)."""
-    return T.Range(T.Position(span.line - 1, span.column - 1), T.Position(span.end_line - 1, span.end_column - 1))
-
-
-def diagnostic(error: CatnetError, path: str) -> T.Diagnostic:
-    """A :class:`CatnetError` as a protocol diagnostic: notes and help as related information."""
-    sp = error.span
-    here = sp is not None and os.path.abspath(sp.file) == os.path.abspath(path)
-    where = to_range(sp) if here and sp is not None else T.Range(T.Position(0, 0), T.Position(0, 0))
-    message = error.message if here or sp is None else f"{sp.file}:{sp.line}:{sp.column}: {error.message}"
-    related = []
-    anchor = T.Location(uri_of(sp.file) if sp is not None else uri_of(path), to_range(sp) if sp is not None else where)
-    for note in error.notes:
-        related.append(T.DiagnosticRelatedInformation(anchor, f"note: {note}"))
-    if error.help:
-        related.append(T.DiagnosticRelatedInformation(anchor, f"help: {error.help}"))
-    return T.Diagnostic(range=where, message=message, severity=T.DiagnosticSeverity.Error, code=error.code,
-                        source="catnet", related_information=related or None)
-
-
-def word_at(text: str, pos: T.Position) -> tuple[str, T.Range] | None:
-    """The name under the cursor, and its range."""
-    lines = text.split("\n")
-    if pos.line >= len(lines):
-        return None
-    line = lines[pos.line]
-    for m in _WORD.finditer(line):
-        if m.start() <= pos.character <= m.end():
-            return m.group(), T.Range(T.Position(pos.line, m.start()), T.Position(pos.line, m.end()))
-    return None
-
-
-def occurrences(text: str, name: str) -> list[T.Range]:
-    """Every occurrence of ``name`` as a whole word, outside comments and strings."""
-    quiet = _QUIET.sub(lambda m: " " * len(m.group()), text)
-    out = []
-    for i, line in enumerate(quiet.split("\n")):
-        for m in re.finditer(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", line):
-            out.append(T.Range(T.Position(i, m.start()), T.Position(i, m.end())))
-    return out
+log = logging.getLogger(__name__)
 
 
 class CatnetServer(LanguageServer):
@@ -117,54 +79,49 @@ class CatnetServer(LanguageServer):
         self.documents: dict[str, Document] = {}
 
     def check(self, uri: str, text: str) -> Document:
-        """Check ``text`` as the document ``uri`` and publish its diagnostics."""
-        from .. import loads
+        """Check ``text`` as the document ``uri`` and publish its diagnostics.
+
+        The last module that checked is the starting point: what the edit
+        left alone is kept (``catnet.check.incremental``).
+        """
+        from ..check import check_text
 
         doc = self.documents.setdefault(uri, Document(uri))
         doc.text = text
         path = path_of(uri)
         try:
-            module = loads(text, path, base_dir=os.path.dirname(os.path.abspath(path)))
+            module = check_text(text, path, base_dir=os.path.dirname(os.path.abspath(path)), previous=doc.module)  # type: ignore[arg-type]
         except CatnetError as e:
             doc.error = e
             diagnostics = [diagnostic(e, path)]
         else:
-            doc.error, doc.module = None, module
+            doc.error, doc.module, doc.checked, doc.boxes = None, module, text, None
             doc.spans = declared(module.syntax)
             diagnostics = []
         self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
         return doc
 
 
-def declared(syntax: A.Module | None) -> dict[str, Span]:
-    """Where the file declares each object and definition."""
-    out: dict[str, Span] = {}
-    for decl in getattr(syntax, "decls", ()):
-        name, span = getattr(decl, "name", None), getattr(decl, "span", None)
-        if isinstance(name, str) and span is not None and not isinstance(decl, A.MainDecl):
-            out.setdefault(name, span)
-    return out
+def guarded(empty: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A request handler that answers ``empty`` instead of an internal error with a traceback.
 
+    A refusal meant for the user (:class:`JsonRpcException`) still goes out as the error it is.
+    """
 
-def hover_text(doc: Document, name: str) -> str | None:
-    """What the hover says about ``name``: a definition's type, an object's structure, a generator's doc."""
-    m = doc.module
-    if m is not None:
-        d = m.definitions.get(name) or m.imported.get(name)  # type: ignore[attr-defined]
-        if d is not None:
-            where = "" if name in m.definitions else f" (from {os.path.relpath(d.module.path)})"  # type: ignore[attr-defined]
-            params = f"[{', '.join(d.dim_params)}]" if d.dim_params else ""
-            text = f"{d.kind} {name}{params} : {d.signature()}{where}"
-            if d.dom.structure() != str(d.dom) or d.cod.structure() != str(d.cod):
-                text += f"\n\n{d.dom.structure()} -> {d.cod.structure()}"
-            return text
-        ty = m.objects.get(name) or m.imported_objects.get(name)  # type: ignore[attr-defined]
-        if ty is not None:
-            return f"object {name} = {ty.structure()}"
-    g = GENERATORS.get(name)
-    if g is not None:
-        return f"generator {name}" + (f"\n\n{g.doc}" if g.doc else "")
-    return None
+    def wrap(handler: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        def safe(ls: CatnetServer, params: Any) -> Any:
+            try:
+                return handler(ls, params)
+            except JsonRpcException:
+                raise
+            except Exception:
+                log.debug("%s failed", handler.__name__, exc_info=True)
+                return empty
+
+        return safe
+
+    return wrap
 
 
 def build() -> CatnetServer:
@@ -193,18 +150,12 @@ def build() -> CatnetServer:
         return ls.documents.get(uri) or ls.check(uri, ls.workspace.get_text_document(uri).source)
 
     @server.feature(T.TEXT_DOCUMENT_HOVER)
+    @guarded(None)
     def hover(ls: CatnetServer, params: T.HoverParams) -> T.Hover | None:
-        doc = document(ls, params.text_document.uri)
-        found = word_at(doc.text, params.position)
-        if found is None:
-            return None
-        text = hover_text(doc, found[0])
-        if text is None:
-            return None
-        return T.Hover(T.MarkupContent(T.MarkupKind.Markdown, f"```catnet\n{text}\n```" if "\n\n" not in text
-                                       else "```catnet\n" + text.replace("\n\n", "\n```\n\n", 1)), found[1])
+        return hover_at(document(ls, params.text_document.uri), params.position)
 
     @server.feature(T.TEXT_DOCUMENT_DEFINITION)
+    @guarded(None)
     def definition(ls: CatnetServer, params: T.DefinitionParams) -> T.Location | None:
         doc = document(ls, params.text_document.uri)
         found = word_at(doc.text, params.position)
@@ -219,40 +170,48 @@ def build() -> CatnetServer:
         return None
 
     @server.feature(T.TEXT_DOCUMENT_REFERENCES)
+    @guarded([])
     def references(ls: CatnetServer, params: T.ReferenceParams) -> list[T.Location]:
-        doc = document(ls, params.text_document.uri)
-        found = word_at(doc.text, params.position)
+        document(ls, params.text_document.uri)
+        found = locations(ls.documents, params.text_document.uri, params.position, params.context.include_declaration)
         if found is None:
             return []
-        return [T.Location(params.text_document.uri, r) for r in occurrences(doc.text, found[0])]
+        return [T.Location(uri, r) for uri, ranges in found[1].items() for r in ranges]
 
-    @server.feature(T.TEXT_DOCUMENT_RENAME)
-    def rename(ls: CatnetServer, params: T.RenameParams) -> T.WorkspaceEdit | None:
+    @server.feature(T.TEXT_DOCUMENT_PREPARE_RENAME)
+    @guarded(None)
+    def prepare_rename(ls: CatnetServer, params: T.PrepareRenameParams) -> T.Range | None:
         doc = document(ls, params.text_document.uri)
         found = word_at(doc.text, params.position)
-        if found is None or not _WORD.fullmatch(params.new_name):
+        if found is None or refusal(ls.documents, params.text_document.uri, found[0], found[0]) is not None:
             return None
-        edits = [T.TextEdit(r, params.new_name) for r in occurrences(doc.text, found[0])]
-        return T.WorkspaceEdit(changes={params.text_document.uri: edits})
+        return found[1]
+
+    @server.feature(T.TEXT_DOCUMENT_RENAME)
+    @guarded(None)
+    def rename(ls: CatnetServer, params: T.RenameParams) -> T.WorkspaceEdit | None:
+        uri = params.text_document.uri
+        doc = document(ls, uri)
+        found = word_at(doc.text, params.position)
+        if found is None:
+            return None
+        why = refusal(ls.documents, uri, found[0], params.new_name)
+        if why is not None:
+            raise JsonRpcException(message=f"cannot rename `{found[0]}`: {why}", code=_REQUEST_FAILED)
+        where = locations(ls.documents, uri, params.position)
+        if where is None:
+            return None
+        return T.WorkspaceEdit(changes={u: [T.TextEdit(r, params.new_name) for r in ranges]
+                                        for u, ranges in where[1].items()})
 
     @server.feature(T.TEXT_DOCUMENT_COMPLETION)
+    @guarded(T.CompletionList(is_incomplete=False, items=[]))
     def completion(ls: CatnetServer, params: T.CompletionParams) -> T.CompletionList:
-        doc = document(ls, params.text_document.uri)
-        items: list[T.CompletionItem] = []
-        m = doc.module
-        if m is not None:
-            for name, d in {**m.imported, **m.definitions}.items():  # type: ignore[attr-defined]
-                items.append(T.CompletionItem(name, kind=T.CompletionItemKind.Function, detail=d.signature()))
-            for name, ty in {**m.imported_objects, **m.objects}.items():  # type: ignore[attr-defined]
-                items.append(T.CompletionItem(name, kind=T.CompletionItemKind.Class, detail=ty.structure()))
-        for name, g in GENERATORS.items():
-            items.append(T.CompletionItem(name, kind=T.CompletionItemKind.Function, detail="generator",
-                                          documentation=g.doc or None))
-        for word in (*DECLARATIONS, *KEYWORDS):
-            items.append(T.CompletionItem(word, kind=T.CompletionItemKind.Keyword))
+        items = completion_items(document(ls, params.text_document.uri), params.position)
         return T.CompletionList(is_incomplete=False, items=items)
 
     @server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    @guarded([])
     def symbols(ls: CatnetServer, params: T.DocumentSymbolParams) -> list[T.DocumentSymbol]:
         doc = document(ls, params.text_document.uri)
         out = []
@@ -266,6 +225,7 @@ def build() -> CatnetServer:
         return out
 
     @server.feature(T.TEXT_DOCUMENT_FORMATTING)
+    @guarded(None)
     def formatting(ls: CatnetServer, params: T.DocumentFormattingParams) -> list[T.TextEdit] | None:
         from ..fmt import format_text
 
