@@ -178,9 +178,9 @@ class RuleCtx:
     def resolve_rep(self, rep: str | None) -> str | None:
         return self.infer.resolve_rep(rep)
 
-    def equal_rep(self, a: str | None, b: str | None, what: str) -> None:
+    def equal_rep(self, a: str | None, b: str | None, what: str | Callable[[], str]) -> None:
         def fail() -> NoReturn:
-            self.fail(what)
+            self.fail(what() if callable(what) else what)
 
         self.infer.unify_rep(a, b, fail)
 
@@ -191,9 +191,9 @@ class RuleCtx:
                       "ascribe the input type, e.g. `(f : R[8, 8, 1] -> ...)`")
         return r  # type: ignore[return-value]
 
-    def equal(self, a: Dim, b: Dim, what: str) -> None:
+    def equal(self, a: Dim, b: Dim, what: str | Callable[[], str]) -> None:
         def fail() -> NoReturn:
-            self.fail(what)
+            self.fail(what() if callable(what) else what)
 
         self.infer.unify(a, b, fail)
 

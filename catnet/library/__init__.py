@@ -45,11 +45,12 @@ class RuleContext(Protocol):
 
     def resolve_rep(self, rep: str | None) -> str | None: ...
 
-    def equal_rep(self, a: str | None, b: str | None, what: str) -> None: ...
+    def equal_rep(self, a: str | None, b: str | None, what: "str | Callable[[], str]") -> None: ...
 
     def need_int(self, d: Dim, what: str) -> int: ...
 
-    def equal(self, a: Dim, b: Dim, what: str) -> None: ...
+    def equal(self, a: Dim, b: Dim, what: "str | Callable[[], str]") -> None:
+        """Unify two sizes; ``what`` (or what it returns, asked only then) is the message if they differ."""
 
     def fail(self, message: str, help: str | None = None, code: str = "E0306") -> Any: ...
 
@@ -462,16 +463,19 @@ def _discard(ctx: RuleContext, dom: Ty, args: dict[str, Value]) -> Ty:
 
 
 def _unify_obs(ctx: RuleContext, a: Ob, b: Ob, what: str) -> None:
+    def message() -> str:  # spelled out only for an error
+        return f"{what}, but got {a.structure()} and {b.structure()}"
+
     if a.base != b.base or len(a.shape) != len(b.shape) or a.group != b.group:
-        ctx.fail(f"{what}, but got {a.structure()} and {b.structure()}")
+        ctx.fail(message())
     if a.group:
-        ctx.equal_rep(a.rep, b.rep, f"{what}, but got {a.structure()} and {b.structure()}")
+        ctx.equal_rep(a.rep, b.rep, message)
     if a.base == "bundle":
         if a.fiber != b.fiber or a.over != b.over:
-            ctx.fail(f"{what}, but got {a.structure()} and {b.structure()}")
+            ctx.fail(message())
         return
     for x, y in zip(a.shape, b.shape):
-        ctx.equal(x, y, f"{what}, but got {a.structure()} and {b.structure()}")
+        ctx.equal(x, y, message)
 
 
 def _axis_index(ctx: RuleContext, name: str, axis: int, rank: int) -> int:
