@@ -82,7 +82,7 @@ class Ob:
         rep_var = self.rep is not None and is_rep_var(self.rep)
         if not env or (self.fiber is None and not rep_var and all(type(d) is int for d in self.shape)):
             return self
-        shape = tuple(dims.subst(d, env) for d in self.shape)
+        shape = tuple([dims.subst(d, env) for d in self.shape])
         fiber = self.fiber.subst(env) if self.fiber else None
         over = self.over.subst(env) if self.over else None
         rep = (env.get(self.rep, self.rep) or None) if rep_var else self.rep  # type: ignore[arg-type]  # "" is trivial
@@ -346,11 +346,18 @@ class Ty:
             if self._obs is None:
                 return self._subst_lazy(env, memo)
             done = memo.get(id(self))
-            if done is None:
-                done = memo[id(self)] = self.subst(env)
-            return done
-        obs = tuple(o.subst(env) for o in self.obs)
-        return self if all(a is b for a, b in zip(obs, self.obs)) else Ty(obs)
+            if done is not None:
+                return done
+        old = self.obs
+        obs = tuple([o.subst(env) for o in old])
+        done = self
+        for a, b in zip(obs, old):
+            if a is not b:
+                done = Ty(obs)
+                break
+        if memo is not None:
+            memo[id(self)] = done
+        return done
 
     def _subst_lazy(self, env: dict[str, Dim], memo: dict[int, "Ty"]) -> "Ty":
         """Substitute in a lazy type part by part, each shared part once (no recursion)."""
@@ -583,8 +590,14 @@ def _subst(root: "Box | Diagram", env: dict[str, Dim]) -> "Box | Diagram":
         if isinstance(node, Diagram):
             layers = []
             changed = False
+            keys = e.keys()
             for l in node.layers:
-                left, box, right = l.left.subst(e, ty_memo), memo[id(l.box), k], l.right.subst(e, ty_memo)
+                left, box, right = l.left, memo[id(l.box), k], l.right
+                # Most whiskers mention no size being solved: test that inline.
+                if left._len and meets(left.symbol_hint(), keys):
+                    left = left.subst(e, ty_memo)
+                if right._len and meets(right.symbol_hint(), keys):
+                    right = right.subst(e, ty_memo)
                 if left is l.left and box is l.box and right is l.right:
                     layers.append(l)
                 else:
@@ -615,11 +628,23 @@ def _subst(root: "Box | Diagram", env: dict[str, Dim]) -> "Box | Diagram":
 
 
 def _subst_plain(box: Box, env: dict[str, Dim], ty_memo: dict[int, Ty]) -> Box:
-    """A box without a body or diagram arguments with sizes replaced (itself if none change)."""
-    dom, cod = box.dom.subst(env, ty_memo), box.cod.subst(env, ty_memo)
-    args = tuple((name, dims.subst(v, env) if isinstance(v, dims.Poly) else _subst_value(v, env, {}, 0))
-                 for name, v in box.args) if box.args else box.args
-    if dom is box.dom and cod is box.cod and args == box.args:
+    """A box without a body or diagram arguments with sizes replaced (itself if none change).
+
+    Called for most boxes of every definition checked: the common cases
+    (types that mention none of the sizes, arguments that are plain
+    values) are tested inline.
+    """
+    keys = env.keys()
+    dom, cod, args = box.dom, box.cod, box.args
+    if dom._len and meets(dom.symbol_hint(), keys):
+        dom = dom.subst(env, ty_memo)
+    if cod._len and meets(cod.symbol_hint(), keys):
+        cod = cod.subst(env, ty_memo)
+    if args and any(type(v) is dims.Poly or type(v) is tuple for _, v in args):
+        args = tuple((name, _subst_value(v, env, {}, 0)) for name, v in args)
+        if args == box.args:
+            args = box.args
+    if dom is box.dom and cod is box.cod and args is box.args:
         return box
     return _rebuilt(box, dom=dom, cod=cod, args=args)
 
@@ -799,7 +824,12 @@ class Diagram:
         before, through = 0, 0  # codomain wires left of this part; domain wires up to its end
         for p in parts:
             through += len(p.dom)
-            layers.extend(p.whisker(cod[:before], dom[through:]).layers)
+            if p.layers:  # an identity part adds wires, not layers
+                left, right = cod[:before], dom[through:]
+                if left or right:
+                    layers.extend(Layer(left @ l.left, l.box, l.right @ right) for l in p.layers)
+                else:
+                    layers.extend(p.layers)
             before += len(p.cod)
         return Diagram(dom, cod, tuple(layers))
 

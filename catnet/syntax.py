@@ -763,6 +763,12 @@ def parse(text: str, file: str = "<string>") -> A.Module:
         return A.Module(tuple(d for p in parts for d in p.decls), tuple(c for p in parts for c in p.comments))
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    from . import fastparse  # the fast path; lark parses what it declines, and reports every error
+
+    try:
+        return fastparse.parse(text, file)
+    except fastparse.Bail:
+        pass
     parser = _parser()
     outer, _state = _state, _LexState(file)
     state = _state
@@ -829,7 +835,8 @@ def parse_stream(text: str, file: str = "<string>", starts: list[int] | None = N
         if o > begin and o - bounds[-1] >= STREAM_CHUNK:
             bounds.append(o)
     bounds.append(len(text))
-    parser = _parser()
+    from . import fastparse  # the fast path; lark parses what it declines, and reports every error
+
     line, line_start, counted = 1, 0, 0
     for lo, hi in zip(bounds, bounds[1:]):
         line += text.count("\n", counted, lo)
@@ -838,6 +845,15 @@ def parse_stream(text: str, file: str = "<string>", starts: list[int] | None = N
             line_start = nl + 1
         counted = lo
         for end in (hi, len(text)):
+            try:
+                fast: A.Module | None = fastparse.parse(text, file, lo, end, line, line_start)
+            except fastparse.Bail:
+                fast = None
+            if fast is not None:
+                yield fast
+                if end == len(text) and hi != len(text):
+                    return  # the rest was parsed as a whole
+                break
             counter = LineCounter("\n")
             counter.char_pos, counter.line, counter.line_start_pos = lo, line, line_start
             counter.column = lo - line_start + 1
@@ -846,7 +862,7 @@ def parse_stream(text: str, file: str = "<string>", starts: list[int] | None = N
             state = _state
             try:
                 try:
-                    tree = parser.parse(TextSlice(text, lo, end))
+                    tree = _parser().parse(TextSlice(text, lo, end))
                 except UnexpectedInput as err:
                     if end != len(text):
                         continue  # parse on to the end: the same error `parse` gives

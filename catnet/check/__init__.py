@@ -20,11 +20,9 @@ Imports stay inside the import root and are loaded without recursion
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
-from typing import Iterator
 
+from .. import collector
 from ..errors import CatnetError
 from ..syntax import STREAM_BYTES, clean, read_source
 from .checker import Checker
@@ -33,24 +31,6 @@ from .imports import ImportRoot, import_root, new_checker
 from .incremental import Plan, plan
 from .lowerable import require_lowerable
 from .module import Definition, Module
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a file is checked.
-
-    Checking allocates many small objects that all stay alive (AST, IR), so
-    the collector's full passes find nothing to free and make checking time
-    grow faster than linearly with file size.  Reference counting still frees
-    what dies; the collector resumes afterwards.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def check_text(text: str, path: str = "<string>", base_dir: str | os.PathLike[str] | None = None,
@@ -88,7 +68,7 @@ def _check(text: str, shown: str, base: str, key: str, root: ImportRoot, kept: P
     checker = new_checker(text, shown, base, [key], {}, root)
     checker.plan = kept if len(text) <= STREAM_BYTES else None
     try:
-        with _no_gc():
+        with collector.paused():
             return checker.run()
     except CatnetError as e:
         if e.source is None and (e.span is None or e.span.file == shown):

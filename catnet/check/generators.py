@@ -40,8 +40,10 @@ class Generators:
             self.error("E0309", f"the output size of `{g.name}` is too large to work with: {err}", e.span,
                        notes=[f"`{g.name}` gets {show_ty(dom)}"])
         self.check_width(len(cod), e.span, f"`{g.name}`")  # `copy ; copy ; …` doubles the wires each time
+        resolve = scope.infer.resolve
         for ob in cod.obs:
-            self.check_size(tuple(scope.infer.resolve(d) for d in ob.shape), e.span)
+            shape = ob.shape
+            self.check_size(shape if all(type(d) is int for d in shape) else tuple(resolve(d) for d in shape), e.span)
         box = Box(g.name, dom, cod, kind="structural" if g.structural else "generator",
                   args=tuple(sorted(args.items())), iso=g.iso, span=e.span)
         if g.instance is not None:
