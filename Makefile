@@ -46,6 +46,8 @@ test: test-deps $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/check_scaling.py
+	$(PY) bench/check_startup.py
+	$(PY) bench/lsp_recheck.py
 	$(PY) bench/shape_scaling.py
 	$(PY) bench/bench_render.py
 	$(PY) bench/bench_tikz.py

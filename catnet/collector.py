@@ -7,7 +7,8 @@ still frees what dies while it is paused.  When it resumes, everything
 allocated meanwhile is moved to the oldest generation first (``freeze``
 then ``unfreeze`` move lists without walking them): otherwise the
 collector's next young pass would walk all of it at once, about a second
-after checking a file of 100,000 boxes.
+after checking a file of 100,000 boxes.  (Not when the program has frozen
+objects of its own: ``unfreeze`` would release them too.)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
-            gc.freeze()
-            gc.unfreeze()
+            if not gc.get_freeze_count():  # objects a caller froze stay frozen
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()

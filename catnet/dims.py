@@ -208,6 +208,14 @@ def solve(lhs: Dim, rhs: Dim) -> tuple[str, Dim] | bool | None:
     integer coefficients, and ``None`` if the equation must wait for more
     information (non-linear, or several variables).
     """
+    if isinstance(lhs, int) and isinstance(rhs, int):
+        return lhs == rhs
+    # The usual equation, a lone variable and a number, answered as the general case would.
+    for var, value in ((lhs, rhs), (rhs, lhs)):
+        if isinstance(value, int) and len(var.terms) == 1:  # type: ignore[union-attr]
+            (mono, coeff), = var.terms  # type: ignore[union-attr]
+            if coeff == 1 and len(mono) == 1 and is_var(mono[0]):
+                return mono[0], value
     diff = sub(lhs, rhs)
     if diff == 0:
         return True

@@ -218,7 +218,7 @@ class _Parser:
 
     def import_decl(self, first: int) -> A.Import:
         i = self.expect(_STRING)
-        return A.Import(_unquote(self.t[i]), self.span(first, i))
+        return A.Import(syntax._unquote(self.t[i]), self.span(first, i))
 
     def object_decl(self, first: int) -> A.ObjectDecl:
         name = self.name()
@@ -456,25 +456,24 @@ class _Parser:
 
     # -- sizes
 
-    def dim(self) -> tuple[A.DimExpr, int]:
+    def binary(self, operand: Callable[[], tuple[object, int]], ops: tuple[str, ...],
+               node_type: Callable[..., object]) -> tuple[object, int]:
+        """``operand (op operand)*`` for one precedence level, left-associative: sizes, values, wire arithmetic."""
         first = self.i
-        node, depth = self.dprod()
+        node, depth = operand()
         k = self.k
-        while k[self.i] in ("+", "-"):
+        while k[self.i] in ops:
             op = k[self.i]
             self.i += 1
-            right, d = self.dprod()
-            node, depth = A.DBin(op, node, right, self.span(first, self.i - 1)), self.deeper(max(depth, d))
+            right, d = operand()
+            node, depth = node_type(op, node, right, self.span(first, self.i - 1)), self.deeper(max(depth, d))
         return node, depth
 
+    def dim(self) -> tuple[A.DimExpr, int]:
+        return self.binary(self.dprod, ("+", "-"), A.DBin)  # type: ignore[return-value]
+
     def dprod(self) -> tuple[A.DimExpr, int]:
-        first = self.i
-        node, depth = self.datom()
-        while self.k[self.i] == "*":
-            self.i += 1
-            right, d = self.datom()
-            node, depth = A.DBin("*", node, right, self.span(first, self.i - 1)), self.deeper(max(depth, d))
-        return node, depth
+        return self.binary(self.datom, ("*",), A.DBin)  # type: ignore[return-value]
 
     def datom(self) -> tuple[A.DimExpr, int]:
         i = self.i
@@ -644,24 +643,10 @@ class _Parser:
         return A.Arg(name, value, self.span(first, self.i - 1)), self.deeper(depth)
 
     def value(self) -> tuple[A.Value, int]:
-        first = self.i
-        node, depth = self.vprod()
-        k = self.k
-        while k[self.i] in ("+", "-"):
-            op = k[self.i]
-            self.i += 1
-            right, d = self.vprod()
-            node, depth = A.VBin(op, node, right, self.span(first, self.i - 1)), self.deeper(max(depth, d))
-        return node, depth
+        return self.binary(self.vprod, ("+", "-"), A.VBin)  # type: ignore[return-value]
 
     def vprod(self) -> tuple[A.Value, int]:
-        first = self.i
-        node, depth = self.vatom()
-        while self.k[self.i] == "*":
-            self.i += 1
-            right, d = self.vatom()
-            node, depth = A.VBin("*", node, right, self.span(first, self.i - 1)), self.deeper(max(depth, d))
-        return node, depth
+        return self.binary(self.vatom, ("*",), A.VBin)  # type: ignore[return-value]
 
     def vatom(self) -> tuple[A.Value, int]:
         literal = self.literal(signed=True)
@@ -676,7 +661,7 @@ class _Parser:
             return A.Lit(self.number(i), self.span(i, i)), 1
         if kind == _STRING:
             self.i = i + 1
-            return A.Lit(_unquote(self.t[i]), self.span(i, i)), 1
+            return A.Lit(syntax._unquote(self.t[i]), self.span(i, i)), 1
         if kind == _NAME and self.t[i] in ("true", "false"):
             self.i = i + 1
             return A.Lit(self.t[i] == "true", self.span(i, i)), 1
@@ -707,26 +692,10 @@ class _Parser:
         return A.Assign(tuple(names), value, self.span(first, self.i - 1))
 
     def wexpr(self) -> tuple[A.WExpr, int]:
-        first = self.i
-        node, depth = self.wprod()
-        k = self.k
-        while k[self.i] in ("+", "-"):
-            op = k[self.i]
-            self.i += 1
-            right, d = self.wprod()
-            node, depth = A.WBin(op, node, right, self.span(first, self.i - 1)), self.deeper(max(depth, d))
-        return node, depth
+        return self.binary(self.wprod, ("+", "-"), A.WBin)  # type: ignore[return-value]
 
     def wprod(self) -> tuple[A.WExpr, int]:
-        first = self.i
-        node, depth = self.wunary()
-        k = self.k
-        while k[self.i] in ("*", "/"):
-            op = k[self.i]
-            self.i += 1
-            right, d = self.wunary()
-            node, depth = A.WBin(op, node, right, self.span(first, self.i - 1)), self.deeper(max(depth, d))
-        return node, depth
+        return self.binary(self.wunary, ("*", "/"), A.WBin)  # type: ignore[return-value]
 
     def wunary(self) -> tuple[A.WExpr, int]:
         # `- - x`, read without recursion; `-` applied to a number is the negative number.
@@ -842,8 +811,3 @@ def _separators(kinds: list[str], lo: int, hi: int) -> int:
     """Commas and ``⊗`` among tokens ``lo`` to ``hi``."""
     part = kinds[lo:hi]
     return part.count(",") + part.count("@")
-
-
-def _unquote(text: str) -> str:
-    """A string literal's value, as :func:`catnet.syntax._unquote` reads it."""
-    return text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
