@@ -1,4 +1,4 @@
-"""lark's tables come from the cache on disk (``$CATNET_CACHE/parser``) when they can, and are built when they cannot."""
+"""lark is loaded only when needed, and its tables come from the cache on disk (``$CATNET_CACHE/parser``) when they can."""
 
 from __future__ import annotations
 
@@ -46,3 +46,16 @@ def test_a_damaged_or_unwritable_cache_is_built_around(tmp_path):
     blocked.write_text("a file where the cache folder would be")
     plain = run(str(blocked))
     assert plain.stdout == first.stdout and plain.stderr == ""
+
+
+def test_lark_is_imported_only_for_what_the_fast_parser_declines():
+    probe = ("import sys\n"
+             "from catnet import check\n"
+             "check.check_file('examples/transformer.cat')\n"
+             "print('lark' in sys.modules)\n"
+             "from catnet import syntax\n"
+             "syntax.parse('morphism in : R[1] -> R[1] = id')\n"
+             "print('lark' in sys.modules)\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.stdout == "False\nTrue\n", done.stderr
