@@ -572,9 +572,9 @@ def _subst(root: "Box | Diagram", env: dict[str, Dim]) -> "Box | Diagram":
                 ty_memo = tys.setdefault(k, {})
                 for l in node.layers:
                     b = l.box
-                    if b.body is not None or b.inst is not None or (id(b), k) in memo:
-                        stack.append((b, k, False))
-                    elif not b.args or not any(isinstance(v, Diagram) for _, v in b.args):
+                    if (id(b), k) in memo:
+                        continue
+                    if b.body is None and b.inst is None and not any(isinstance(v, Diagram) for _, v in b.args):
                         memo[id(b), k] = _subst_plain(b, e, ty_memo)
                     else:
                         stack.append((b, k, False))
