@@ -558,10 +558,14 @@ def _subst(root: "Box | Diagram", env: dict[str, Dim]) -> "Box | Diagram":
         if (id(node), k) in memo:
             continue
         e = envs[k]
-        # A part whose hint is known and misses the sizes is kept.  A hint
-        # not yet known is not computed: that would walk the part once more,
-        # and rebuilding keeps every part that comes out the same.
+        # A part whose hint misses the sizes is kept.  The root's hint is
+        # not computed when not known (that would walk the diagram just
+        # made once more; rebuilding keeps every part that comes out the
+        # same), nor are plain boxes' (done inline below); a nested body's
+        # is, once: it is typically a checked definition's, met again and again.
         hint = node.__dict__.get("_hint")
+        if hint is None and node is not root:
+            hint = node.symbol_hint()
         if hint is not None and not meets(hint, e.keys()):
             memo[id(node), k] = node
             continue

@@ -206,3 +206,17 @@ def test_ir_is_hashable_and_deterministic() -> None:
     b = load(ROOT / "examples" / "transformer.cat").diagram()
     assert a == b and hash(a) == hash(b)
     assert isinstance(a.boxes[0], Box) and isinstance(a, Diagram)
+
+
+def test_solving_sizes_walks_each_definition_once(monkeypatch):
+    """Applying a definition's solved sizes does not walk the definitions it uses (a chain stays linear)."""
+    from catnet import ir
+
+    calls = []
+    plain = ir._subst_plain
+    monkeypatch.setattr(ir, "_subst_plain", lambda box, env, memo: calls.append(box) or plain(box, env, memo))
+    n = 200
+    text = "object V = R[8]\n" + "\n".join(
+        f"morphism f{i} : V -> V = {'f' + str(i - 1) + ' ; ' if i else ''}dense ; relu" for i in range(n)) + "\n"
+    loads(text)
+    assert len(calls) <= 3 * n  # dense, relu (and f_{i-1}'s box) of each definition, not all those below it

@@ -97,3 +97,4 @@ def test_common_prefix():
     assert common_prefix("abc", "abc") == 3
     assert common_prefix("abc", "ab") == 2
     assert common_prefix("x" * 1000 + "a", "x" * 1000 + "b") == 1000
+
