@@ -235,10 +235,7 @@ class _Writer:
         emit(None, "  ")
 
     def nodes(self) -> None:
-        for n, d in self.g.nodes(data=True):
-            if n not in self.L.nodes:
-                continue
-            f, c, F, C = self.L.nodes[n]
+        for n, d, (f, c, F, C) in self.L.placed(self.g):
             kind = d["kind"]
             w, h = (F, C) if self.lr else (C, F)
             w, h = w * PT, h * PT

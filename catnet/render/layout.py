@@ -85,6 +85,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -277,6 +278,12 @@ class Layout:
     counts: dict[str, Rect] = field(default_factory=dict)
     rows: dict[str | None, int] = field(default_factory=dict)
     loops: dict[str, tuple[list[Point], Point]] = field(default_factory=dict)
+
+    def placed(self, g: nx.MultiDiGraph) -> Iterator[tuple[str, dict, Rect]]:
+        """The nodes of ``g`` that have a place, with their data and rectangle (what a back end draws)."""
+        for n, d in g.nodes(data=True):
+            if n in self.nodes:
+                yield n, d, self.nodes[n]
 
 
 def shared_sources(g: nx.MultiDiGraph) -> dict[str, str]:

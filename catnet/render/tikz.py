@@ -227,10 +227,7 @@ class _Writer:
         return any(abs(a[0] - b[0]) < 1e-9 and abs(a[1] - b[1]) > 1e-9 for a, b in zip(pts, pts[1:]))
 
     def nodes(self) -> None:
-        for n, d in self.g.nodes(data=True):
-            if n not in self.L.nodes:
-                continue
-            f, c, F, C = self.L.nodes[n]
+        for n, d, (f, c, F, C) in self.L.placed(self.g):
             kind = d["kind"]
             if kind == G.BOX:
                 x, y, wd, ht = self.rect(f, c, F, C)
