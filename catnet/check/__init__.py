@@ -24,7 +24,7 @@ import os
 
 from .. import collector
 from ..errors import CatnetError
-from ..syntax import STREAM_BYTES, clean, read_source
+from ..syntax import clean, read_source
 from .checker import Checker
 from .declarations import KEYWORDS
 from .imports import ImportRoot, import_root, new_checker
@@ -66,7 +66,7 @@ def check_file(path: str | os.PathLike[str], root: str | os.PathLike[str] | None
 
 def _check(text: str, shown: str, base: str, key: str, root: ImportRoot, kept: Plan | None = None) -> Module:
     checker = new_checker(text, shown, base, [key], {}, root)
-    checker.plan = kept if len(text) <= STREAM_BYTES else None
+    checker.plan = kept
     try:
         with collector.paused():
             return checker.run()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from .. import ast as A
 from ..library import GENERATORS
-from ..syntax import declaration_starts
+from ..syntax import STREAM_BYTES, declaration_starts
 from .module import Module
 
 
@@ -57,7 +57,8 @@ def common_prefix(a: str, b: str) -> int:
 
 def plan(previous: Module | None, text: str, path: str) -> Plan | None:
     """The declarations of ``previous`` that an edit to ``text`` left alone, or ``None`` to check afresh."""
-    if previous is None or previous.syntax is None or previous.path != path or "\r" in text:
+    # A file long enough to be checked while it streams in is checked afresh.
+    if previous is None or previous.syntax is None or previous.path != path or "\r" in text or len(text) > STREAM_BYTES:
         return None
     old = previous.source
     decls = previous.syntax.decls
