@@ -90,6 +90,10 @@ class Ob:
             return self
         return _rebuilt(self, shape=shape, fiber=fiber, over=over, rep=rep)
 
+    def with_shape(self, shape: tuple[Dim, ...]) -> "Ob":
+        """The same wire with another shape (its name, group and representation kept)."""
+        return _rebuilt(self, shape=shape)
+
     def symbols(self) -> set[str]:
         out = {s for d in self.shape for s in dims.symbols(d)}
         for t in (self.fiber, self.over):

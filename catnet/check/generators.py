@@ -9,10 +9,10 @@ from .. import ast as A
 from .. import dims, fmt
 from ..dims import Dim
 from ..errors import suggest
-from ..ir import Box, Diagram, Span, Ty, Value
+from ..ir import Box, Diagram, Ob, Span, Ty, Value
 from ..library import Generator
 from .expressions import join_spans
-from .infer import MAX_DIM, RuleCtx, Scope, show_ty
+from .infer import MAX_DIM, Infer, RuleCtx, Scope, show_ty
 
 
 class Generators:
@@ -40,10 +40,10 @@ class Generators:
             self.error("E0309", f"the output size of `{g.name}` is too large to work with: {err}", e.span,
                        notes=[f"`{g.name}` gets {show_ty(dom)}"])
         self.check_width(len(cod), e.span, f"`{g.name}`")  # `copy ; copy ; …` doubles the wires each time
-        resolve = scope.infer.resolve
-        for ob in cod.obs:
-            shape = ob.shape
-            self.check_size(shape if all(type(d) is int for d in shape) else tuple(resolve(d) for d in shape), e.span)
+        infer = scope.infer
+        cod = _resolved(cod, infer, self.check_size, e.span)
+        if infer.env:
+            dom = _resolved(dom, infer)
         box = Box(g.name, dom, cod, kind="structural" if g.structural else "generator",
                   args=tuple(sorted(args.items())), iso=g.iso, span=e.span)
         if g.instance is not None:
@@ -187,6 +187,36 @@ class Generators:
         bad("must be a size")
 
 
+
+
+def _resolved(ty: Ty, infer: Infer, check: Callable[[tuple[Dim, ...], Span | None], None] | None = None,
+              span: Span | None = None) -> Ty:
+    """``ty`` with the sizes already solved filled in (itself when none are); ``check`` sees every wire's resolved shape.
+
+    A shape rule builds its output from its input as it was given, so
+    without this a size solved by the rule itself (``add`` unifying its two
+    inputs) or earlier would stay a variable in every box downstream until
+    the definition is finished, and finishing would rebuild them all.
+    Bundles and wires whose representation is still a variable are left to
+    the finish.
+    """
+    obs = ty.obs
+    new: list[Ob] | None = None
+    env = infer.env
+    for i, ob in enumerate(obs):
+        shape = ob.shape
+        if all(type(d) is int for d in shape):
+            if check is not None:
+                check(shape, span)
+            continue
+        solved = tuple([infer.resolve(d) for d in shape]) if env else shape
+        if check is not None:
+            check(solved, span)
+        if ob.fiber is None and any(a is not b for a, b in zip(solved, shape)):
+            if new is None:
+                new = list(obs)
+            new[i] = ob.with_shape(solved)
+    return ty if new is None else Ty(tuple(new))
 
 
 def _gen_sig(g: Generator) -> str:
