@@ -80,7 +80,7 @@ class Ob:
 
     def subst(self, env: dict[str, Dim]) -> "Ob":
         rep_var = self.rep is not None and is_rep_var(self.rep)
-        if not env or (self.fiber is None and not rep_var and all(type(d) is int for d in self.shape)):
+        if not env or (self.fiber is None and not rep_var and ground(self.shape)):
             return self
         shape = tuple([dims.subst(d, env) for d in self.shape])
         fiber = self.fiber.subst(env) if self.fiber else None
@@ -95,7 +95,12 @@ class Ob:
         return _rebuilt(self, shape=shape)
 
     def symbols(self) -> set[str]:
-        out = {s for d in self.shape for s in dims.symbols(d)}
+        out: set[str] = set()
+        for d in self.shape:
+            if type(d) is not int:
+                out |= dims.symbols(d)
+        if self.fiber is None and self.rep is None:
+            return out
         for t in (self.fiber, self.over):
             if t is not None:
                 out |= t.symbols()
@@ -124,6 +129,14 @@ def _rebuilt(obj: "_D", **changes: Any) -> "_D":
     return new
 
 
+def ground(shape: tuple[Dim, ...]) -> bool:
+    """Whether every size of ``shape`` is a number (a loop: faster than ``all`` over a generator)."""
+    for d in shape:
+        if type(d) is not int:
+            return False
+    return True
+
+
 def is_rep_var(rep: str) -> bool:
     """Whether a wire's representation is a variable still to be solved (``?ρ3``)."""
     return rep.startswith("?")
@@ -139,6 +152,10 @@ _HINT_MAX = 64
 #: The symbol hint of a part that mentions too many symbols to track: it
 #: meets every substitution and counts as mentioning a variable.
 ANY: frozenset[str] = frozenset({"?*"})
+
+
+#: The hint of a part that mentions no symbol (shared: most wires have numeric sizes).
+_NONE: frozenset[str] = frozenset()
 
 
 def _union(hints: Iterable[frozenset[str] | set[str]]) -> frozenset[str]:
@@ -338,8 +355,9 @@ class Ty:
         if self._hint is None:
             out: set[str] = set()
             for o in self.obs:
-                out |= o.symbols()
-            self._hint = frozenset(out)
+                if o.fiber is not None or o.rep is not None or not ground(o.shape):
+                    out |= o.symbols()
+            self._hint = frozenset(out) if out else _NONE
         return self._hint
 
     def subst(self, env: dict[str, Dim], memo: dict[int, "Ty"] | None = None) -> "Ty":
@@ -405,7 +423,7 @@ I = Ty()
 BOX_KINDS = ("generator", "structural", "composite", "repeat", "inv", "scan")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class Box:
     """A morphism with a parameter space (Para).
 
@@ -435,8 +453,16 @@ class Box:
     #: themselves rather than a crossing.  Not compared.
     routing: bool = field(default=False, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        assert self.kind in BOX_KINDS, self.kind
+    def __init__(self, name: str, dom: Ty, cod: Ty, kind: str = "generator", args: tuple[tuple[str, Value], ...] = (),
+                 body: "Diagram | None" = None, shared: str | None = None, iso: bool = False, span: Span | None = None,
+                 inst: "tuple[Diagram, tuple[tuple[str, Dim], ...]] | None" = None, routing: bool = False) -> None:
+        # Written out rather than generated: a frozen dataclass's ``__init__``
+        # sets each field through ``object.__setattr__``, and a box is made
+        # for every box of every definition checked.
+        assert kind in BOX_KINDS, kind
+        d = self.__dict__
+        d["name"], d["dom"], d["cod"], d["kind"], d["args"], d["body"] = name, dom, cod, kind, args, body
+        d["shared"], d["iso"], d["span"], d["inst"], d["routing"] = shared, iso, span, inst, routing
 
     def __repr__(self) -> str:
         """One line, without the body: ``<Box dense : R[64] -> R[128]>``."""
@@ -635,6 +661,38 @@ def _subst(root: "Box | Diagram", env: dict[str, Dim]) -> "Box | Diagram":
     return memo[id(root), top]
 
 
+def _solve_flat(d: "Diagram", env: dict[str, Dim]) -> "Diagram | None":
+    """:func:`_subst` for a diagram of plain boxes only (no bodies, no diagram arguments); ``None`` for any other.
+
+    The diagram a definition's body elaborates to is usually flat like
+    this, and one pass over its layers, without the general walk's memos,
+    is most of the cost of finishing it.
+    """
+    layers = d.layers
+    for l in layers:
+        b = l.box
+        if b.body is not None or b.inst is not None or (b.args and any(type(v) is Diagram for _, v in b.args)):
+            return None
+    keys = env.keys()
+    ty_memo: dict[int, Ty] = {}
+    out: list[Layer] = []
+    changed = False
+    for l in layers:
+        b, left, right = l.box, l.left, l.right
+        box = _subst_plain(b, env, ty_memo)
+        if left._len and meets(left.symbol_hint(), keys):
+            left = left.subst(env, ty_memo)
+        if right._len and meets(right.symbol_hint(), keys):
+            right = right.subst(env, ty_memo)
+        if box is b and left is l.left and right is l.right:
+            out.append(l)
+        else:
+            out.append(Layer(left, box, right))
+            changed = True
+    dom, cod = d.dom.subst(env, ty_memo), d.cod.subst(env, ty_memo)
+    return d if not changed and dom is d.dom and cod is d.cod else Diagram(dom, cod, tuple(out))
+
+
 def _subst_plain(box: Box, env: dict[str, Dim], ty_memo: dict[int, Ty]) -> Box:
     """A box without a body or diagram arguments with sizes replaced (itself if none change).
 
@@ -741,13 +799,17 @@ def _subst_value(v: Value, env: dict[str, Dim], memo: dict[tuple[int, int], "Box
     return v
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class Layer:
     """One box whiskered by the wires to its ``left`` and ``right``."""
 
     left: Ty
     box: Box
     right: Ty
+
+    def __init__(self, left: Ty, box: Box, right: Ty) -> None:  # faster than the generated one (see Box)
+        d = self.__dict__
+        d["left"], d["box"], d["right"] = left, box, right
 
     def __eq__(self, other: object) -> bool:
         return _same(self, other) if isinstance(other, Layer) else NotImplemented
@@ -764,7 +826,7 @@ class Layer:
         return self.left @ self.box.cod @ self.right
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class Diagram:
     """A morphism ``dom -> cod`` built from layers, read top to bottom.
 
@@ -776,6 +838,10 @@ class Diagram:
     dom: Ty
     cod: Ty
     layers: tuple[Layer, ...] = ()
+
+    def __init__(self, dom: Ty, cod: Ty, layers: tuple[Layer, ...] = ()) -> None:  # faster than the generated one (see Box)
+        d = self.__dict__
+        d["dom"], d["cod"], d["layers"] = dom, cod, layers
 
     def __eq__(self, other: object) -> bool:
         return _same(self, other) if isinstance(other, Diagram) else NotImplemented
@@ -868,7 +934,10 @@ class Diagram:
         it has just made: walking it to compute symbol hints first would
         walk it twice.  Parts whose hints are known are still skipped.
         """
-        return _subst(self, env) if env else self  # type: ignore[return-value]
+        if not env:
+            return self
+        flat = _solve_flat(self, env)
+        return flat if flat is not None else _subst(self, env)  # type: ignore[return-value]
 
     def expanded_size(self) -> int:
         """How many boxes the diagram has with every definition opened.

@@ -703,12 +703,21 @@ def _references(decl: A.Decl) -> list[tuple[str, Span | None]]:
     stack: list[object] = [decl]
     while stack:
         node = stack.pop()
-        if isinstance(node, tuple):
-            stack.extend(reversed(node))
+        kind = type(node)
+        if kind is A.Ref:  # most nodes of a long body: a name, or a list of parts
+            if node.name not in bound:  # type: ignore[attr-defined]
+                out.append((node.name, node.span))  # type: ignore[attr-defined]
+            if node.args:  # type: ignore[attr-defined]
+                stack.extend(reversed(node.args))  # type: ignore[attr-defined]
+            continue
+        if kind is A.Then or kind is A.Product:
+            stack.extend(reversed(node.parts))  # type: ignore[attr-defined]
+            continue
+        if kind is tuple:
+            stack.extend(reversed(node))  # type: ignore[arg-type]
             continue
         if node is None:
             continue
-        kind = type(node)
         if kind in _NAMED and node.name not in bound:  # type: ignore[attr-defined]
             out.append((node.name, node.span))  # type: ignore[attr-defined]
         names = _CHILDREN.get(kind)

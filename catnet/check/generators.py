@@ -9,8 +9,9 @@ from .. import ast as A
 from .. import dims, fmt
 from ..dims import Dim
 from ..errors import suggest
-from ..ir import Box, Diagram, Ob, Span, Ty, Value
+from ..ir import Box, Diagram, Ob, Span, Ty, Value, ground
 from ..library import Generator
+from ..syntax import MAX_WIRES
 from .expressions import join_spans
 from .infer import MAX_DIM, Infer, RuleCtx, Scope, show_ty
 
@@ -39,13 +40,14 @@ class Generators:
         except dims.SizeTooLarge as err:
             self.error("E0309", f"the output size of `{g.name}` is too large to work with: {err}", e.span,
                        notes=[f"`{g.name}` gets {show_ty(dom)}"])
-        self.check_width(len(cod), e.span, f"`{g.name}`")  # `copy ; copy ; …` doubles the wires each time
+        if len(cod) > MAX_WIRES:  # `copy ; copy ; …` doubles the wires each time
+            self.check_width(len(cod), e.span, f"`{g.name}`")
         infer = scope.infer
         cod = _resolved(cod, infer, self.check_size, e.span)
         if infer.env:
             dom = _resolved(dom, infer)
-        box = Box(g.name, dom, cod, kind="structural" if g.structural else "generator",
-                  args=tuple(sorted(args.items())), iso=g.iso, span=e.span)
+        box = Box(g.name, dom, cod, "structural" if g.structural else "generator", tuple(sorted(args.items())),
+                  None, None, g.iso, e.span)
         if g.instance is not None:
             box = self.one_instance(g, box)
         return box.diagram()
@@ -200,22 +202,26 @@ def _resolved(ty: Ty, infer: Infer, check: Callable[[tuple[Dim, ...], Span | Non
     Bundles and wires whose representation is still a variable are left to
     the finish.
     """
-    obs = ty.obs
     new: list[Ob] | None = None
-    env = infer.env
+    resolve = infer.resolve if infer.env else None
+    obs = ty.obs
     for i, ob in enumerate(obs):
         shape = ob.shape
-        if all(type(d) is int for d in shape):
-            if check is not None:
+        if resolve is None or ground(shape):
+            if check is not None and len(shape) > 1:  # one axis is at most MAX_DIM: never too many elements
                 check(shape, span)
             continue
-        solved = tuple([infer.resolve(d) for d in shape]) if env else shape
+        solved = tuple([resolve(d) for d in shape])
         if check is not None:
             check(solved, span)
-        if ob.fiber is None and any(a is not b for a, b in zip(solved, shape)):
-            if new is None:
-                new = list(obs)
-            new[i] = ob.with_shape(solved)
+        if ob.fiber is not None:
+            continue
+        for a, b in zip(solved, shape):
+            if a is not b:
+                if new is None:
+                    new = list(obs)
+                new[i] = ob.with_shape(solved)
+                break
     return ty if new is None else Ty(tuple(new))
 
 

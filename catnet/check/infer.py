@@ -65,8 +65,17 @@ class Infer:
         return dims.sym(f"?{self.counter}")
 
     def resolve(self, d: Dim) -> Dim:
-        if isinstance(d, int) or not self.env:
+        env = self.env
+        if type(d) is int or not env:
             return d
+        terms = d.terms
+        if len(terms) == 1 and terms[0][1] == 1 and len(terms[0][0]) == 1:  # a lone symbol, the usual size
+            v = env.get(terms[0][0][0])
+            if v is None:
+                return d
+            if type(v) is int:
+                return v
+            d = v
         for _ in range(64):
             if self.env.keys().isdisjoint(dims.symbols(d)):
                 return d
