@@ -3,12 +3,15 @@
 Generates programs with 1k, 10k and 100k boxes written out in the file —
 definitions of 50 boxes each (residual pieces `copy ; ((dense ; relu) ⊗ id)
 ; add ; layernorm`, every box spelled in the text), chained by a top-level
-morphism — and prints the time to parse and check each, and the ratio
-100k/10k (linear growth gives about 10).  Run: `python bench/check_scaling.py`.
+morphism — and prints the median time to parse and check each (5 runs of
+the small ones, 3 of 100k), the ratio 100k/10k (linear growth gives about
+10), and whether 100k boxes check in under 3 s.
+Run: `python bench/check_scaling.py`.
 """
 
 from __future__ import annotations
 
+import gc
 import statistics
 import sys
 import time
@@ -47,7 +50,12 @@ def measure(boxes: int, repeats: int) -> tuple[float, int]:
     text = program(boxes)
     times = []
     n = 0
+    m = None
     for _ in range(repeats):
+        # The previous run's module is freed (and the collector run) before
+        # the clock starts: freeing a big module is not part of checking one.
+        m = None
+        gc.collect()
         t0 = time.perf_counter()
         m = loads(text)
         times.append(time.perf_counter() - t0)
@@ -58,12 +66,14 @@ def measure(boxes: int, repeats: int) -> tuple[float, int]:
 def main() -> None:
     loads(program(100))  # warm the parser tables
     results = {}
-    for size, repeats in ((1_000, 5), (10_000, 3), (100_000, 1)):
+    for size, repeats in ((1_000, 5), (10_000, 5), (100_000, 3)):
         t, n = measure(size, repeats)
         results[size] = t
         print(f"{size:>7,} boxes written ({n:,} primitive boxes in the IR): check {t * 1000:8.1f} ms")
     print(f"ratio 100k/10k: {results[100_000] / results[10_000]:.2f}  (linear = 10)")
     print(f"10k boxes under 1 s: {'yes' if results[10_000] < 1.0 else 'NO'}")
+    print(f"100k boxes under 3 s: {'yes' if results[100_000] < 3.0 else 'NO'}")
+    print(f"ratio at most 11: {'yes' if results[100_000] / results[10_000] <= 11 else 'NO'}")
 
 
 if __name__ == "__main__":

@@ -92,7 +92,11 @@ class Ob:
 
     def with_shape(self, shape: tuple[Dim, ...]) -> "Ob":
         """The same wire with another shape (its name, group and representation kept)."""
-        return _rebuilt(self, shape=shape)
+        new = _new(Ob)
+        d = new.__dict__
+        d.update(self.__dict__)  # a wire caches nothing: its dictionary is its fields
+        d["shape"] = shape
+        return new
 
     def symbols(self) -> set[str]:
         out: set[str] = set()
@@ -110,6 +114,7 @@ class Ob:
 
 
 _D = TypeVar("_D", "Ob", "Box")
+_new = object.__new__
 
 
 def _rebuilt(obj: "_D", **changes: Any) -> "_D":
@@ -899,9 +904,11 @@ class Diagram:
         for p in parts:
             through += len(p.dom)
             if p.layers:  # an identity part adds wires, not layers
-                left, right = cod[:before], dom[through:]
-                if left or right:
-                    layers.extend(Layer(left @ l.left, l.box, l.right @ right) for l in p.layers)
+                left = Ty._view(cod, 0, before) if before else I
+                right = Ty._view(dom, through, dom._len) if through < dom._len else I
+                if left._len or right._len:
+                    cat = Ty._cat
+                    layers.extend([Layer(cat(left, l.left), l.box, cat(l.right, right)) for l in p.layers])
                 else:
                     layers.extend(p.layers)
             before += len(p.cod)
