@@ -125,11 +125,16 @@ def _rebuilt(obj: "_D", **changes: Any) -> "_D":
     a large file.  Only the declared fields are copied: values cached on the
     old object (hints, hashes) are not.
     """
-    new = object.__new__(type(obj))
+    cls = type(obj)
+    new = _new(cls)
     d = new.__dict__
     old = obj.__dict__
-    for name in _FIELDS[type(obj)]:
-        d[name] = old[name]
+    names = _FIELDS[cls]
+    if len(old) == len(names):  # nothing cached on the old object: copy it whole
+        d.update(old)
+    else:
+        for name in names:
+            d[name] = old[name]
     d.update(changes)
     return new
 

@@ -231,6 +231,35 @@ def test_references_and_rename_cross_imports(client: Client, tmp_path: Path) -> 
                                                          "position": _at(main_text, "block :")}) is not None
 
 
+def test_references_skip_a_wire_or_parameter_of_the_same_name(client: Client, tmp_path: Path) -> None:
+    (tmp_path / "lib.cat").write_text("object W = R[16]\nmorphism h : W -> W = dense ; relu\n", encoding="utf-8")
+    text = ('import "lib.cat"\n'
+            "morphism step(x : W) -> W {\n  h = h(x)\n  return h + x\n}\n"
+            "morphism twice(h : W -> W) : W -> W = h ; h\n"
+            "morphism net : W -> W = step ; h\n")
+    (tmp_path / "main.cat").write_text(text, encoding="utf-8")
+    main, main_text = _open(client, tmp_path / "main.cat")
+    lib = _uri(tmp_path / "lib.cat")
+    call = _at(main_text, "h(x)")
+    found = client.request("textDocument/references", {"textDocument": {"uri": main}, "position": call,
+                                                       "context": {"includeDeclaration": True}})
+    where = sorted((loc["uri"] == lib, loc["range"]["start"]["line"], loc["range"]["start"]["character"]) for loc in found)
+    # the call `h(x)` and the use in `net` mean lib's `h`; the wire `h` and `twice`'s parameter do not
+    assert where == [(False, 2, 6), (False, 6, 31), (True, 1, 9)]
+    # the wire: its two occurrences in `step`, not the call between them
+    wire = client.request("textDocument/rename", {"textDocument": {"uri": main}, "position": _at(main_text, "h = "),
+                                                  "newName": "hidden"})
+    assert sorted((e["range"]["start"]["line"], e["range"]["start"]["character"]) for e in wire["changes"][main]) == [(2, 2), (3, 9)]
+
+    # an object named like a keyword argument: the keyword is not a use of it
+    path = tmp_path / "kw.cat"
+    path.write_text("object features = R[16]\nmorphism f : features -> features = dense(features=16) ; relu\n", encoding="utf-8")
+    kw, kw_text = _open(client, path)
+    found = client.request("textDocument/references", {"textDocument": {"uri": kw}, "position": _at(kw_text, "features"),
+                                                       "context": {"includeDeclaration": True}})
+    assert sorted((l["range"]["start"]["line"], l["range"]["start"]["character"]) for l in found) == [(0, 7), (1, 13), (1, 25)]
+
+
 def test_nothing_crashes_on_a_document_that_never_checked(client: Client, tmp_path: Path) -> None:
     text = "object A = R[8]\nmorphism net : A -> R[4] = dense(heads= ; nosuch  # oops\n"
     uri = _uri(tmp_path / "broken.cat")

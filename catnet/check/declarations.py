@@ -63,7 +63,7 @@ class Declarations:
             if isinstance(decl, _DEFINES):
                 self.declare(decl)
         if kept is not None:
-            incremental.seed(self.module, kept.decls, kept.previous, _references)
+            incremental.seed(self.module, kept.decls, kept.previous, references)
         # Dependencies first, so that checking a definition never recurses
         # into the one it uses (a chain of N definitions is N flat steps).
         for name in self.dependency_order(tree.decls):
@@ -111,7 +111,7 @@ class Declarations:
                 if not isinstance(decl, _DEFINES):
                     continue
                 self.declare(decl)
-                wait = {n for n, _ in _references(decl) if n in declared and n not in done}
+                wait = {n for n, _ in references(decl) if n in declared and n not in done}
                 if not wait:
                     ready(decl)
                     continue
@@ -201,7 +201,7 @@ class Declarations:
                 continue
             path: list[str] = [root]
             on_path = {root}
-            stack = [iter(_references(local[root]))]
+            stack = [iter(references(local[root]))]
             while stack:
                 ref = next(stack[-1], None)
                 if ref is None:
@@ -223,7 +223,7 @@ class Declarations:
                                help="recursion is not a diagram; use `repeat n` or `scan` for iteration")
                 path.append(name)
                 on_path.add(name)
-                stack.append(iter(_references(local[name])))
+                stack.append(iter(references(local[name])))
         return order
 
     # -- names
@@ -690,7 +690,7 @@ def _rep_vars(d: Diagram) -> list[Box]:
     return out
 
 
-def _references(decl: A.Decl) -> list[tuple[str, Span | None]]:
+def references(decl: A.Decl) -> list[tuple[str, Span | None]]:
     """The names of objects and morphisms a declaration mentions, in source order.
 
     Names bound by the declaration itself (its size and morphism

@@ -43,8 +43,9 @@ class Generators:
         if len(cod) > MAX_WIRES:  # `copy ; copy ; …` doubles the wires each time
             self.check_width(len(cod), e.span, f"`{g.name}`")
         infer = scope.infer
-        cod = _resolved(cod, infer, self.check_size, e.span)
-        if infer.env:
+        if not _one_axis(cod):  # else nothing to resolve or to check (the usual wire)
+            cod = _resolved(cod, infer, self.check_size, e.span)
+        if infer.env and not _one_axis(dom):
             dom = _resolved(dom, infer)
         box = Box(g.name, dom, cod, "structural" if g.structural else "generator", tuple(sorted(args.items())),
                   None, None, g.iso, e.span)
@@ -189,6 +190,15 @@ class Generators:
         bad("must be a size")
 
 
+
+
+def _one_axis(ty: Ty) -> bool:
+    """Whether ``ty`` is one plain wire of one numeric axis (``R[64]``): nothing in it to resolve or check."""
+    if ty._len != 1:
+        return False
+    ob = ty.obs[0]
+    shape = ob.shape
+    return len(shape) == 1 and type(shape[0]) is int and ob.fiber is None
 
 
 def _resolved(ty: Ty, infer: Infer, check: Callable[[tuple[Dim, ...], Span | None], None] | None = None,

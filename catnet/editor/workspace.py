@@ -9,6 +9,7 @@ from disk, following imports as the checker does.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections import deque
@@ -17,11 +18,15 @@ from collections.abc import Mapping
 from lsprotocol import types as T
 
 from .. import ast as A
+from ..check.declarations import references
+from ..errors import CatnetError
 from ..library import GENERATORS
+from ..syntax import parse
 from .documents import (
     _WORD,
     Document,
     blanked,
+    contains,
     decl_at,
     local_names,
     occurrences,
@@ -122,6 +127,57 @@ class Files:
         return sorted(files, key=lambda f: (f != home, f))
 
 
+def _meaning(text: str, path: str, name: str, ranges: list[T.Range], top_level: bool,
+             within: A.Decl | None = None) -> list[T.Range]:
+    """Of the whole-word ``ranges`` of ``name`` in a file, those that mean the top-level ``name`` (or, when not
+    ``top_level``, the parameter or wire ``name`` of ``within``).
+
+    Inside a declaration the syntax decides: the top-level name is where
+    it names an object or a morphism (``references``) or is declared; a
+    keyword argument's name is neither; a parameter or wire is what is
+    left. A file that does not parse keeps every word: the editor is
+    mid-edit.
+    """
+    try:
+        decls = [within] if within is not None else list(parse(text, path).decls)
+    except CatnetError:
+        return ranges
+    out = list(ranges)
+    for decl in decls:
+        span = getattr(decl, "span", None)
+        if span is None:
+            continue
+        inside = [r for r in out if contains(span, r.start)]
+        if not inside:
+            continue
+        named, keywords = _positions(decl, name)
+        if getattr(decl, "name", None) == name:
+            named.add((inside[0].start.line, inside[0].start.character))  # the declaration's own name comes first
+        if top_level:
+            keep = [r for r in inside if (r.start.line, r.start.character) in named]
+        else:
+            keep = [r for r in inside if (r.start.line, r.start.character) not in named | keywords]
+        dropped = {id(r) for r in inside} - {id(r) for r in keep}
+        out = [r for r in out if id(r) not in dropped]
+    return out
+
+
+def _positions(decl: A.Decl, name: str) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """Where ``decl``'s syntax names the top-level ``name``, and where ``name`` is a keyword argument (0-based)."""
+    named = {(s.line - 1, s.column - 1) for n, s in references(decl) if n == name and s is not None}
+    keywords: set[tuple[int, int]] = set()
+    stack: list[object] = [decl]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, tuple):
+            stack.extend(node)
+        elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+            if isinstance(node, A.Arg) and node.name == name and node.span is not None:
+                keywords.add((node.span.line - 1, node.span.column - 1))
+            stack.extend(getattr(node, f.name) for f in dataclasses.fields(node) if f.name not in ("span", "name_span"))
+    return named, keywords
+
+
 def locations(documents: Mapping[str, Document], uri: str, pos: T.Position, include_declaration: bool = True
               ) -> tuple[str, dict[str, list[T.Range]]] | None:
     """The name under the cursor and where it occurs, by document: across imports for a top-level name,
@@ -132,11 +188,14 @@ def locations(documents: Mapping[str, Document], uri: str, pos: T.Position, incl
     found = word_at(doc.text, pos)
     if found is None:
         return None
-    name = found[0]
+    name, word = found
     if doc.current:
         decl = decl_at(doc, pos)
         if decl is not None and name in local_names(decl) and name not in doc.spans:
-            return name, {uri: occurrences(doc.text, name, decl.span)}
+            mine = occurrences(doc.text, name, decl.span)
+            local = _meaning(doc.text, path_of(uri), name, mine, False, decl)
+            if word in local or word not in mine:  # else the word names a top-level thing (a call `name(x)`)
+                return name, {uri: local}
     files = Files(documents)
     here = os.path.realpath(path_of(uri))
     home = files.home(here, name)
@@ -146,7 +205,8 @@ def locations(documents: Mapping[str, Document], uri: str, pos: T.Position, incl
     for f in files.sharing(home):
         if f != home and name in files.declares(f):
             continue  # its own `name`, not the one of ``home`` (the checker refuses it anyway)
-        ranges = occurrences(files.text(f) or "", name)
+        text = files.text(f) or ""
+        ranges = _meaning(text, f, name, occurrences(text, name), True)
         if f == home and not include_declaration:
             decl_range = files.declares(f)[name]
             ranges = [r for r in ranges if r != decl_range]
