@@ -958,7 +958,14 @@ class Diagram:
         drawing and compiling walk); a ``repeat n`` body counts once, as it
         is compiled once.
         """
-        return fold_bodies(self, "_expanded", lambda box, of: 1 + (of(box.body) if box.body is not None else 0), sum)
+        known = self.__dict__.get("_expanded")
+        if known is not None:
+            return known
+        for l in self.layers:
+            if l.box.body is not None:
+                return fold_bodies(self, "_expanded", lambda box, of: 1 + (of(box.body) if box.body is not None else 0), sum)
+        object.__setattr__(self, "_expanded", len(self.layers))  # no nested bodies (a body just elaborated, often)
+        return len(self.layers)
 
     def nesting_depth(self) -> int:
         """How many levels of nested bodies (definitions, ``repeat``, ...) the diagram has."""
