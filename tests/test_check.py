@@ -220,3 +220,14 @@ def test_solving_sizes_walks_each_definition_once(monkeypatch):
         f"morphism f{i} : V -> V = {'f' + str(i - 1) + ' ; ' if i else ''}dense ; relu" for i in range(n)) + "\n"
     loads(text)
     assert len(calls) <= 3 * n  # dense, relu (and f_{i-1}'s box) of each definition, not all those below it
+
+
+def test_a_single_axis_grown_past_the_element_limit_is_refused_at_its_box() -> None:
+    # Each `copy ; concat` doubles one axis: ten of them take 2^31 - 1 past 2^40 elements.
+    body = " ; ".join(["copy ; concat"] * 10)
+    with pytest.raises(CatnetError) as info:
+        loads(f"object A = R[2147483647]\nmorphism f : A -> A = {body} ; dense\n", "big.cat")
+    e = info.value
+    assert e.code == "E0307" and "absurdly large" in e.message
+    assert e.span is not None and e.span.column == 23 + len(body) - len("concat")  # the last `concat`
+

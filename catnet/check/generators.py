@@ -193,12 +193,13 @@ class Generators:
 
 
 def _one_axis(ty: Ty) -> bool:
-    """Whether ``ty`` is one plain wire of one numeric axis (``R[64]``): nothing in it to resolve or check."""
+    """Whether ``ty`` is one plain wire of one numeric axis of at most MAX_DIM (``R[64]``): nothing in it to resolve
+    or check."""
     if ty._len != 1:
         return False
     ob = ty.obs[0]
     shape = ob.shape
-    return len(shape) == 1 and type(shape[0]) is int and ob.fiber is None
+    return len(shape) == 1 and type(shape[0]) is int and shape[0] <= MAX_DIM and ob.fiber is None
 
 
 def _resolved(ty: Ty, infer: Infer, check: Callable[[tuple[Dim, ...], Span | None], None] | None = None,
@@ -218,8 +219,8 @@ def _resolved(ty: Ty, infer: Infer, check: Callable[[tuple[Dim, ...], Span | Non
     for i, ob in enumerate(obs):
         shape = ob.shape
         if resolve is None or ground(shape):
-            if check is not None and len(shape) > 1:  # one axis is at most MAX_DIM: never too many elements
-                check(shape, span)
+            if check is not None and not (len(shape) == 1 and type(shape[0]) is int and shape[0] <= MAX_DIM):
+                check(shape, span)  # (one axis of at most MAX_DIM is never too many elements)
             continue
         solved = tuple([resolve(d) for d in shape])
         if check is not None:
