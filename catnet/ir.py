@@ -103,7 +103,7 @@ class Ob:
         for d in self.shape:
             if type(d) is not int:
                 out |= dims.symbols(d)
-        if self.fiber is None and self.rep is None:
+        if self.fiber is None and self.over is None and self.rep is None:
             return out
         for t in (self.fiber, self.over):
             if t is not None:
@@ -365,7 +365,7 @@ class Ty:
         if self._hint is None:
             out: set[str] = set()
             for o in self.obs:
-                if o.fiber is not None or o.rep is not None or not ground(o.shape):
+                if o.fiber is not None or o.over is not None or o.rep is not None or not ground(o.shape):
                     out |= o.symbols()
             self._hint = frozenset(out) if out else _NONE
         return self._hint
@@ -685,11 +685,14 @@ def _solve_flat(d: "Diagram", env: dict[str, Dim]) -> "Diagram | None":
             return None
     keys = env.keys()
     ty_memo: dict[int, Ty] = {}
+    box_memo: dict[int, Box] = {}  # a box in several layers (``copy_n``'s copy) stays one object, as in `_subst`
     out: list[Layer] = []
     changed = False
     for l in layers:
         b, left, right = l.box, l.left, l.right
-        box = _subst_plain(b, env, ty_memo)
+        box = box_memo.get(id(b))
+        if box is None:
+            box = box_memo[id(b)] = _subst_plain(b, env, ty_memo)
         if left._len and meets(left.symbol_hint(), keys):
             left = left.subst(env, ty_memo)
         if right._len and meets(right.symbol_hint(), keys):
