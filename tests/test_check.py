@@ -194,6 +194,8 @@ def test_check_does_not_import_jax() -> None:
         f"rc = c.main(['check', '-q', *{[str(p) for p in EXAMPLES]!r}])\n"
         "assert rc == 0, rc\n"
         "assert 'jax' not in sys.modules and 'flax' not in sys.modules, 'JAX was imported'\n"
+        # nor NumPy: a group's table and the representations checking needs are plain Python
+        "assert 'numpy' not in sys.modules, 'NumPy was imported'\n"
         f"c.main(['fmt', '--check', *{[str(p) for p in EXAMPLES]!r}])\n"
         "assert 'jax' not in sys.modules\n"
     )

@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
+from .lazy import np
 
 from . import reps as R
 from . import text as text_
@@ -256,7 +256,7 @@ def kernel_rep(group: str, size: int) -> Rep:
     g = parse_group(group)
     src = grid_sources(group, size)
     # (g·x)[p] = x[src[p]]: the cell src[p] goes to p, so e_d goes to e_{perm[d]} with perm = src⁻¹
-    return Rep(f"window{size}({g})", g, perm=np.argsort(src, axis=1))
+    return Rep(f"window{size}({g})", g, rows=np.argsort(src, axis=1))
 
 
 def act(x, a: Action, element_: int, xp=np):  # noqa: ANN001

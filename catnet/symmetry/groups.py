@@ -15,7 +15,8 @@ order 8), ``S3`` or ``S(3)``, and direct products joined by ``×`` or ``x``
 (``C4 × C2``).  :func:`parse` turns a name into a group; an unknown one
 raises :class:`UnknownGroup` with the message to show.
 
-This module needs only NumPy.
+This module needs only NumPy, and checking (tables, orders) not even that:
+the array form of a table is made on first use (``catnet.symmetry.lazy``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Hashable, Sequence
 
-import numpy as np
+from .lazy import np
 
 #: The largest order of a group catnet builds (``S(6)`` is 720).
 MAX_ORDER = 720
@@ -41,26 +42,35 @@ class UnknownGroup(ValueError):
 class Group:
     """A finite group given by its multiplication table.
 
-    ``table[a, b]`` is the index of ``a·b``; ``generators`` are indices that
+    ``rows[a][b]`` (``table[a, b]``) is the index of ``a·b``; ``generators`` are indices that
     generate the group; ``models`` are the elements of the concrete model
     the group was built from (for printing), in index order.
     """
 
     name: str
-    table: np.ndarray = field(repr=False)
+    rows: tuple[tuple[int, ...], ...] = field(repr=False)
     generators: tuple[int, ...]
     models: tuple[Hashable, ...] = field(repr=False, default=())
 
     @property
+    def table(self) -> np.ndarray:
+        """``rows`` as an ``(order, order)`` integer array (made on first use: checking never needs it)."""
+        cached = self.__dict__.get("_table")
+        if cached is None:
+            cached = np.array(self.rows, dtype=np.int32)
+            object.__setattr__(self, "_table", cached)
+        return cached
+
+    @property
     def order(self) -> int:
-        return int(self.table.shape[0])
+        return len(self.rows)
 
     @property
     def identity(self) -> int:
         return 0
 
     def mul(self, a: int, b: int) -> int:
-        return int(self.table[a, b])
+        return self.rows[a][b]
 
     @property
     def inverses(self) -> np.ndarray:
@@ -94,13 +104,9 @@ def from_model(name: str, generators: Sequence[Hashable], mul: Callable[[Hashabl
                     elements.append(b)
                     nxt.append(b)
         frontier = nxt
-    n = len(elements)
-    table = np.empty((n, n), dtype=np.int32)
-    for i, a in enumerate(elements):
-        for j, b in enumerate(elements):
-            table[i, j] = index[mul(a, b)]
+    rows = tuple(tuple([index[mul(a, b)] for b in elements]) for a in elements)
     gens = tuple(dict.fromkeys(index[g] for g in generators if index[g] != 0))
-    return Group(name, table, gens, tuple(elements))
+    return Group(name, rows, gens, tuple(elements))
 
 
 @lru_cache(maxsize=None)
@@ -137,7 +143,7 @@ def symmetric(n: int) -> Group:
 
     def mul(a: Hashable, b: Hashable) -> Hashable:
         # (a·b)(i) = a(b(i)): b acts first
-        return tuple(a[i] for i in b)  # type: ignore[index]
+        return tuple(map(a.__getitem__, b))  # type: ignore[union-attr]
 
     return from_model(f"S{n}", gens, mul, identity)
 

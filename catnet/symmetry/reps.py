@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import numpy as np
+from .lazy import np
 
 from .groups import Group
 
@@ -55,13 +55,27 @@ class Rep:
     group: Group
     dense: np.ndarray | None = field(default=None, repr=False)
     parts: tuple[tuple["Rep", int], ...] = field(default=(), repr=False)
-    perm: np.ndarray | None = field(default=None, repr=False)
+    #: A permutation block's ``perm``, as given: a tuple of rows (the blocks
+    #: checking builds, ``trivial`` and ``regular``, so that it needs no
+    #: NumPy) or an integer array.
+    rows: "tuple[tuple[int, ...], ...] | np.ndarray | None" = field(default=None, repr=False)
+
+    @property
+    def perm(self) -> np.ndarray | None:
+        """A permutation block's ``perm[g, i]`` as an integer array (``None`` for other blocks)."""
+        if self.rows is None:
+            return None
+        cached = self.__dict__.get("_perm")
+        if cached is None:
+            cached = np.asarray(self.rows, dtype=np.int64)
+            object.__setattr__(self, "_perm", cached)
+        return cached
 
     @property
     def dim(self) -> int:
         if self.parts:
             return sum(b.dim * m for b, m in self.parts)
-        return int(self.perm.shape[1] if self.perm is not None else self.dense.shape[1])  # type: ignore[union-attr]
+        return len(self.rows[0]) if self.rows is not None else int(self.dense.shape[1])  # type: ignore[union-attr]
 
     @property
     def blocks(self) -> tuple[tuple["Rep", int], ...]:
@@ -131,7 +145,7 @@ class Rep:
         """Whether every ``ρ(g)`` permutes the coordinates (pointwise nonlinearities commute with it)."""
         if self.parts:
             return all(b.is_permutation for b, _ in self.parts)
-        if self.perm is not None:
+        if self.rows is not None:
             return True
         m = self.dense
         return bool(np.all((m == 0) | (m == 1)) and np.all(m.sum(axis=1) == 1) and np.all(m.sum(axis=2) == 1))
@@ -140,7 +154,10 @@ class Rep:
     def is_trivial(self) -> bool:
         if self.parts:
             return all(b.is_trivial for b, _ in self.parts)
-        if self.perm is not None:
+        if isinstance(self.rows, tuple):
+            identity = tuple(range(len(self.rows[0])))
+            return all(row == identity for row in self.rows)
+        if self.rows is not None:
             return bool(np.all(self.perm == np.arange(self.perm.shape[1])[None]))
         return bool(np.allclose(self.dense, np.eye(self.dim)[None]))
 
@@ -179,16 +196,16 @@ def _block(name: str, group: Group, matrices: np.ndarray) -> Rep:
     return Rep(name, group, np.asarray(matrices, dtype=np.float64))
 
 
-def _perm_block(name: str, group: Group, perm: np.ndarray) -> Rep:
-    return Rep(name, group, perm=np.asarray(perm, dtype=np.int64))
+def _perm_block(name: str, group: Group, perm: "np.ndarray | tuple[tuple[int, ...], ...]") -> Rep:
+    return Rep(name, group, rows=perm if isinstance(perm, tuple) else np.asarray(perm, dtype=np.int64))
 
 
 def trivial(g: Group) -> Rep:
-    return _perm_block(f"trivial({g})", g, np.zeros((g.order, 1)))
+    return _perm_block(f"trivial({g})", g, ((0,),) * g.order)
 
 
 def regular(g: Group) -> Rep:
-    return _perm_block(f"regular({g})", g, g.table)  # e_h -> e_{a h}: perm[a, h] = a·h
+    return _perm_block(f"regular({g})", g, g.rows)  # e_h -> e_{a h}: perm[a, h] = a·h
 
 
 def _parity(p: tuple[int, ...]) -> int:
