@@ -180,6 +180,14 @@ def symbols(d: Dim) -> set[str]:
     return {s for m, _ in d.terms for s in m}
 
 
+def lone(d: Dim) -> str | None:
+    """The symbol when ``d`` is one symbol alone (``n``, the usual unsolved size), else ``None``."""
+    if type(d) is int:
+        return None
+    terms = d.terms
+    return terms[0][0][0] if len(terms) == 1 and terms[0][1] == 1 and len(terms[0][0]) == 1 else None
+
+
 def is_var(name: str) -> bool:
     return name.startswith("?")
 
@@ -188,8 +196,9 @@ def subst(d: Dim, env: Mapping[str, Dim]) -> Dim:
     """Replace symbols by dimensions (one pass; callers resolve chains)."""
     if isinstance(d, int) or not env:
         return d
-    if len(d.terms) == 1 and d.terms[0][1] == 1 and len(d.terms[0][0]) == 1:
-        return env.get(d.terms[0][0][0], d)  # a lone symbol, the usual size
+    name = lone(d)
+    if name is not None:
+        return env.get(name, d)  # a lone symbol, the usual size
     out: Dim = 0
     for m, c in d.terms:
         term: Dim = c

@@ -92,11 +92,7 @@ class Ob:
 
     def with_shape(self, shape: tuple[Dim, ...]) -> "Ob":
         """The same wire with another shape (its name, group and representation kept)."""
-        new = _new(Ob)
-        d = new.__dict__
-        d.update(self.__dict__)  # a wire caches nothing: its dictionary is its fields
-        d["shape"] = shape
-        return new
+        return _rebuilt(self, shape=shape)
 
     def symbols(self) -> set[str]:
         out: set[str] = set()
@@ -632,23 +628,7 @@ def _subst(root: "Box | Diagram", env: dict[str, Dim]) -> "Box | Diagram":
             continue
         ty_memo = tys.setdefault(k, {})
         if isinstance(node, Diagram):
-            layers = []
-            changed = False
-            keys = e.keys()
-            for l in node.layers:
-                left, box, right = l.left, memo[id(l.box), k], l.right
-                # Most whiskers mention no size being solved: test that inline.
-                if left._len and meets(left.symbol_hint(), keys):
-                    left = left.subst(e, ty_memo)
-                if right._len and meets(right.symbol_hint(), keys):
-                    right = right.subst(e, ty_memo)
-                if left is l.left and box is l.box and right is l.right:
-                    layers.append(l)
-                else:
-                    layers.append(Layer(left, box, right))  # type: ignore[arg-type]
-                    changed = True
-            dom, cod = node.dom.subst(e, ty_memo), node.cod.subst(e, ty_memo)
-            memo[id(node), k] = node if not changed and dom is node.dom and cod is node.cod else Diagram(dom, cod, tuple(layers))
+            memo[id(node), k] = _relayered(node, [memo[id(l.box), k] for l in node.layers], e, ty_memo)  # type: ignore[misc]
             continue
         box = node
         dom, cod = box.dom.subst(e, ty_memo), box.cod.subst(e, ty_memo)
@@ -683,21 +663,33 @@ def _solve_flat(d: "Diagram", env: dict[str, Dim]) -> "Diagram | None":
         b = l.box
         if b.body is not None or b.inst is not None or (b.args and any(type(v) is Diagram for _, v in b.args)):
             return None
-    keys = env.keys()
     ty_memo: dict[int, Ty] = {}
     box_memo: dict[int, Box] = {}  # a box in several layers (``copy_n``'s copy) stays one object, as in `_subst`
+    boxes = []
+    for l in layers:
+        box = box_memo.get(id(l.box))
+        if box is None:
+            box = box_memo[id(l.box)] = _subst_plain(l.box, env, ty_memo)
+        boxes.append(box)
+    return _relayered(d, boxes, env, ty_memo)
+
+
+def _relayered(d: "Diagram", boxes: list[Box], env: dict[str, Dim], ty_memo: dict[int, Ty]) -> "Diagram":
+    """``d`` with its layers' boxes replaced by ``boxes`` (substituted already) and its wires by ``env``'s sizes.
+
+    Parts that come out the same are kept, and ``d`` itself when nothing changed.
+    """
+    keys = env.keys()
     out: list[Layer] = []
     changed = False
-    for l in layers:
-        b, left, right = l.box, l.left, l.right
-        box = box_memo.get(id(b))
-        if box is None:
-            box = box_memo[id(b)] = _subst_plain(b, env, ty_memo)
+    for l, box in zip(d.layers, boxes):
+        left, right = l.left, l.right
+        # Most whiskers mention no size being solved: test that inline.
         if left._len and meets(left.symbol_hint(), keys):
             left = left.subst(env, ty_memo)
         if right._len and meets(right.symbol_hint(), keys):
             right = right.subst(env, ty_memo)
-        if box is b and left is l.left and right is l.right:
+        if box is l.box and left is l.left and right is l.right:
             out.append(l)
         else:
             out.append(Layer(left, box, right))

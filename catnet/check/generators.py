@@ -198,8 +198,12 @@ def _one_axis(ty: Ty) -> bool:
     if ty._len != 1:
         return False
     ob = ty.obs[0]
-    shape = ob.shape
-    return len(shape) == 1 and type(shape[0]) is int and shape[0] <= MAX_DIM and ob.fiber is None
+    return ob.fiber is None and _small_axis(ob.shape)
+
+
+def _small_axis(shape: tuple[Dim, ...]) -> bool:
+    """One numeric axis of at most MAX_DIM: never too many elements (``check_size`` has nothing to find)."""
+    return len(shape) == 1 and type(shape[0]) is int and shape[0] <= MAX_DIM
 
 
 def _resolved(ty: Ty, infer: Infer, check: Callable[[tuple[Dim, ...], Span | None], None] | None = None,
@@ -219,8 +223,8 @@ def _resolved(ty: Ty, infer: Infer, check: Callable[[tuple[Dim, ...], Span | Non
     for i, ob in enumerate(obs):
         shape = ob.shape
         if resolve is None or ground(shape):
-            if check is not None and not (len(shape) == 1 and type(shape[0]) is int and shape[0] <= MAX_DIM):
-                check(shape, span)  # (one axis of at most MAX_DIM is never too many elements)
+            if check is not None and not _small_axis(shape):
+                check(shape, span)
             continue
         solved = tuple([resolve(d) for d in shape])
         if check is not None:

@@ -68,9 +68,9 @@ class Infer:
         env = self.env
         if type(d) is int or not env:
             return d
-        terms = d.terms
-        if len(terms) == 1 and terms[0][1] == 1 and len(terms[0][0]) == 1:  # a lone symbol, the usual size
-            v = env.get(terms[0][0][0])
+        name = dims.lone(d)
+        if name is not None:  # the usual size
+            v = env.get(name)
             if v is None:
                 return d
             if type(v) is int:
